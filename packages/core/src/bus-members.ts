@@ -1,0 +1,47 @@
+import type { BusMember, Invalidation } from './contracts.js'
+
+/**
+ * The members of one bus in this process, indexed by cache name so that an
+ * incoming invalidation reaches only the caches it names. Buses share it
+ * rather than each keeping their own routing.
+ */
+export class BusMembers {
+  #byCache = new Map<string, Set<BusMember>>()
+  #count = 0
+
+  add(member: BusMember): () => void {
+    let members = this.#byCache.get(member.cacheName)
+    if (members === undefined) {
+      members = new Set()
+      this.#byCache.set(member.cacheName, members)
+    }
+    members.add(member)
+    this.#count++
+    let removed = false
+    return () => {
+      if (removed) return
+      removed = true
+      this.#count--
+      members.delete(member)
+      if (members.size === 0 && this.#byCache.get(member.cacheName) === members) this.#byCache.delete(member.cacheName)
+    }
+  }
+
+  /** Hands `invalidation` to every member of its cache except its origin. A throwing member does not stop the others. */
+  deliver(origin: string, invalidation: Invalidation): void {
+    const members = this.#byCache.get(invalidation.cache)
+    if (members === undefined) return
+    for (const member of members) {
+      if (member.instanceId === origin) continue
+      try {
+        member.onInvalidation(invalidation)
+      } catch {
+        // Members must not throw (the contract says so); one that does must not break delivery to the rest.
+      }
+    }
+  }
+
+  get size(): number {
+    return this.#count
+  }
+}

@@ -1,0 +1,445 @@
+import type {
+  BoundLocalTier,
+  BoundSharedTier,
+  Bus,
+  BusMembership,
+  Invalidation,
+  LocalTier,
+  SharedTier,
+  Tier,
+  TierEntry,
+} from './contracts.js'
+import { parseDuration, type Duration } from './duration.js'
+import {
+  CacheClosedError,
+  InvalidArgumentError,
+  InvalidOptionError,
+  PublishError,
+  TierCacheError,
+  TierError,
+  errorMessageOf,
+} from './errors.js'
+import { InFlightGuard } from './in-flight-guard.js'
+import { newInstanceId } from './instance-id.js'
+import { assertValidCacheName, assertValidKey } from './keys.js'
+
+export interface CacheOptions {
+  /**
+   * Names the cache: prefixes its keys in shared tiers and its traffic on the
+   * bus, and labels its errors. 1-100 characters from `A-Z a-z 0-9 _ . - /`.
+   */
+  name: string
+  /**
+   * The tiers, nearest first: `[memoryTier()]` (L1 only), `[redisTier()]`
+   * (L2 only) or `[memoryTier(), redisTier()]`. At most one local and one
+   * shared tier; the local one comes first.
+   */
+  tiers: readonly Tier[]
+  /**
+   * Carries invalidations between instances. Without a bus, writes on other
+   * instances do not evict this instance's L1: only give an L1 to a cache
+   * without a bus when a single instance writes and reads it.
+   */
+  bus?: Bus
+  /** How long a value is fresh. Default `'1m'`. */
+  ttl?: Duration
+  /**
+   * How long a cached miss (factory returned `null` or `undefined`) is kept.
+   * Default: the smaller of `ttl` and `'30s'`, so a row created after a miss
+   * shows up soon even without an invalidation.
+   */
+  negativeTtl?: Duration
+  /**
+   * Receives errors the cache recovered from without failing the caller (an
+   * L2 read that failed and fell back to the factory, a fill that could not be
+   * written). Default: one process warning per error code and cache.
+   */
+  onError?: (error: TierCacheError) => void
+}
+
+export interface SetOptions {
+  /** Overrides the cache's `ttl` for this value. */
+  ttl?: Duration
+}
+
+export interface GetOrSetOptions {
+  /** Overrides the cache's `ttl` for a value the factory produces. */
+  ttl?: Duration
+  /** Overrides the cache's `negativeTtl` when the factory returns `null` or `undefined`. */
+  negativeTtl?: Duration
+}
+
+/** Produces the value on a miss. `null` and `undefined` are cached as misses (negative caching). */
+export type Factory<V> = () => V | Promise<V>
+
+const KNOWN_OPTIONS = new Set(['name', 'tiers', 'bus', 'ttl', 'negativeTtl', 'onError'])
+const DEFAULT_TTL_MS = 60_000
+const DEFAULT_NEGATIVE_TTL_MS = 30_000
+
+/**
+ * A named cache over one or two tiers. Create it with `createCache`.
+ *
+ * Reading order: L1 (synchronous) → a load already in flight for the key →
+ * L2 → the factory. Writing order: L2, then L1, then the invalidation on the
+ * bus, then the call resolves — so once a write resolves, every other instance
+ * has been told.
+ */
+export class Cache<V = unknown> {
+  readonly name: string
+  /** Identifies this instance on the bus; invalidations it publishes are not delivered back to it. */
+  readonly instanceId: string
+
+  #l1: BoundLocalTier | undefined
+  #l2: BoundSharedTier | undefined
+  #l2Name: string
+  #membership: BusMembership | undefined
+  #ttlMs: number
+  #negativeTtlMs: number
+  #onError: ((error: TierCacheError) => void) | undefined
+  #warned = new Set<string>()
+  #closed = false
+  /** Single-flight: one load per key at a time in this instance; later callers join it. */
+  #inFlight = new Map<string, Promise<V>>()
+  #guard = new InFlightGuard()
+
+  constructor(options: CacheOptions) {
+    if (options === null || typeof options !== 'object') {
+      throw new InvalidOptionError('createCache expects an options object')
+    }
+    assertValidCacheName(options.name)
+    const name = options.name
+    for (const option of Object.keys(options)) {
+      if (!KNOWN_OPTIONS.has(option)) {
+        throw new InvalidOptionError(`unknown option "${option}" (known: ${[...KNOWN_OPTIONS].join(', ')})`, {
+          cache: name,
+        })
+      }
+    }
+    const { local, shared } = pickTiers(name, options.tiers)
+    this.#ttlMs = options.ttl === undefined ? DEFAULT_TTL_MS : parseDuration(options.ttl, 'ttl', { cache: name })
+    this.#negativeTtlMs =
+      options.negativeTtl === undefined
+        ? Math.min(this.#ttlMs, DEFAULT_NEGATIVE_TTL_MS)
+        : parseDuration(options.negativeTtl, 'negativeTtl', { cache: name })
+    if (options.onError !== undefined && typeof options.onError !== 'function') {
+      throw new InvalidOptionError('onError must be a function', { cache: name })
+    }
+    const bus = options.bus
+    if (bus !== undefined && (bus === null || typeof bus.join !== 'function')) {
+      throw new InvalidOptionError('bus must be a Bus (memoryBus(), redisBus(), …)', { cache: name })
+    }
+
+    this.name = name
+    this.instanceId = newInstanceId()
+    this.#onError = options.onError
+    // Bind only after every option is valid, so a rejected createCache holds nothing open.
+    this.#l1 = local?.bind({ cacheName: name })
+    this.#l2 = shared?.bind({ cacheName: name })
+    this.#l2Name = shared?.name ?? 'none'
+    this.#membership = bus?.join({
+      instanceId: this.instanceId,
+      cacheName: name,
+      onInvalidation: (invalidation) => this.#onRemoteInvalidation(invalidation),
+    })
+  }
+
+  // ---------------------------------------------------------------- read path
+
+  /**
+   * The value for `key`, producing it with `factory` on a miss and caching it.
+   * Concurrent calls for one key in this instance run the factory once.
+   */
+  getOrSet(key: string, factory: Factory<V>, options?: GetOrSetOptions): Promise<V> {
+    // L1 hit path: no async function, no allocation but the resolved promise.
+    // Keys are validated on the miss path only: an invalid key can never have
+    // been written, so it can never hit.
+    const l1 = this.#l1
+    if (l1 !== undefined) {
+      const entry = l1.get(key)
+      if (entry !== undefined && entry.expiresAt > Date.now()) return Promise.resolve(entry.value as V)
+    }
+    return this.#getOrSetMiss(key, factory, options)
+  }
+
+  /** The cached value, or `undefined` when no tier holds a fresh one. Never runs a factory. */
+  get(key: string): Promise<V | undefined> {
+    const l1 = this.#l1
+    if (l1 !== undefined) {
+      const entry = l1.get(key)
+      if (entry !== undefined && entry.expiresAt > Date.now()) return Promise.resolve(entry.value as V)
+    }
+    return this.#getMiss(key)
+  }
+
+  async #getOrSetMiss(key: string, factory: Factory<V>, options: GetOrSetOptions | undefined): Promise<V> {
+    this.#assertOpen(key)
+    assertValidKey(this.name, key)
+    if (typeof factory !== 'function') {
+      throw new InvalidArgumentError('getOrSet needs a factory function', { cache: this.name, key })
+    }
+    const joined = this.#inFlight.get(key)
+    if (joined !== undefined) return joined
+    // Parse per-call durations before any I/O, so a bad option fails fast and writes nothing.
+    const ttlMs = options?.ttl === undefined ? this.#ttlMs : this.#duration(options.ttl, 'ttl', key)
+    const negativeTtlMs =
+      options?.negativeTtl === undefined ? this.#negativeTtlMs : this.#duration(options.negativeTtl, 'negativeTtl', key)
+
+    const load = this.#load(key, factory, ttlMs, negativeTtlMs)
+    this.#inFlight.set(key, load)
+    const forget = (): void => {
+      // A write may already have replaced or removed this load (see #invalidateLocally).
+      if (this.#inFlight.get(key) === load) this.#inFlight.delete(key)
+    }
+    load.then(forget, forget)
+    return load
+  }
+
+  async #load(key: string, factory: Factory<V>, ttlMs: number, negativeTtlMs: number): Promise<V> {
+    const ticket = this.#guard.begin(key)
+    try {
+      const cached = await this.#readL2(key)
+      if (cached !== undefined) {
+        this.#fillL1(key, cached, ticket)
+        return cached.value as V
+      }
+
+      const value = await factory()
+      const now = Date.now()
+      const entry: TierEntry<V> = {
+        value,
+        createdAt: now,
+        expiresAt: now + (value === null || value === undefined ? negativeTtlMs : ttlMs),
+      }
+      // A value computed while its key was invalidated may predate the write
+      // that invalidated it: answer the caller, but cache it nowhere.
+      if (this.#l2 !== undefined && this.#guard.mayFill(key, ticket)) {
+        await this.#fillL2(key, entry)
+      }
+      this.#fillL1(key, entry, ticket)
+      return value
+    } finally {
+      this.#guard.end(key)
+    }
+  }
+
+  async #getMiss(key: string): Promise<V | undefined> {
+    this.#assertOpen(key)
+    assertValidKey(this.name, key)
+    const ticket = this.#guard.begin(key)
+    try {
+      const cached = await this.#readL2(key)
+      if (cached === undefined) return undefined
+      this.#fillL1(key, cached, ticket)
+      return cached.value as V
+    } finally {
+      this.#guard.end(key)
+    }
+  }
+
+  /** L2 lookup that degrades to a miss when L2 fails: the factory path must keep working without Redis. */
+  async #readL2(key: string): Promise<TierEntry | undefined> {
+    const l2 = this.#l2
+    if (l2 === undefined) return undefined
+    try {
+      const entry = await l2.get(key)
+      return entry !== undefined && entry.expiresAt > Date.now() ? entry : undefined
+    } catch (error) {
+      this.#report(this.#tierError('read', key, error))
+      return undefined
+    }
+  }
+
+  /** Writes a factory's value to L2 if the key is still absent there; a failed fill never fails the caller. */
+  async #fillL2(key: string, entry: TierEntry): Promise<void> {
+    try {
+      await this.#l2!.set(key, entry, { ifAbsent: true })
+    } catch (error) {
+      const wrapped = this.#tierError('write', key, error)
+      // A value that cannot be encoded is the caller's bug, not an outage: say so.
+      if (wrapped.code === 'ERR_SERIALIZATION') throw wrapped
+      this.#report(wrapped)
+    }
+  }
+
+  #fillL1(key: string, entry: TierEntry, ticket: number): void {
+    if (this.#l1 !== undefined && !this.#closed && this.#guard.mayFill(key, ticket)) this.#l1.set(key, entry)
+  }
+
+  // --------------------------------------------------------------- write path
+
+  /** Stores `value` in every tier and tells every other instance to drop its L1 copy. */
+  async set(key: string, value: V, options?: SetOptions): Promise<void> {
+    this.#assertOpen(key)
+    assertValidKey(this.name, key)
+    const ttlMs = options?.ttl === undefined ? this.#ttlMs : this.#duration(options.ttl, 'ttl', key)
+    const now = Date.now()
+    const entry: TierEntry<V> = { value, createdAt: now, expiresAt: now + ttlMs }
+    await this.#writeL2(key, () => this.#l2!.set(key, entry))
+    this.#invalidateLocally(key)
+    this.#l1?.set(key, entry)
+    await this.#publish({ kind: 'key', cache: this.name, key }, key)
+  }
+
+  /** Removes `key` from every tier, on every instance. */
+  async delete(key: string): Promise<void> {
+    this.#assertOpen(key)
+    assertValidKey(this.name, key)
+    await this.#writeL2(key, () => this.#l2!.delete(key))
+    this.#invalidateLocally(key)
+    await this.#publish({ kind: 'key', cache: this.name, key }, key)
+  }
+
+  /** Removes every entry of this cache (no other cache's) from every tier, on every instance. */
+  async clear(): Promise<void> {
+    this.#assertOpen()
+    await this.#writeL2(undefined, () => this.#l2!.clear())
+    this.#clearLocally()
+    await this.#publish({ kind: 'clear', cache: this.name }, undefined)
+  }
+
+  /**
+   * Runs an L2 write. If it fails, the write may or may not have landed, so
+   * the local copy is dropped and other instances are told to drop theirs
+   * before the caller gets the error: an uncertain write must not leave any
+   * L1 serving the old value.
+   */
+  async #writeL2(key: string | undefined, write: () => Promise<void>): Promise<void> {
+    if (this.#l2 === undefined) return
+    try {
+      await write()
+    } catch (error) {
+      const wrapped = this.#tierError('write', key, error)
+      if (wrapped.code === 'ERR_SERIALIZATION') throw wrapped // rejected before any I/O: nothing changed
+      const invalidation: Invalidation =
+        key === undefined ? { kind: 'clear', cache: this.name } : { kind: 'key', cache: this.name, key }
+      if (key === undefined) this.#clearLocally()
+      else this.#invalidateLocally(key)
+      await this.#publish(invalidation, key).catch((publishError: unknown) => this.#report(publishError as TierCacheError))
+      throw wrapped
+    }
+  }
+
+  async #publish(invalidation: Invalidation, key: string | undefined): Promise<void> {
+    if (this.#membership === undefined) return
+    try {
+      await this.#membership.publish([invalidation])
+    } catch (error) {
+      throw new PublishError(`invalidation could not be published: ${errorMessageOf(error)}`, {
+        cache: this.name,
+        key,
+        cause: error,
+      })
+    }
+  }
+
+  // ------------------------------------------------------------ invalidation
+
+  #invalidateLocally(key: string): void {
+    this.#l1?.delete(key)
+    this.#guard.invalidateKey(key)
+    // Callers arriving from now on must not join a load that began before the write.
+    this.#inFlight.delete(key)
+  }
+
+  #clearLocally(): void {
+    this.#l1?.clear()
+    this.#guard.invalidateAll()
+    this.#inFlight.clear()
+  }
+
+  #onRemoteInvalidation(invalidation: Invalidation): void {
+    if (this.#closed) return
+    if (invalidation.kind === 'key') this.#invalidateLocally(invalidation.key)
+    else this.#clearLocally()
+  }
+
+  // --------------------------------------------------------------- lifecycle
+
+  /**
+   * Leaves the bus and releases the tiers (a shared Redis connection closes
+   * when its last user closes). Calls made after `close()` reject with
+   * `CacheClosedError`. The bus itself is closed with `bus.close()`.
+   */
+  async close(): Promise<void> {
+    if (this.#closed) return
+    this.#closed = true
+    this.#membership?.leave()
+    this.#inFlight.clear()
+    this.#l1?.clear()
+    this.#l1?.close()
+    await this.#l2?.close()
+  }
+
+  get closed(): boolean {
+    return this.#closed
+  }
+
+  // ----------------------------------------------------------------- helpers
+
+  #assertOpen(key?: string): void {
+    if (this.#closed) throw new CacheClosedError('cache is closed', { cache: this.name, key })
+  }
+
+  #duration(value: Duration, option: string, key: string): number {
+    return parseDuration(value, option, { cache: this.name, key })
+  }
+
+  #tierError(operation: string, key: string | undefined, error: unknown): TierCacheError {
+    if (error instanceof TierCacheError) return error
+    return new TierError(`${operation} failed: ${errorMessageOf(error)}`, {
+      cache: this.name,
+      key,
+      tier: this.#l2Name,
+      cause: error,
+    })
+  }
+
+  #report(error: TierCacheError): void {
+    if (this.#onError !== undefined) {
+      try {
+        this.#onError(error)
+      } catch {
+        // A throwing error handler must not turn a recovered error into a failed call.
+      }
+      return
+    }
+    if (this.#warned.has(error.code)) return
+    this.#warned.add(error.code)
+    process.emitWarning(`${error.message} (further ${error.code} errors of this cache are not reported; pass onError to see them)`, {
+      code: error.code,
+    })
+  }
+}
+
+function pickTiers(
+  cache: string,
+  tiers: readonly Tier[] | undefined,
+): { local: LocalTier | undefined; shared: SharedTier | undefined } {
+  if (!Array.isArray(tiers) || tiers.length === 0 || tiers.length > 2) {
+    throw new InvalidOptionError('tiers: give one or two tiers, e.g. [memoryTier(), redisTier()]', { cache })
+  }
+  let local: LocalTier | undefined
+  let shared: SharedTier | undefined
+  tiers.forEach((tier: Tier, index: number) => {
+    if (tier === null || typeof tier !== 'object' || typeof tier.bind !== 'function') {
+      throw new InvalidOptionError(`tiers[${index}] is not a tier`, { cache })
+    }
+    if (tier.kind === 'local') {
+      if (local !== undefined || index !== 0) {
+        throw new InvalidOptionError('tiers: the local tier (L1) must come first, and only one', { cache })
+      }
+      local = tier as LocalTier
+    } else if (tier.kind === 'shared') {
+      if (shared !== undefined) throw new InvalidOptionError('tiers: at most one shared tier (L2)', { cache })
+      shared = tier as SharedTier
+    } else {
+      throw new InvalidOptionError(`tiers[${index}] has unknown kind ${JSON.stringify(tier.kind)}`, { cache })
+    }
+  })
+  return { local, shared }
+}
+
+/** Creates a named cache. See `CacheOptions`. */
+export function createCache<V = unknown>(options: CacheOptions): Cache<V> {
+  return new Cache<V>(options)
+}

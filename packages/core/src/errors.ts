@@ -1,0 +1,106 @@
+/**
+ * Every error tiercache throws to a caller is a `TierCacheError` with a stable
+ * `code`, so callers can branch on `err.code` without parsing messages, and a
+ * message that names the cache, the key and the tier involved.
+ */
+export type TierCacheErrorCode =
+  | 'ERR_INVALID_KEY'
+  | 'ERR_INVALID_OPTION'
+  | 'ERR_INVALID_ARGUMENT'
+  | 'ERR_SERIALIZATION'
+  | 'ERR_TIER'
+  | 'ERR_PUBLISH'
+  | 'ERR_CLOSED'
+
+export interface ErrorContext {
+  /** The cache's `name`, when the error belongs to one. */
+  cache?: string
+  /** The key involved (truncated in the message if long). */
+  key?: string
+  /** The tier involved: `'memory'`, `'redis'`, … */
+  tier?: string
+  cause?: unknown
+}
+
+const MAX_KEY_IN_MESSAGE = 120
+
+function describe(context: ErrorContext): string {
+  const parts: string[] = []
+  if (context.cache !== undefined) parts.push(`cache "${context.cache}"`)
+  if (context.key !== undefined) {
+    const key = String(context.key)
+    const shown = key.length > MAX_KEY_IN_MESSAGE ? `${key.slice(0, MAX_KEY_IN_MESSAGE)}…(${key.length} chars)` : key
+    parts.push(`key "${shown}"`)
+  }
+  if (context.tier !== undefined) parts.push(`tier ${context.tier}`)
+  return parts.length > 0 ? ` [${parts.join(', ')}]` : ''
+}
+
+export class TierCacheError extends Error {
+  readonly code: TierCacheErrorCode
+  readonly cache: string | undefined
+  readonly key: string | undefined
+  readonly tier: string | undefined
+
+  constructor(code: TierCacheErrorCode, message: string, context: ErrorContext = {}) {
+    super(`${message}${describe(context)}`, context.cause === undefined ? undefined : { cause: context.cause })
+    this.name = new.target.name
+    this.code = code
+    this.cache = context.cache
+    this.key = context.key === undefined ? undefined : String(context.key)
+    this.tier = context.tier
+  }
+}
+
+/** The key is not a non-empty string within the length limit. Thrown before any I/O. */
+export class InvalidKeyError extends TierCacheError {
+  constructor(message: string, context: ErrorContext) {
+    super('ERR_INVALID_KEY', message, context)
+  }
+}
+
+/** An option (to `createCache`, a tier, a bus or a call) is malformed. */
+export class InvalidOptionError extends TierCacheError {
+  constructor(message: string, context: ErrorContext = {}) {
+    super('ERR_INVALID_OPTION', message, context)
+  }
+}
+
+/** A call argument other than the key or options is malformed (e.g. a factory that is not a function). */
+export class InvalidArgumentError extends TierCacheError {
+  constructor(message: string, context: ErrorContext = {}) {
+    super('ERR_INVALID_ARGUMENT', message, context)
+  }
+}
+
+/** A value could not be encoded for (or decoded from) a shared tier. Nothing was written. */
+export class SerializationError extends TierCacheError {
+  constructor(message: string, context: ErrorContext = {}) {
+    super('ERR_SERIALIZATION', message, context)
+  }
+}
+
+/** A tier operation failed (connection lost, timeout, server error). */
+export class TierError extends TierCacheError {
+  constructor(message: string, context: ErrorContext = {}) {
+    super('ERR_TIER', message, context)
+  }
+}
+
+/** The invalidation for a write could not be published; other instances may not have seen it. */
+export class PublishError extends TierCacheError {
+  constructor(message: string, context: ErrorContext = {}) {
+    super('ERR_PUBLISH', message, context)
+  }
+}
+
+/** The cache (or bus) was closed. */
+export class CacheClosedError extends TierCacheError {
+  constructor(message: string, context: ErrorContext = {}) {
+    super('ERR_CLOSED', message, context)
+  }
+}
+
+export function errorMessageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error)
+}

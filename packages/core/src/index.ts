@@ -1,0 +1,38 @@
+export { Cache, createCache } from './cache.js'
+export type { CacheOptions, Factory, GetOrSetOptions, SetOptions } from './cache.js'
+export type {
+  BoundLocalTier,
+  BoundSharedTier,
+  BoundTier,
+  Bus,
+  BusMember,
+  BusMembership,
+  BusStatus,
+  Invalidation,
+  LocalTier,
+  Serializer,
+  SharedTier,
+  Tier,
+  TierEntry,
+  TierScope,
+  TierSetOptions,
+} from './contracts.js'
+export { MAX_DURATION_MS, parseDuration } from './duration.js'
+export type { Duration } from './duration.js'
+export {
+  CacheClosedError,
+  InvalidArgumentError,
+  InvalidKeyError,
+  InvalidOptionError,
+  PublishError,
+  SerializationError,
+  TierCacheError,
+  TierError,
+  errorMessageOf,
+} from './errors.js'
+export type { ErrorContext, TierCacheErrorCode } from './errors.js'
+export { InFlightGuard } from './in-flight-guard.js'
+export { MAX_KEY_LENGTH, assertValidCacheName, assertValidKey } from './keys.js'
+export { decodeInvalidations, encodeInvalidations, BUS_PROTOCOL_VERSION } from './bus-protocol.js'
+export type { DecodedMessage, OriginInvalidation } from './bus-protocol.js'
+export { BusMembers } from './bus-members.js'

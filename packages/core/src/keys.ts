@@ -1,0 +1,34 @@
+import { InvalidKeyError, InvalidOptionError } from './errors.js'
+
+/**
+ * Longest key accepted, in UTF-16 code units. A cache key is an identifier,
+ * not a payload; a multi-kilobyte key is almost always a bug (a serialized
+ * object used as a key), and it would be repeated in every message on the bus.
+ */
+export const MAX_KEY_LENGTH = 1024
+
+/** Throws `InvalidKeyError` unless `key` is a non-empty string within `MAX_KEY_LENGTH`. */
+export function assertValidKey(cache: string, key: unknown): asserts key is string {
+  if (typeof key !== 'string') {
+    throw new InvalidKeyError(`key must be a string, got ${key === null ? 'null' : typeof key}`, { cache })
+  }
+  if (key.length === 0) throw new InvalidKeyError('key must not be empty', { cache, key })
+  if (key.length > MAX_KEY_LENGTH) {
+    throw new InvalidKeyError(`key is ${key.length} characters, over the limit of ${MAX_KEY_LENGTH}`, { cache, key })
+  }
+}
+
+/**
+ * Cache names become part of shared-tier keys and bus messages, so they are
+ * restricted to characters that cannot collide with a key separator: two
+ * caches named "a" and "a:b" could otherwise read each other's entries.
+ */
+const CACHE_NAME_PATTERN = /^[A-Za-z0-9_.\-/]{1,100}$/
+
+export function assertValidCacheName(name: unknown): asserts name is string {
+  if (typeof name !== 'string' || !CACHE_NAME_PATTERN.test(name)) {
+    throw new InvalidOptionError(
+      `name: ${JSON.stringify(name)} is not a valid cache name (1-100 characters from A-Z a-z 0-9 _ . - /)`,
+    )
+  }
+}

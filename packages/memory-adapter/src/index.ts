@@ -1,0 +1,5 @@
+export { memoryTier } from './memory-tier.js'
+export type { MemoryTierOptions } from './memory-tier.js'
+export { memoryStore } from './memory-store.js'
+export type { MemoryStoreOptions } from './memory-store.js'
+export { memoryBus } from './memory-bus.js'

@@ -1,0 +1,84 @@
+import { LRUCache } from 'lru-cache'
+import { InvalidOptionError, type BoundLocalTier, type LocalTier, type TierEntry, type TierScope } from '@tiercache/core'
+
+export interface MemoryTierOptions {
+  /**
+   * Most entries held; the least recently used is evicted beyond it.
+   * Default 10 000. Size it to the hot set: an L1 that holds everything only
+   * delays garbage collection.
+   */
+  maxEntries?: number
+}
+
+const DEFAULT_MAX_ENTRIES = 10_000
+
+/**
+ * The in-process L1 tier: an LRU of entries, read synchronously.
+ *
+ * Expiry is checked by the cache against `expiresAt` on each hit rather than
+ * by lru-cache's own TTL machinery: that keeps one clock read per hit (the
+ * cache needs it anyway) instead of two, and no per-entry timers. Expired
+ * entries are overwritten by the next fill or pushed out by the LRU.
+ *
+ * One `memoryTier()` serves one cache: binding it twice would silently give
+ * two caches one budget, so it throws instead.
+ */
+export function memoryTier(options: MemoryTierOptions = {}): LocalTier {
+  const maxEntries = options.maxEntries ?? DEFAULT_MAX_ENTRIES
+  if (!Number.isSafeInteger(maxEntries) || maxEntries < 1) {
+    throw new InvalidOptionError(`memoryTier: maxEntries must be a positive integer, got ${String(options.maxEntries)}`, {
+      tier: 'memory',
+    })
+  }
+  let boundTo: string | undefined
+  return {
+    kind: 'local',
+    name: 'memory',
+    bind(scope: TierScope): BoundLocalTier {
+      if (boundTo !== undefined) {
+        throw new InvalidOptionError(
+          `this memoryTier() already serves cache "${boundTo}"; give each cache its own memoryTier()`,
+          { cache: scope.cacheName, tier: 'memory' },
+        )
+      }
+      boundTo = scope.cacheName
+      return new BoundMemoryTier(maxEntries)
+    },
+  }
+}
+
+class BoundMemoryTier implements BoundLocalTier {
+  #entries: LRUCache<string, TierEntry>
+
+  constructor(maxEntries: number) {
+    this.#entries = new LRUCache<string, TierEntry>({ max: maxEntries })
+  }
+
+  get(key: string): TierEntry | undefined {
+    return this.#entries.get(key)
+  }
+
+  set(key: string, entry: TierEntry, options?: { ifAbsent?: boolean }): void {
+    if (options?.ifAbsent === true) {
+      const existing = this.#entries.get(key)
+      if (existing !== undefined && existing.expiresAt > Date.now()) return
+    }
+    this.#entries.set(key, entry)
+  }
+
+  delete(key: string): void {
+    this.#entries.delete(key)
+  }
+
+  clear(): void {
+    this.#entries.clear()
+  }
+
+  close(): void {
+    this.#entries.clear()
+  }
+
+  get size(): number {
+    return this.#entries.size
+  }
+}

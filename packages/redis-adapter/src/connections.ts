@@ -1,0 +1,100 @@
+import { Redis, type RedisOptions } from 'ioredis'
+import { InvalidOptionError } from '@tiercache/core'
+
+/** Where to reach Redis: a `redis://` / `rediss://` URL, or an ioredis client the caller owns. */
+export type RedisInput = string | Redis
+
+/**
+ * Options for every connection tiercache opens itself. Commands never wait
+ * forever: one retry across a reconnect, then the caller's timeout decides.
+ */
+const CONNECTION_DEFAULTS: RedisOptions = {
+  maxRetriesPerRequest: 1,
+  enableAutoPipelining: true,
+  connectTimeout: 2_000,
+  retryStrategy: (attempt: number) => Math.min(50 * attempt, 1_000),
+}
+
+export interface ConnectionLease {
+  readonly client: Redis
+  /** Gives the connection back; the last lease of a connection tiercache opened closes it. */
+  release(): Promise<void>
+}
+
+interface Shared {
+  client: Redis
+  leases: number
+}
+
+/**
+ * Command connections opened from a URL are shared per URL within the
+ * process, so every cache and the bus of a service use one connection (plus
+ * the bus's subscriber) however many caches it declares.
+ */
+const sharedByUrl = new Map<string, Shared>()
+
+export function assertRedisInput(input: unknown, owner: string): asserts input is RedisInput {
+  if (typeof input === 'string') {
+    if (!/^rediss?:\/\//.test(input)) {
+      throw new InvalidOptionError(`${owner}: redis must be a redis:// or rediss:// URL or an ioredis client, got "${input}"`)
+    }
+    return
+  }
+  if (input instanceof Redis) return
+  const candidate = input as { sendCommand?: unknown; duplicate?: unknown } | null
+  if (candidate !== null && typeof candidate === 'object' && typeof candidate.sendCommand === 'function' && typeof candidate.duplicate === 'function') {
+    return // an ioredis client from another copy of the package
+  }
+  throw new InvalidOptionError(`${owner}: redis must be a redis:// or rediss:// URL or an ioredis client`)
+}
+
+/** A command connection for `input`: shared per URL, or the caller's own client (never closed by us). */
+export function acquireCommandConnection(input: RedisInput, connectionName: string): ConnectionLease {
+  if (typeof input !== 'string') return { client: input, release: async () => {} }
+  let shared = sharedByUrl.get(input)
+  if (shared === undefined) {
+    shared = { client: openConnection(input, connectionName), leases: 0 }
+    sharedByUrl.set(input, shared)
+  }
+  shared.leases++
+  const entry = shared
+  let released = false
+  return {
+    client: entry.client,
+    release: async () => {
+      if (released) return
+      released = true
+      if (--entry.leases > 0) return
+      if (sharedByUrl.get(input) === entry) sharedByUrl.delete(input)
+      await closeConnection(entry.client)
+    },
+  }
+}
+
+/** A dedicated connection (a subscriber cannot share a command connection). Always ours to close. */
+export function openDedicatedConnection(input: RedisInput, connectionName: string): Redis {
+  if (typeof input === 'string') return openConnection(input, connectionName)
+  const duplicate = input.duplicate({ ...CONNECTION_DEFAULTS, connectionName })
+  duplicate.on('error', () => {})
+  return duplicate
+}
+
+function openConnection(url: string, connectionName: string): Redis {
+  const client = new Redis(url, { ...CONNECTION_DEFAULTS, connectionName })
+  // Connection errors surface through the commands that fail and through
+  // status(); without a listener ioredis would print every reconnect attempt.
+  client.on('error', () => {})
+  return client
+}
+
+/** Closes gracefully when connected, at once otherwise (QUIT on a dead socket would wait for a reconnect). */
+export async function closeConnection(client: Redis): Promise<void> {
+  if (client.status === 'ready') {
+    try {
+      await Promise.race([client.quit(), new Promise((resolve) => setTimeout(resolve, 500).unref())])
+    } catch {
+      // Closing anyway.
+    }
+  }
+  client.disconnect()
+}

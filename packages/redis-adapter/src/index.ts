@@ -1,0 +1,7 @@
+export { redisTier } from './redis-tier.js'
+export type { RedisTierOptions } from './redis-tier.js'
+export { redisBus } from './redis-bus.js'
+export type { RedisBus, RedisBusOptions } from './redis-bus.js'
+export { msgpackSerializer } from './serializer.js'
+export type { RedisInput } from './connections.js'
+export { DEFAULT_PREFIX } from './keyspace.js'

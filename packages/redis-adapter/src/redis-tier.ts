@@ -1,0 +1,209 @@
+import {
+  InvalidOptionError,
+  SerializationError,
+  TierError,
+  errorMessageOf,
+  parseDuration,
+  type BoundSharedTier,
+  type Duration,
+  type Serializer,
+  type SharedTier,
+  type TierEntry,
+  type TierScope,
+} from '@tiercache/core'
+import { acquireCommandConnection, assertRedisInput, type ConnectionLease, type RedisInput } from './connections.js'
+import { assertValidPrefix, DEFAULT_PREFIX, entryKey, generationKey } from './keyspace.js'
+import { defineScripts, type ScriptedRedis } from './scripts.js'
+import { assertEncodable, msgpackSerializer } from './serializer.js'
+
+export interface RedisTierOptions {
+  /** A `redis://` / `rediss://` URL (connections shared per URL in the process) or an ioredis client you own. */
+  redis: RedisInput
+  /**
+   * Deployment prefix of every key: two deployments with different prefixes
+   * on one Redis never see each other's entries. Must match the bus's prefix.
+   * Default `'tiercache'`.
+   */
+  prefix?: string
+  /** Longest a Redis call may take before it fails (and a read falls back to the factory). Default `'1s'`. */
+  timeout?: Duration
+  /** Largest encoded value accepted; larger ones are rejected before any write. Default 1 MiB. */
+  maxValueBytes?: number
+  /** Encoding of values. Default: msgpack (msgpackr, extended types). */
+  serializer?: Serializer
+}
+
+const KNOWN_OPTIONS = new Set(['redis', 'prefix', 'timeout', 'maxValueBytes', 'serializer'])
+const DEFAULT_TIMEOUT_MS = 1_000
+const DEFAULT_MAX_VALUE_BYTES = 1024 * 1024
+/** Version of the stored envelope `[version, createdAt, value]`. */
+const ENVELOPE_VERSION = 1
+const COLON = 0x3a
+
+/**
+ * The shared L2 tier on Redis. An entry is one string key holding
+ * `<generation>:<msgpack envelope>` with a PX expiry; reads and writes are
+ * one Lua script each, so an L2 hit is one round trip that also checks the
+ * cache's generation (bumped by `clear()`) and returns the remaining TTL.
+ */
+export function redisTier(options: RedisTierOptions): SharedTier {
+  if (options === null || typeof options !== 'object') throw new InvalidOptionError('redisTier expects an options object')
+  for (const option of Object.keys(options)) {
+    if (!KNOWN_OPTIONS.has(option)) {
+      throw new InvalidOptionError(`redisTier: unknown option "${option}" (known: ${[...KNOWN_OPTIONS].join(', ')})`)
+    }
+  }
+  assertRedisInput(options.redis, 'redisTier')
+  const prefix = options.prefix ?? DEFAULT_PREFIX
+  assertValidPrefix(prefix, 'redisTier')
+  const timeoutMs = options.timeout === undefined ? DEFAULT_TIMEOUT_MS : parseDuration(options.timeout, 'redisTier timeout')
+  const maxValueBytes = options.maxValueBytes ?? DEFAULT_MAX_VALUE_BYTES
+  if (!Number.isSafeInteger(maxValueBytes) || maxValueBytes < 1) {
+    throw new InvalidOptionError(`redisTier: maxValueBytes must be a positive integer, got ${String(options.maxValueBytes)}`)
+  }
+  const serializer = options.serializer ?? msgpackSerializer()
+  const input = options.redis
+  return {
+    kind: 'shared',
+    name: 'redis',
+    bind(scope: TierScope): BoundSharedTier {
+      return new BoundRedisTier({ scope, input, prefix, timeoutMs, maxValueBytes, serializer })
+    },
+  }
+}
+
+interface BoundRedisTierConfig {
+  scope: TierScope
+  input: RedisInput
+  prefix: string
+  timeoutMs: number
+  maxValueBytes: number
+  serializer: Serializer
+}
+
+class BoundRedisTier implements BoundSharedTier {
+  #cache: string
+  #lease: ConnectionLease | undefined
+  #redis: ScriptedRedis
+  #prefix: string
+  #generationKey: string
+  #timeoutMs: number
+  #maxValueBytes: number
+  #serializer: Serializer
+
+  constructor(config: BoundRedisTierConfig) {
+    this.#cache = config.scope.cacheName
+    this.#lease = acquireCommandConnection(config.input, 'tiercache')
+    this.#redis = defineScripts(this.#lease.client)
+    this.#prefix = config.prefix
+    this.#generationKey = generationKey(config.prefix, this.#cache)
+    this.#timeoutMs = config.timeoutMs
+    this.#maxValueBytes = config.maxValueBytes
+    this.#serializer = config.serializer
+  }
+
+  async get(key: string): Promise<TierEntry | undefined> {
+    const reply = await this.#call('read', key, (redis) =>
+      redis.tiercacheGetBuffer(entryKey(this.#prefix, this.#cache, key), this.#generationKey),
+    )
+    if (reply === null) return undefined
+    const [stored, remainingMs] = reply
+    const decoded = this.#decode(stored)
+    if (decoded === undefined) return undefined
+    return { value: decoded.value, createdAt: decoded.createdAt, expiresAt: Date.now() + remainingMs }
+  }
+
+  async set(key: string, entry: TierEntry, options?: { ifAbsent?: boolean }): Promise<void> {
+    const payload = this.#encode(key, entry)
+    const ttlMs = entry.expiresAt - Date.now()
+    if (ttlMs <= 0) return // already expired: writing it would only be deleted by Redis
+    await this.#call('write', key, (redis) =>
+      redis.tiercacheSet(
+        entryKey(this.#prefix, this.#cache, key),
+        this.#generationKey,
+        payload,
+        String(Math.ceil(ttlMs)),
+        options?.ifAbsent === true ? '1' : '0',
+      ),
+    )
+  }
+
+  async delete(key: string): Promise<void> {
+    await this.#call('delete', key, (redis) => redis.unlink(entryKey(this.#prefix, this.#cache, key)))
+  }
+
+  /** O(1) whatever the number of entries: bumps the cache's generation, which every read checks. */
+  async clear(): Promise<void> {
+    await this.#call('clear', undefined, (redis) => redis.incr(this.#generationKey))
+  }
+
+  async close(): Promise<void> {
+    const lease = this.#lease
+    this.#lease = undefined
+    await lease?.release()
+  }
+
+  #encode(key: string, entry: TierEntry): Buffer {
+    const context = { cache: this.#cache, key, tier: 'redis' }
+    assertEncodable(entry.value, context)
+    let bytes: Uint8Array
+    try {
+      bytes = this.#serializer.encode([ENVELOPE_VERSION, entry.createdAt, entry.value])
+    } catch (error) {
+      throw new SerializationError(`value cannot be encoded: ${errorMessageOf(error)}`, { ...context, cause: error })
+    }
+    if (bytes.byteLength > this.#maxValueBytes) {
+      throw new SerializationError(
+        `encoded value is ${bytes.byteLength} bytes, over maxValueBytes ${this.#maxValueBytes}`,
+        context,
+      )
+    }
+    return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+  }
+
+  /**
+   * Anything that does not decode to an envelope of a known version — written
+   * by another program, truncated, corrupted — reads as a miss, to be
+   * overwritten by the next fill. It never throws into the caller's request.
+   */
+  #decode(stored: Buffer): { value: unknown; createdAt: number } | undefined {
+    const separator = stored.indexOf(COLON)
+    if (separator < 0) return undefined
+    let envelope: unknown
+    try {
+      envelope = this.#serializer.decode(stored.subarray(separator + 1))
+    } catch {
+      return undefined
+    }
+    if (!Array.isArray(envelope) || envelope.length !== 3 || envelope[0] !== ENVELOPE_VERSION) return undefined
+    const createdAt = envelope[1]
+    if (typeof createdAt !== 'number') return undefined
+    return { value: envelope[2], createdAt }
+  }
+
+  /** Runs one Redis call with a bounded wait, and types its failure. */
+  async #call<T>(operation: string, key: string | undefined, run: (redis: ScriptedRedis) => Promise<T>): Promise<T> {
+    if (this.#lease === undefined) {
+      throw new TierError(`${operation} after the tier was closed`, { cache: this.#cache, key, tier: 'redis' })
+    }
+    const pending = run(this.#redis)
+    let timer: NodeJS.Timeout | undefined
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new TierError(`${operation} timed out after ${this.#timeoutMs} ms`, { cache: this.#cache, key, tier: 'redis' })),
+        this.#timeoutMs,
+      )
+    })
+    try {
+      return await Promise.race([pending, timeout])
+    } catch (error) {
+      if (error instanceof TierError) {
+        pending.catch(() => {}) // the command may still fail later; nobody is waiting for it
+        throw error
+      }
+      throw new TierError(`${operation} failed: ${errorMessageOf(error)}`, { cache: this.#cache, key, tier: 'redis', cause: error })
+    } finally {
+      clearTimeout(timer)
+    }
+  }
+}
