@@ -1,0 +1,231 @@
+import { createCache, InvalidOptionError, SerializationError, TierError, type TierCacheError } from '@tiercache/core'
+import { memoryTier } from '@tiercache/memory-adapter'
+import { Redis } from 'ioredis'
+import { Packr } from 'msgpackr'
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
+import { RedisServer } from '../../../tests/support/redis-server.js'
+import { redisBus, redisTier, type RedisBus } from '../src/index.js'
+
+let server: RedisServer
+let raw: Redis
+const closers: Array<() => Promise<unknown>> = []
+
+beforeAll(async () => {
+  server = await RedisServer.start()
+  raw = new Redis(server.url)
+})
+afterEach(async () => {
+  for (const close of closers.splice(0).reverse()) await close()
+  await raw.flushall()
+})
+afterAll(async () => {
+  raw.disconnect()
+  await server.stop()
+})
+
+function instance(name = 'users', extra: { prefix?: string; onError?: (e: TierCacheError) => void } = {}) {
+  const bus = redisBus({ redis: server.url, prefix: extra.prefix })
+  const cache = createCache<unknown>({
+    name,
+    tiers: [memoryTier(), redisTier({ redis: server.url, prefix: extra.prefix })],
+    bus,
+    ttl: '1h',
+    onError: extra.onError ?? (() => {}),
+  })
+  closers.push(() => bus.close(), () => cache.close())
+  return { cache, bus }
+}
+
+describe('redisTier on a real redis-server', () => {
+  it('stores an entry under <prefix>:<cache>:<key> with a PX expiry from the TTL', async () => {
+    const { cache } = instance()
+    await cache.set('user:1', { id: 1 }, { ttl: '90s' })
+    const pttl = await raw.pttl('tiercache:users:user:1')
+    expect(pttl).toBeGreaterThan(80_000)
+    expect(pttl).toBeLessThanOrEqual(90_000)
+  })
+
+  it('an L2 hit is one round trip: one EVALSHA, no other command', async () => {
+    const writer = instance()
+    await writer.cache.set('k', 'v')
+    const reader = instance()
+    await reader.cache.get('warm-up') // loads the script on this connection (EVAL after NOSCRIPT, once)
+    const monitor = await raw.monitor()
+    const sent: string[] = []
+    monitor.on('monitor', (_time: string, args: string[], source: string) => {
+      if (!source.includes('lua')) sent.push(String(args[0]).toLowerCase())
+    })
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    expect(await reader.cache.get('k')).toBe('v')
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    monitor.disconnect()
+    expect(sent).toEqual(['evalsha'])
+  })
+
+  it('clear is O(1): it bumps one generation key, and older entries read as misses', async () => {
+    const { cache } = instance()
+    for (let i = 0; i < 50; i++) await cache.set(`k${i}`, i)
+    const monitor = await raw.monitor()
+    const commands: string[] = []
+    monitor.on('monitor', (_time: string, args: string[], source: string) => {
+      if (!source.includes('lua')) commands.push(args.join(' ').toLowerCase())
+    })
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    await cache.clear()
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    monitor.disconnect()
+    expect(commands.filter((c) => !c.startsWith('publish'))).toEqual(['incr tiercache:users#gen'])
+    const fresh = instance()
+    expect(await fresh.cache.get('k1')).toBeUndefined()
+    expect(await fresh.cache.getOrSet('k1', () => 'refilled')).toBe('refilled')
+  })
+
+  it.each([
+    ['random bytes', Buffer.from([0xde, 0xad, 0xbe, 0xef, 0x00, 0xff])],
+    ['a generation header with no payload', Buffer.from('0:')],
+    ['a truncated envelope', Buffer.concat([Buffer.from('0:'), new Packr({ moreTypes: true }).pack([1, Date.now(), 'x'.repeat(50)]).subarray(0, 20)])],
+    ['an unknown envelope version', Buffer.concat([Buffer.from('0:'), new Packr({ moreTypes: true }).pack([99, Date.now(), 'v'])])],
+    ['a map with __proto__ and constructor keys', Buffer.concat([Buffer.from('0:'), new Packr({ moreTypes: true }).pack(JSON.parse('{"__proto__":{"polluted":true},"constructor":{"prototype":{"polluted":true}}}'))])],
+  ])('hostile L2 content (%s) reads as a miss and is overwritten by the next fill', async (_label, bytes) => {
+    const { cache } = instance()
+    await raw.set('tiercache:users:hostile', bytes)
+    expect(await cache.get('hostile')).toBeUndefined()
+    // ifAbsent sees a live entry of this generation only when the header matches; then the fill waits for expiry.
+    const value = await cache.getOrSet('hostile', () => 'rebuilt')
+    expect(value).toBe('rebuilt')
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined()
+  })
+
+  it('an envelope carrying __proto__ keys decodes without polluting any prototype', async () => {
+    const { cache } = instance()
+    const hostile = JSON.parse('{"__proto__":{"polluted":true},"constructor":{"prototype":{"polluted":true}}}')
+    await raw.set('tiercache:users:proto', Buffer.concat([Buffer.from('0:'), new Packr({ moreTypes: true }).pack([1, Date.now(), hostile])]))
+    await raw.pexpire('tiercache:users:proto', 60_000)
+    const value = (await cache.get('proto')) as Record<string, unknown>
+    expect(Object.getPrototypeOf(value)).toBe(Object.prototype)
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined()
+    expect(value.polluted).toBeUndefined()
+  })
+
+  it('rejects unencodable and oversized values with SerializationError before any write', async () => {
+    const bus = redisBus({ redis: server.url })
+    const cache = createCache<unknown>({
+      name: 'strict',
+      tiers: [memoryTier(), redisTier({ redis: server.url, maxValueBytes: 1_000 })],
+      bus,
+    })
+    closers.push(() => bus.close(), () => cache.close())
+    const circular: Record<string, unknown> = {}
+    circular.self = circular
+    for (const bad of [{ fn: () => 1 }, { s: Symbol('x') }, circular, { big: 'x'.repeat(2_000) }]) {
+      const error = await cache.set('bad', bad).catch((e: unknown) => e)
+      expect(error).toBeInstanceOf(SerializationError)
+      expect((error as Error).message).toContain('cache "strict"')
+      expect((error as Error).message).toContain('key "bad"')
+    }
+    expect(await raw.exists('tiercache:strict:bad')).toBe(0)
+    expect(await cache.get('bad')).toBeUndefined()
+  })
+
+  it('two deployment prefixes on one Redis never see each other', async () => {
+    const blue = instance('users', { prefix: 'blue' })
+    const green = instance('users', { prefix: 'green' })
+    await blue.cache.set('k', 'blue-value')
+    expect(await green.cache.get('k')).toBeUndefined()
+    await green.cache.set('k', 'green-value')
+    expect(await blue.cache.get('k')).toBe('blue-value')
+  })
+
+  it('rejects bad options at construction', () => {
+    expect(() => redisTier({ redis: 'localhost:6379' })).toThrow(InvalidOptionError)
+    expect(() => redisTier({ redis: server.url, prefix: 'a:b' })).toThrow(/prefix/)
+    expect(() => redisTier({ redis: server.url, timeout: '1 second' })).toThrow(/timeout/)
+    expect(() => redisTier({ redis: server.url, tiemout: 5 } as never)).toThrow(/unknown option "tiemout"/)
+    expect(() => redisBus({ redis: 42 as never })).toThrow(InvalidOptionError)
+  })
+
+  it('accepts an ioredis client the caller owns, and leaves it open on close', async () => {
+    const client = new Redis(server.url)
+    const bus = redisBus({ redis: client })
+    const cache = createCache({ name: 'owned', tiers: [redisTier({ redis: client })], bus })
+    await cache.set('k', 1)
+    expect(await cache.get('k')).toBe(1)
+    await cache.close()
+    await bus.close()
+    expect(await client.ping()).toBe('PONG')
+    client.disconnect()
+  })
+})
+
+describe('redisBus', () => {
+  it('a write on one instance evicts the L1 copy on another instance', async () => {
+    const a = instance()
+    const b = instance()
+    await Promise.all([a.bus.ready(), b.bus.ready()])
+    await a.cache.set('k', 'v1')
+    expect(await b.cache.get('k')).toBe('v1') // now in b's L1
+    await a.cache.set('k', 'v2')
+    await vi.waitFor(() => expect(b.bus.status().messagesReceived).toBeGreaterThanOrEqual(2))
+    expect(await b.cache.get('k')).toBe('v2')
+  })
+
+  it('no self-echo: the writer keeps its fresh L1 entry when its own message comes back', async () => {
+    const a = instance()
+    await a.bus.ready()
+    await a.cache.set('k', 'mine')
+    await vi.waitFor(() => expect(a.bus.status().messagesReceived).toBe(1))
+    await raw.del('tiercache:users:k') // if the echo had evicted L1, the next get would miss
+    expect(await a.cache.get('k')).toBe('mine')
+  })
+
+  it('malformed messages on the channel are dropped and counted, never thrown', async () => {
+    const a = instance()
+    await a.bus.ready()
+    const garbage = ['not json', '{"v":9,"i":[]}', '{"v":1,"i":[["o","x"]]}', Buffer.from([0xff, 0x00, 0xfe])]
+    for (const message of garbage) await raw.publish('tiercache:invalidations', message)
+    await vi.waitFor(() => expect(a.bus.status().messagesReceived).toBe(4))
+    expect(a.bus.status().messagesDropped).toBe(4)
+    await a.cache.set('still', 'works')
+    expect(await a.cache.get('still')).toBe('works')
+  })
+
+  it('many caches share one bus subscription and one command connection', async () => {
+    const bus = redisBus({ redis: server.url, prefix: 'shared' })
+    const caches = ['a', 'b', 'c', 'd'].map((name) =>
+      createCache({ name, tiers: [memoryTier(), redisTier({ redis: server.url, prefix: 'shared' })], bus }),
+    )
+    closers.push(() => bus.close(), ...caches.map((c) => () => c.close()))
+    await bus.ready()
+    await Promise.all(caches.map((c) => c.set('k', 1)))
+    const clients = (await raw.client('LIST')) as string
+    const ours = clients.split('\n').filter((line) => /name=tiercache/.test(line))
+    expect(ours.filter((line) => /name=tiercache:bus/.test(line))).toHaveLength(1)
+    // The earlier tests' connections are closed: one command connection for this URL, one subscriber.
+    expect(ours).toHaveLength(2)
+    expect(bus.status().members).toBe(4)
+  })
+})
+
+describe('failure behaviour', () => {
+  it('with Redis gone, getOrSet falls back to the factory after the timeout and set rejects with TierError', async () => {
+    const down = await RedisServer.start()
+    const errors: TierCacheError[] = []
+    const bus = redisBus({ redis: down.url, timeout: '300ms' })
+    const cache = createCache<string>({
+      name: 'outage',
+      tiers: [memoryTier(), redisTier({ redis: down.url, timeout: '300ms' })],
+      bus,
+      onError: (e) => errors.push(e),
+    })
+    closers.push(() => bus.close(), () => cache.close())
+    await cache.set('k', 'before')
+    await down.kill()
+    expect(await cache.getOrSet('other', () => 'from-factory')).toBe('from-factory')
+    expect(errors.some((e) => e instanceof TierError && e.key === 'other')).toBe(true)
+    const error = await cache.set('k', 'during').catch((e: unknown) => e)
+    expect(error).toBeInstanceOf(TierError)
+    // An uncertain write drops the local copy rather than serve what may be stale.
+    expect(await cache.getOrSet('k', () => 'recomputed')).toBe('recomputed')
+    await down.stop()
+  })
+})
