@@ -1,0 +1,108 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { InstanceProcess } from './support/instance.js'
+import { RedisServer } from './support/redis-server.js'
+
+/**
+ * Separate Node processes sharing one real redis-server: the product's
+ * situation. Each reader holds the key in its own L1 (TTL 1 h) before the
+ * write, so it can only see the new value if the invalidation reached it.
+ */
+const READERS = 3
+/** A correctness bound, far above the sub-millisecond hop: a reader that needs longer never got the message. */
+const BOUND_MS = 2_000
+
+let server: RedisServer
+let writer: InstanceProcess
+let readers: InstanceProcess[]
+
+beforeAll(async () => {
+  server = await RedisServer.start()
+  const env = { REDIS_URL: server.url, CACHE_NAME: 'multi' }
+  ;[writer, ...readers] = await Promise.all(Array.from({ length: READERS + 1 }, () => InstanceProcess.start(env)))
+})
+
+afterAll(async () => {
+  for (const instance of [writer, ...readers]) instance?.kill()
+  await server?.stop()
+})
+
+describe(`${READERS + 1} instance processes on one redis-server`, () => {
+  it('after set resolves on one instance, every other instance reads the new value (not its L1 copy)', async () => {
+    const delays: number[] = []
+    for (let round = 1; round <= 20; round++) {
+      const key = `user:${round % 4}`
+      const previous = { round: round - 1 }
+      await writer.call('set', { key, value: previous })
+      // Each reader now holds `previous` in L1.
+      for (const reader of readers) expect(await reader.call('getOrSet', { key, value: 'unused' })).toEqual(previous)
+      const next = { round }
+      await writer.call('set', { key, value: next })
+      const waited = await Promise.all(readers.map((r) => r.call<number>('waitFor', { key, expected: next, boundMs: BOUND_MS })))
+      expect(waited.every((ms) => ms >= 0)).toBe(true)
+      delays.push(...waited)
+    }
+    delays.sort((a, b) => a - b)
+    console.info(
+      `multi-process propagation (poll after set resolved), ms: p50 ${delays[Math.floor(delays.length / 2)]!.toFixed(3)} max ${delays.at(-1)!.toFixed(3)}`,
+    )
+  })
+
+  it('after delete resolves, no instance returns the deleted value', async () => {
+    await writer.call('set', { key: 'gone', value: 'here' })
+    for (const reader of readers) expect(await reader.call('getOrSet', { key: 'gone', value: 'unused' })).toBe('here')
+    await writer.call('delete', { key: 'gone' })
+    const waited = await Promise.all(readers.map((r) => r.call<number>('waitFor', { key: 'gone', expected: undefined, boundMs: BOUND_MS })))
+    expect(waited.every((ms) => ms >= 0)).toBe(true)
+  })
+
+  it('after clear resolves on a reader, every instance drops every key of the cache', async () => {
+    await writer.call('set', { key: 'a', value: 1 })
+    await writer.call('set', { key: 'b', value: 2 })
+    for (const reader of readers) {
+      expect(await reader.call('getOrSet', { key: 'a', value: 'unused' })).toBe(1)
+      expect(await reader.call('getOrSet', { key: 'b', value: 'unused' })).toBe(2)
+    }
+    await readers[0]!.call('clear')
+    for (const instance of [writer, ...readers]) {
+      for (const key of ['a', 'b']) {
+        expect(await instance.call<number>('waitFor', { key, expected: undefined, boundMs: BOUND_MS })).toBeGreaterThanOrEqual(0)
+      }
+    }
+  })
+
+  it('values written in one process decode in a fresh process: Date, Map, Set, BigInt, undefined', async () => {
+    const value = {
+      date: new Date('2026-11-24T10:00:00.123Z'),
+      map: new Map<unknown, unknown>([['k', { n: 1 }], [7, 'seven']]),
+      set: new Set([1, 'two']),
+      big: 12345678901234567890n,
+      nothing: undefined,
+      nested: [{ at: new Date(0) }, null],
+    }
+    await writer.call('set', { key: 'typed', value })
+    const fresh = await InstanceProcess.start({ REDIS_URL: server.url, CACHE_NAME: 'multi' })
+    try {
+      const read = (await fresh.call('get', { key: 'typed' })) as typeof value
+      expect(read).toEqual(value)
+      expect(read.date).toBeInstanceOf(Date)
+      expect(read.map).toBeInstanceOf(Map)
+      expect(read.set).toBeInstanceOf(Set)
+      expect(typeof read.big).toBe('bigint')
+      expect(Object.hasOwn(read, 'nothing')).toBe(true)
+    } finally {
+      fresh.kill()
+    }
+  })
+
+  it('close() leaves no open handles: the process exits on its own', async () => {
+    const instance = await InstanceProcess.start({ REDIS_URL: server.url, CACHE_NAME: 'multi' })
+    await instance.call('set', { key: 'x', value: 1 })
+    await instance.call('get', { key: 'x' })
+    const exit = await Promise.race([
+      instance.close(),
+      new Promise<string>((resolve) => setTimeout(() => resolve('still running after 10 s'), 10_000).unref()),
+    ])
+    if (exit !== 0) instance.kill()
+    expect(exit).toBe(0)
+  })
+})
