@@ -18,7 +18,9 @@ let readers: InstanceProcess[]
 beforeAll(async () => {
   server = await RedisServer.start()
   const env = { REDIS_URL: server.url, CACHE_NAME: 'multi' }
-  ;[writer, ...readers] = await Promise.all(Array.from({ length: READERS + 1 }, () => InstanceProcess.start(env)))
+  const started = await Promise.all(Array.from({ length: READERS + 1 }, () => InstanceProcess.start(env)))
+  writer = started[0]!
+  readers = started.slice(1)
 })
 
 afterAll(async () => {

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Runs every test from a fresh clone: installs pnpm dependencies and, if it is
+# missing, redis-server (Debian's package, when run as root on Debian), builds
+# the packages, then runs all vitest projects. Tests start their own
+# redis-server processes on free ports; nothing on 6379 is used.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/lib.sh
+
+ensure_redis() {
+  if command -v redis-server >/dev/null 2>&1; then
+    return
+  fi
+  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+    echo "==> redis-server not found: installing Debian's redis-server package"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends redis-server >/dev/null
+    command -v redis-server >/dev/null 2>&1 && return
+  fi
+  echo "redis-server was not found, and this script can only install it as root on Debian." >&2
+  echo "Install it, then run this again:  sudo apt-get install -y redis-server   (macOS: brew install redis)" >&2
+  exit 1
+}
+
+ensure_node
+ensure_redis
+echo "==> $(redis-server --version | cut -d' ' -f1-3)"
+install_dependencies
+build_packages
+echo "==> type-checking sources and tests"
+pnpm_cmd -r run typecheck
+echo "==> running tests"
+report=$(mktemp)
+status=0
+pnpm_cmd exec vitest run --reporter=default --reporter=json --outputFile.json="$report" || status=$?
+# A closing line any CI can read.
+node -e '
+  const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
+  console.log(`tests: ${r.numPassedTests} passed, ${r.numFailedTests} failed`);
+  if (r.numTotalTests === 0) { console.error("no test ran"); process.exit(1) }
+' "$report" || status=1
+rm -f "$report"
+exit "$status"

@@ -1,0 +1,32 @@
+import { execFile } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+import { promisify } from 'node:util'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { RedisServer } from './support/redis-server.js'
+
+const DEMO = fileURLToPath(new URL('../demo/demo.mjs', import.meta.url))
+const run = promisify(execFile)
+
+let server: RedisServer
+beforeAll(async () => {
+  server = await RedisServer.start()
+})
+afterAll(() => server.stop())
+
+describe('the README demo', () => {
+  it('runs without Redis on the in-process store and bus, and every check holds', async () => {
+    const env = { ...process.env }
+    delete env.REDIS_URL
+    const { stdout } = await run(process.execPath, [DEMO], { env, timeout: 30_000 })
+    expect(stdout).toContain('in-process store and bus')
+    expect(stdout).not.toContain('✘')
+    expect(stdout).toMatch(/demo ok\s*$/)
+  })
+
+  it('runs with REDIS_URL on real Redis, and every check holds', async () => {
+    const { stdout } = await run(process.execPath, [DEMO], { env: { ...process.env, REDIS_URL: server.url }, timeout: 30_000 })
+    expect(stdout).toContain(`Redis at ${server.url}`)
+    expect(stdout).not.toContain('✘')
+    expect(stdout).toMatch(/demo ok\s*$/)
+  })
+})
