@@ -30,5 +30,13 @@ install_dependencies() {
 
 build_packages() {
   echo "==> building packages"
-  pnpm_cmd -r --filter "./packages/**" run build
+  local log
+  log=$(mktemp)
+  if ! pnpm_cmd -r --filter "./packages/**" run build >"$log" 2>&1; then
+    cat "$log" >&2
+    rm -f "$log"
+    echo "build failed" >&2
+    exit 1
+  fi
+  rm -f "$log"
 }
