@@ -41,6 +41,19 @@ export class BusMembers {
     }
   }
 
+  /** Tells every member the bus may have lost messages: each drops its L1 before the bus trusts it again. */
+  gap(): void {
+    for (const members of this.#byCache.values()) {
+      for (const member of members) {
+        try {
+          member.onGap()
+        } catch {
+          // As above: one member must not stop the others from clearing.
+        }
+      }
+    }
+  }
+
   get size(): number {
     return this.#count
   }

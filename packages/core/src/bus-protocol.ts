@@ -1,4 +1,4 @@
-import type { Invalidation } from './contracts.js'
+import type { OriginInvalidation } from './contracts.js'
 
 /**
  * The wire format of invalidations, shared by every bus that crosses a
@@ -13,23 +13,17 @@ import type { Invalidation } from './contracts.js'
  */
 export const BUS_PROTOCOL_VERSION = 1
 
-export interface OriginInvalidation {
-  /** `instanceId` of the cache that published it. */
-  readonly origin: string
-  readonly invalidation: Invalidation
-}
-
 export interface DecodedMessage {
   readonly invalidations: OriginInvalidation[]
   /** Entries of the batch that were malformed and skipped. */
   readonly dropped: number
 }
 
-export function encodeInvalidations(origin: string, invalidations: readonly Invalidation[]): string {
-  const batch = invalidations.map((inv) =>
+export function encodeInvalidations(batch: readonly OriginInvalidation[]): string {
+  const items = batch.map(({ origin, invalidation: inv }) =>
     inv.kind === 'key' ? [origin, 'k', inv.cache, inv.key] : [origin, 'c', inv.cache],
   )
-  return JSON.stringify({ v: BUS_PROTOCOL_VERSION, i: batch })
+  return JSON.stringify({ v: BUS_PROTOCOL_VERSION, i: items })
 }
 
 /**

@@ -1,10 +1,14 @@
+import { clock } from './clock.js'
 import type {
+  AtomicPublish,
   BoundLocalTier,
   BoundSharedTier,
   Bus,
   BusMembership,
+  BusTrust,
   Invalidation,
   LocalTier,
+  PublishRoute,
   SharedTier,
   Tier,
   TierEntry,
@@ -44,6 +48,14 @@ export interface CacheOptions {
   /** How long a value is fresh. Default `'1m'`. */
   ttl?: Duration
   /**
+   * The coherence bound: after a write resolves on any instance, this
+   * instance stops returning the old value from L1 within this time, even
+   * when connections drop, Redis restarts or pauses, or messages are lost.
+   * L1 is read only while the bus has proven, within this window, that its
+   * subscription delivers. Default: the bus's `maxStaleness` (1 s).
+   */
+  maxStaleness?: Duration
+  /**
    * How long a cached miss (factory returned `null` or `undefined`) is kept.
    * Default: the smaller of `ttl` and `'30s'`, so a row created after a miss
    * shows up soon even without an invalidation.
@@ -72,7 +84,9 @@ export interface GetOrSetOptions {
 /** Produces the value on a miss. `null` and `undefined` are cached as misses (negative caching). */
 export type Factory<V> = () => V | Promise<V>
 
-const KNOWN_OPTIONS = new Set(['name', 'tiers', 'bus', 'ttl', 'negativeTtl', 'onError'])
+const KNOWN_OPTIONS = new Set(['name', 'tiers', 'bus', 'ttl', 'negativeTtl', 'maxStaleness', 'onError'])
+/** A cache with no bus has nothing to lose: its L1 is always trusted. */
+const ALWAYS_TRUSTED: BusTrust = { verifiedAt: Number.POSITIVE_INFINITY }
 const DEFAULT_TTL_MS = 60_000
 const DEFAULT_NEGATIVE_TTL_MS = 30_000
 
@@ -93,6 +107,11 @@ export class Cache<V = unknown> {
   #l2: BoundSharedTier | undefined
   #l2Name: string
   #membership: BusMembership | undefined
+  /** Liveness: L1 is served only while `clock() - #trust.verifiedAt < #maxStalenessMs`. */
+  #trust: BusTrust = ALWAYS_TRUSTED
+  #maxStalenessMs = 1_000
+  /** Set when the L2 publishes each write's invalidation in the same atomic step (mechanism 1). */
+  #atomicRoute: PublishRoute | undefined
   #ttlMs: number
   #negativeTtlMs: number
   #onError: ((error: TierCacheError) => void) | undefined
@@ -136,11 +155,20 @@ export class Cache<V = unknown> {
     this.#l1 = local?.bind({ cacheName: name })
     this.#l2 = shared?.bind({ cacheName: name })
     this.#l2Name = shared?.name ?? 'none'
+    const maxStalenessMs =
+      options.maxStaleness === undefined ? undefined : parseDuration(options.maxStaleness, 'maxStaleness', { cache: name })
     this.#membership = bus?.join({
       instanceId: this.instanceId,
       cacheName: name,
       onInvalidation: (invalidation) => this.#onRemoteInvalidation(invalidation),
+      onGap: () => this.#clearLocally(),
     })
+    if (this.#membership !== undefined) {
+      this.#trust = this.#membership.trust
+      this.#maxStalenessMs = maxStalenessMs ?? this.#membership.maxStalenessMs
+      const route = this.#membership.route
+      if (route !== undefined && this.#l2?.canPublishVia?.(route) === true) this.#atomicRoute = route
+    }
   }
 
   // ---------------------------------------------------------------- read path
@@ -150,13 +178,19 @@ export class Cache<V = unknown> {
    * Concurrent calls for one key in this instance run the factory once.
    */
   getOrSet(key: string, factory: Factory<V>, options?: GetOrSetOptions): Promise<V> {
-    // L1 hit path: no async function, no allocation but the resolved promise.
-    // Keys are validated on the miss path only: an invalid key can never have
-    // been written, so it can never hit.
+    // L1 hit path: no async function, no allocation but the resolved promise,
+    // one clock read serving both the TTL and the liveness check. Keys are
+    // validated on the miss path only: an invalid key can never have been
+    // written, so it can never hit.
     const l1 = this.#l1
     if (l1 !== undefined) {
       const entry = l1.get(key)
-      if (entry !== undefined && entry.expiresAt > Date.now()) return Promise.resolve(entry.value as V)
+      if (entry !== undefined) {
+        const now = clock()
+        if (entry.expiresAt > now && now - this.#trust.verifiedAt < this.#maxStalenessMs) {
+          return Promise.resolve(entry.value as V)
+        }
+      }
     }
     return this.#getOrSetMiss(key, factory, options)
   }
@@ -166,7 +200,12 @@ export class Cache<V = unknown> {
     const l1 = this.#l1
     if (l1 !== undefined) {
       const entry = l1.get(key)
-      if (entry !== undefined && entry.expiresAt > Date.now()) return Promise.resolve(entry.value as V)
+      if (entry !== undefined) {
+        const now = clock()
+        if (entry.expiresAt > now && now - this.#trust.verifiedAt < this.#maxStalenessMs) {
+          return Promise.resolve(entry.value as V)
+        }
+      }
     }
     return this.#getMiss(key)
   }
@@ -204,7 +243,7 @@ export class Cache<V = unknown> {
       }
 
       const value = await factory()
-      const now = Date.now()
+      const now = clock()
       const entry: TierEntry<V> = {
         value,
         createdAt: now,
@@ -242,7 +281,7 @@ export class Cache<V = unknown> {
     if (l2 === undefined) return undefined
     try {
       const entry = await l2.get(key)
-      return entry !== undefined && entry.expiresAt > Date.now() ? entry : undefined
+      return entry !== undefined && entry.expiresAt > clock() ? entry : undefined
     } catch (error) {
       this.#report(this.#tierError('read', key, error))
       return undefined
@@ -272,51 +311,82 @@ export class Cache<V = unknown> {
     this.#assertOpen(key)
     assertValidKey(this.name, key)
     const ttlMs = options?.ttl === undefined ? this.#ttlMs : this.#duration(options.ttl, 'ttl', key)
-    const now = Date.now()
-    const entry: TierEntry<V> = { value, createdAt: now, expiresAt: now + ttlMs }
-    await this.#writeL2(key, () => this.#l2!.set(key, entry))
-    this.#invalidateLocally(key)
-    this.#l1?.set(key, entry)
-    await this.#publish({ kind: 'key', cache: this.name, key }, key)
+    const now = clock()
+    const entry: TierEntry<V> = { value, createdAt: Date.now(), expiresAt: now + ttlMs }
+    const invalidation: Invalidation = { kind: 'key', cache: this.name, key }
+    await this.#write(key, invalidation, (publish) => this.#l2!.set(key, entry, { publish }), entry)
   }
 
   /** Removes `key` from every tier, on every instance. */
   async delete(key: string): Promise<void> {
     this.#assertOpen(key)
     assertValidKey(this.name, key)
-    await this.#writeL2(key, () => this.#l2!.delete(key))
-    this.#invalidateLocally(key)
-    await this.#publish({ kind: 'key', cache: this.name, key }, key)
+    const invalidation: Invalidation = { kind: 'key', cache: this.name, key }
+    await this.#write(key, invalidation, (publish) => this.#l2!.delete(key, { publish }))
   }
 
   /** Removes every entry of this cache (no other cache's) from every tier, on every instance. */
   async clear(): Promise<void> {
     this.#assertOpen()
-    await this.#writeL2(undefined, () => this.#l2!.clear())
-    this.#clearLocally()
-    await this.#publish({ kind: 'clear', cache: this.name }, undefined)
+    const invalidation: Invalidation = { kind: 'clear', cache: this.name }
+    await this.#write(undefined, invalidation, (publish) => this.#l2!.clear({ publish }))
   }
 
   /**
-   * Runs an L2 write. If it fails, the write may or may not have landed, so
-   * the local copy is dropped and other instances are told to drop theirs
-   * before the caller gets the error: an uncertain write must not leave any
-   * L1 serving the old value.
+   * The write path shared by set, delete and clear: L2 (with the invalidation
+   * published in the same atomic step when the tier can), then this
+   * instance's L1 and in-flight state, then the invalidation on the bus if
+   * the tier did not carry it. Resolves only when other instances have been
+   * told; rejects when that cannot be confirmed.
    */
-  async #writeL2(key: string | undefined, write: () => Promise<void>): Promise<void> {
-    if (this.#l2 === undefined) return
+  async #write(
+    key: string | undefined,
+    invalidation: Invalidation,
+    writeL2: (publish: AtomicPublish | undefined) => Promise<void>,
+    l1Entry?: TierEntry,
+  ): Promise<void> {
+    const atomic: AtomicPublish | undefined =
+      this.#atomicRoute === undefined
+        ? undefined
+        : { route: this.#atomicRoute, origin: this.instanceId, invalidations: [invalidation] }
+    // The writer's own L1 copy is guarded like any fill: if another
+    // instance's invalidation for this key arrives while this write is in
+    // flight, that write may be newer than ours, so ours stays out of L1.
+    const fillKey = l1Entry !== undefined && this.#l1 !== undefined ? key : undefined
+    const ticket = fillKey === undefined ? 0 : this.#guard.begin(fillKey)
     try {
-      await write()
-    } catch (error) {
-      const wrapped = this.#tierError('write', key, error)
-      if (wrapped.code === 'ERR_SERIALIZATION') throw wrapped // rejected before any I/O: nothing changed
-      const invalidation: Invalidation =
-        key === undefined ? { kind: 'clear', cache: this.name } : { kind: 'key', cache: this.name, key }
-      if (key === undefined) this.#clearLocally()
-      else this.#invalidateLocally(key)
-      await this.#publish(invalidation, key).catch((publishError: unknown) => this.#report(publishError as TierCacheError))
-      throw wrapped
+      if (this.#l2 !== undefined) {
+        try {
+          await writeL2(atomic)
+        } catch (error) {
+          await this.#onFailedWrite(key, invalidation, error)
+        }
+      }
+      let mayFill = fillKey !== undefined && this.#guard.mayFill(fillKey, ticket)
+      this.#invalidateLocally(invalidation)
+      const afterOwnInvalidation = this.#guard.current
+      if (this.#l2 === undefined || atomic === undefined) await this.#publish(invalidation, key)
+      mayFill &&= this.#guard.mayFill(fillKey!, afterOwnInvalidation)
+      if (mayFill && !this.#closed) this.#l1!.set(fillKey!, l1Entry!)
+    } finally {
+      if (fillKey !== undefined) this.#guard.end(fillKey)
     }
+  }
+
+  /**
+   * An L2 write that failed may or may not have landed (a timeout is not a
+   * "no"), so the local copy is dropped and other instances are told to drop
+   * theirs before the caller gets the error: an uncertain write must not
+   * leave any L1 serving the old value. An encoding error happened before any
+   * I/O: nothing changed, nothing to undo.
+   */
+  async #onFailedWrite(key: string | undefined, invalidation: Invalidation, error: unknown): Promise<never> {
+    const wrapped = this.#tierError('write', key, error)
+    if (wrapped.code !== 'ERR_SERIALIZATION') {
+      this.#invalidateLocally(invalidation)
+      await this.#publish(invalidation, key).catch((publishError: unknown) => this.#report(publishError as TierCacheError))
+    }
+    throw wrapped
   }
 
   async #publish(invalidation: Invalidation, key: string | undefined): Promise<void> {
@@ -334,7 +404,12 @@ export class Cache<V = unknown> {
 
   // ------------------------------------------------------------ invalidation
 
-  #invalidateLocally(key: string): void {
+  #invalidateLocally(invalidation: Invalidation): void {
+    if (invalidation.kind === 'clear') {
+      this.#clearLocally()
+      return
+    }
+    const key = invalidation.key
     this.#l1?.delete(key)
     this.#guard.invalidateKey(key)
     // Callers arriving from now on must not join a load that began before the write.
@@ -348,9 +423,7 @@ export class Cache<V = unknown> {
   }
 
   #onRemoteInvalidation(invalidation: Invalidation): void {
-    if (this.#closed) return
-    if (invalidation.kind === 'key') this.#invalidateLocally(invalidation.key)
-    else this.#clearLocally()
+    if (!this.#closed) this.#invalidateLocally(invalidation)
   }
 
   // --------------------------------------------------------------- lifecycle

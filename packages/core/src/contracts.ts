@@ -25,13 +25,50 @@ export interface TierScope {
   readonly cacheName: string
 }
 
-export interface TierSetOptions {
+export interface TierWriteOptions {
+  /**
+   * Publish these invalidations in the same atomic step as the write (only
+   * passed to a tier whose `canPublishVia` accepted the bus's route). The
+   * write resolves after both happened, or rejects with neither confirmed.
+   */
+  readonly publish?: AtomicPublish
+}
+
+export interface TierSetOptions extends TierWriteOptions {
   /**
    * Write only if the key holds no live entry. Used when a `getOrSet` fills
    * the tier after a miss, so a slow factory never overwrites a value that a
    * concurrent `set` wrote meanwhile.
    */
   readonly ifAbsent?: boolean
+}
+
+/** Invalidations to publish together with a shared-tier write. */
+export interface AtomicPublish {
+  readonly route: PublishRoute
+  readonly origin: string
+  readonly invalidations: readonly Invalidation[]
+}
+
+/**
+ * How a bus publishes, offered to a shared tier so that the tier can publish
+ * an invalidation in the same step as its write (coherence mechanism 1:
+ * no write lands without its message). Opaque to core.
+ */
+export interface PublishRoute {
+  /** The connection the bus publishes on: a tier publishes atomically only over that same connection. */
+  readonly connection: unknown
+  readonly channel: string
+  /** Encodes a batch, each invalidation with its origin, as one message. */
+  encode(batch: readonly OriginInvalidation[]): string
+  /** Tells the bus a message went out through a tier (for its counters). */
+  notePublished(): void
+}
+
+/** An invalidation with the instance that issued it. */
+export interface OriginInvalidation {
+  readonly origin: string
+  readonly invalidation: Invalidation
 }
 
 /**
@@ -84,9 +121,15 @@ export interface SharedTier extends Tier {
 export interface BoundSharedTier extends BoundTier {
   get(key: string): Promise<TierEntry | undefined>
   set(key: string, entry: TierEntry, options?: TierSetOptions): Promise<void>
-  delete(key: string): Promise<void>
-  clear(): Promise<void>
+  delete(key: string, options?: TierWriteOptions): Promise<void>
+  clear(options?: TierWriteOptions): Promise<void>
   close(): Promise<void>
+  /**
+   * True if this tier can publish over `route` atomically with its writes
+   * (e.g. the Redis tier, when the bus publishes on the same connection).
+   * Core then hands every write its invalidation instead of publishing it.
+   */
+  canPublishVia?(route: PublishRoute): boolean
 }
 
 /** Encodes entries for a shared tier. Must round-trip across processes with no shared state. */
@@ -109,6 +152,24 @@ export interface BusMember {
   readonly cacheName: string
   /** Called for each invalidation of `cacheName` published by another instance. Must not throw. */
   onInvalidation(invalidation: Invalidation): void
+  /**
+   * Called when the bus may have missed messages (its subscription broke and
+   * was restored): the member must drop everything it holds in L1 before the
+   * bus trusts it again. Must not throw.
+   */
+  onGap(): void
+}
+
+/**
+ * Liveness (coherence mechanism 3), shared by the bus and every member and
+ * read on each L1 hit. `verifiedAt` is the time (core's `clock()`) at which
+ * the newest probe that has been answered was sent, over a subscription that
+ * has not broken since: every message published before then has been
+ * delivered. `-Infinity` while a gap is open; `Infinity` for a bus that
+ * cannot lose messages (in-process).
+ */
+export interface BusTrust {
+  readonly verifiedAt: number
 }
 
 export interface BusMembership {
@@ -119,6 +180,11 @@ export interface BusMembership {
   publish(invalidations: readonly Invalidation[]): Promise<void>
   /** Stops delivery to this member. Idempotent. */
   leave(): void
+  readonly trust: BusTrust
+  /** The staleness bound the bus's probing is built for; a cache without its own `maxStaleness` uses it. */
+  readonly maxStalenessMs: number
+  /** Offered to a shared tier for atomic write+publish; absent when the bus cannot share a connection. */
+  readonly route?: PublishRoute
 }
 
 export interface BusStatus {
@@ -130,6 +196,14 @@ export interface BusStatus {
   readonly messagesDropped: number
   /** Members currently joined. */
   readonly members: number
+  /** L1 may be trusted now (a probe answered within maxStaleness, no gap open). */
+  readonly trusted: boolean
+  /** Round trip of the last answered liveness probe, ms; undefined before the first. */
+  readonly lastProbeRoundTripMs: number | undefined
+  /** Times the subscription broke (disconnect, probe timeout) and every L1 was cleared. */
+  readonly gapsSeen: number
+  /** Batched messages published through a shared tier's atomic write. */
+  readonly messagesPublishedAtomically: number
 }
 
 /** Carries invalidations between instances. One bus serves many caches. */

@@ -52,6 +52,11 @@ export class InFlightGuard {
     this.#clearedAt = ++this.#stamp
   }
 
+  /** The stamp now: a ticket for "after everything seen so far", for a key already being tracked. */
+  get current(): number {
+    return this.#stamp
+  }
+
   /** Reads currently tracked (for tests: the guard must not leak). */
   get trackedKeys(): number {
     return this.#reads.size

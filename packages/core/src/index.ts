@@ -8,6 +8,11 @@ export type {
   BusMember,
   BusMembership,
   BusStatus,
+  BusTrust,
+  AtomicPublish,
+  OriginInvalidation,
+  PublishRoute,
+  TierWriteOptions,
   Invalidation,
   LocalTier,
   Serializer,
@@ -34,5 +39,7 @@ export type { ErrorContext, TierCacheErrorCode } from './errors.js'
 export { InFlightGuard } from './in-flight-guard.js'
 export { MAX_KEY_LENGTH, assertValidCacheName, assertValidKey } from './keys.js'
 export { decodeInvalidations, encodeInvalidations, BUS_PROTOCOL_VERSION } from './bus-protocol.js'
-export type { DecodedMessage, OriginInvalidation } from './bus-protocol.js'
+export type { DecodedMessage } from './bus-protocol.js'
+export { clock } from './clock.js'
+export { TickBatcher } from './tick-batcher.js'
 export { BusMembers } from './bus-members.js'

@@ -9,6 +9,7 @@
  * Needs vitest (an optional peer dependency of core).
  */
 import { afterEach, describe, expect, it } from 'vitest'
+import { clock } from './clock.js'
 import type { BoundTier, Tier, TierEntry } from './contracts.js'
 
 export interface TierConformanceOptions {
@@ -23,8 +24,8 @@ export interface TierConformanceOptions {
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
 
 function entry<V>(value: V, ttlMs = 60_000): TierEntry<V> {
-  const now = Date.now()
-  return { value, createdAt: now, expiresAt: now + ttlMs }
+  const now = clock()
+  return { value, createdAt: Date.now(), expiresAt: now + ttlMs }
 }
 
 export function runTierConformance(options: TierConformanceOptions): void {
@@ -97,7 +98,7 @@ export function runTierConformance(options: TierConformanceOptions): void {
       await sleep(120)
       const read = await b.get('short')
       // A tier may still hold it, but then it must report it as expired.
-      expect(read === undefined || read.expiresAt <= Date.now()).toBe(true)
+      expect(read === undefined || read.expiresAt <= clock()).toBe(true)
     })
 
     it('keys are opaque: separators, spaces and unicode never collide', async () => {

@@ -7,6 +7,7 @@ import {
   PublishError,
   SerializationError,
   TierError,
+  clock,
   createCache,
   type TierCacheError,
 } from '../src/index.js'
@@ -38,7 +39,7 @@ describe('getOrSet read path', () => {
 
   it('an expired L1 entry is not served', async () => {
     const { cache, l1 } = twoTierCache()
-    l1.set('k', { value: 'old', createdAt: 0, expiresAt: Date.now() - 1 })
+    l1.set('k', { value: 'old', createdAt: 0, expiresAt: clock() - 1 })
     expect(await cache.getOrSet('k', () => 'fresh')).toBe('fresh')
   })
 
@@ -52,13 +53,13 @@ describe('getOrSet read path', () => {
 
   it('miss: runs the factory, writes L2 (only if absent) then L1 with the TTL', async () => {
     const { cache, l1, l2 } = twoTierCache()
-    const before = Date.now()
+    const before = clock()
     expect(await cache.getOrSet('k', () => 'made', { ttl: '5m' })).toBe('made')
     expect(l2.calls).toEqual(['get k', 'set k ifAbsent'])
     expect(l2.map.get('k')?.value).toBe('made')
     const expiresAt = l1.get('k')!.expiresAt
     expect(expiresAt).toBeGreaterThanOrEqual(before + 300_000)
-    expect(expiresAt).toBeLessThanOrEqual(Date.now() + 300_000)
+    expect(expiresAt).toBeLessThanOrEqual(clock() + 300_000)
   })
 
   it('single-flight: concurrent calls for one key run the factory once', async () => {
@@ -93,7 +94,7 @@ describe('getOrSet read path', () => {
     expect(await cache.getOrSet('missing-row', factory)).toBeNull()
     expect(await cache.getOrSet('missing-row', factory)).toBeNull()
     expect(factory).toHaveBeenCalledTimes(1)
-    expect(l1.bound.get('missing-row')!.expiresAt).toBeLessThanOrEqual(Date.now() + 2_000)
+    expect(l1.bound.get('missing-row')!.expiresAt).toBeLessThanOrEqual(clock() + 2_000)
     // A cached null is a value, distinct from absent.
     expect(await cache.get('missing-row')).toBeNull()
     expect(await cache.get('never-seen')).toBeUndefined()
@@ -103,7 +104,7 @@ describe('getOrSet read path', () => {
     const l1 = fakeLocalTier()
     const cache = createCache({ name: 'neg', tiers: [l1], ttl: '1h' })
     await cache.getOrSet('a', () => null)
-    expect(l1.bound.get('a')!.expiresAt).toBeLessThanOrEqual(Date.now() + 30_000)
+    expect(l1.bound.get('a')!.expiresAt).toBeLessThanOrEqual(clock() + 30_000)
   })
 
   it('an L2 read failure degrades to the factory and is reported, never thrown', async () => {

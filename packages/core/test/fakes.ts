@@ -11,9 +11,12 @@ import type {
   BusStatus,
   Invalidation,
   LocalTier,
+  PublishRoute,
   SharedTier,
   TierEntry,
+  TierWriteOptions,
 } from '../src/index.js'
+import { clock } from '../src/index.js'
 
 export class FakeLocal implements BoundLocalTier {
   map = new Map<string, TierEntry>()
@@ -67,6 +70,16 @@ export class ControlledShared implements BoundSharedTier {
   failWith: unknown
   /** When set, set() throws it synchronously from the tier (as an encoder would). */
   encodeError: unknown
+  /** Routes this tier accepts for atomic publishing, and what it published through them. */
+  acceptsRoute: PublishRoute | undefined
+  atomicallyPublished: Array<readonly Invalidation[]> = []
+
+  canPublishVia(route: PublishRoute) {
+    return route === this.acceptsRoute
+  }
+  #carry(options?: TierWriteOptions) {
+    if (options?.publish !== undefined) this.atomicallyPublished.push(options.publish.invalidations)
+  }
 
   async get(key: string) {
     this.calls.push(`get ${key}`)
@@ -78,22 +91,25 @@ export class ControlledShared implements BoundSharedTier {
     if (gate !== undefined) await gate.promise
     return snapshot
   }
-  async set(key: string, entry: TierEntry, options?: { ifAbsent?: boolean }) {
+  async set(key: string, entry: TierEntry, options?: { ifAbsent?: boolean } & TierWriteOptions) {
     if (this.encodeError !== undefined) throw this.encodeError
     this.calls.push(`set ${key}${options?.ifAbsent === true ? ' ifAbsent' : ''}`)
     if (this.failWith !== undefined) throw this.failWith
     if (options?.ifAbsent === true && this.map.has(key)) return
     this.map.set(key, entry)
+    this.#carry(options)
   }
-  async delete(key: string) {
+  async delete(key: string, options?: TierWriteOptions) {
     this.calls.push(`delete ${key}`)
     if (this.failWith !== undefined) throw this.failWith
     this.map.delete(key)
+    this.#carry(options)
   }
-  async clear() {
+  async clear(options?: TierWriteOptions) {
     this.calls.push('clear')
     if (this.failWith !== undefined) throw this.failWith
     this.map.clear()
+    this.#carry(options)
   }
   async close() {}
 }
@@ -107,6 +123,11 @@ export class FakeBus implements Bus {
   members: BusMember[] = []
   published: Array<{ origin: string; invalidations: readonly Invalidation[] }> = []
   failWith: unknown
+  /** Liveness as the bus reports it; tests move it to open and close gaps. */
+  trust = { verifiedAt: Number.POSITIVE_INFINITY }
+  maxStalenessMs = 1_000
+  /** When set, offered to shared tiers for atomic publishing. */
+  route: PublishRoute | undefined
 
   join(member: BusMember): BusMembership {
     this.members.push(member)
@@ -118,6 +139,9 @@ export class FakeBus implements Bus {
       leave: () => {
         this.members = this.members.filter((m) => m !== member)
       },
+      trust: this.trust,
+      maxStalenessMs: this.maxStalenessMs,
+      route: this.route,
     }
   }
 
@@ -126,14 +150,29 @@ export class FakeBus implements Bus {
     for (const member of this.members) if (member.cacheName === invalidation.cache) member.onInvalidation(invalidation)
   }
 
+  /** Reports a gap: the subscription broke and was restored. */
+  gap(): void {
+    for (const member of this.members) member.onGap()
+  }
+
   status(): BusStatus {
-    return { connected: true, messagesPublished: this.published.length, messagesReceived: 0, messagesDropped: 0, members: this.members.length }
+    return {
+      connected: true,
+      messagesPublished: this.published.length,
+      messagesReceived: 0,
+      messagesDropped: 0,
+      members: this.members.length,
+      trusted: true,
+      lastProbeRoundTripMs: undefined,
+      gapsSeen: 0,
+      messagesPublishedAtomically: 0,
+    }
   }
 
   async close() {}
 }
 
 export const entry = <V>(value: V, ttlMs = 60_000): TierEntry<V> => {
-  const now = Date.now()
+  const now = clock()
   return { value, createdAt: now, expiresAt: now + ttlMs }
 }

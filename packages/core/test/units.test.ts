@@ -48,7 +48,7 @@ describe('bus protocol', () => {
       { kind: 'key', cache: 'users', key: 'user:1' },
       { kind: 'clear', cache: 'perms' },
     ]
-    const decoded = decodeInvalidations(encodeInvalidations('origin-1', batch))
+    const decoded = decodeInvalidations(encodeInvalidations(batch.map((invalidation) => ({ origin: 'origin-1', invalidation }))))
     expect(decoded).toEqual({
       invalidations: batch.map((invalidation) => ({ origin: 'origin-1', invalidation })),
       dropped: 0,
@@ -109,6 +109,7 @@ describe('BusMembers', () => {
     const member = (id: string, cacheName: string, throws = false) => ({
       instanceId: id,
       cacheName,
+      onGap: () => {},
       onInvalidation: () => {
         if (throws) throw new Error('bad member')
         seen.push(id)

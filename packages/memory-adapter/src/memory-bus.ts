@@ -14,6 +14,9 @@ import {
  * Delivery is synchronous, inside `publish`: by the time a write resolves,
  * every other cache on the bus has dropped its copy.
  */
+/** In-process delivery cannot lose a message, so L1 is always trusted. */
+const ALWAYS_DELIVERED = { verifiedAt: Number.POSITIVE_INFINITY }
+
 export function memoryBus(): Bus {
   return new MemoryBus()
 }
@@ -35,6 +38,8 @@ class MemoryBus implements Bus {
         for (const invalidation of invalidations) this.#members.deliver(member.instanceId, invalidation)
       },
       leave,
+      trust: ALWAYS_DELIVERED,
+      maxStalenessMs: 1_000,
     }
   }
 
@@ -45,6 +50,10 @@ class MemoryBus implements Bus {
       messagesReceived: this.#received,
       messagesDropped: 0,
       members: this.#members.size,
+      trusted: !this.#closed,
+      lastProbeRoundTripMs: undefined,
+      gapsSeen: 0,
+      messagesPublishedAtomically: 0,
     }
   }
 

@@ -2,6 +2,7 @@ import { LRUCache } from 'lru-cache'
 import {
   InvalidOptionError,
   SerializationError,
+  clock,
   errorMessageOf,
   type BoundSharedTier,
   type SharedTier,
@@ -73,7 +74,7 @@ class BoundMemoryStore implements BoundSharedTier {
   #live(storeKey: string): StoredEntry | undefined {
     const stored = this.#entries.get(storeKey)
     if (stored === undefined) return undefined
-    if (stored.generation !== this.#generation() || stored.expiresAt <= Date.now()) {
+    if (stored.generation !== this.#generation() || stored.expiresAt <= clock()) {
       this.#entries.delete(storeKey)
       return undefined
     }
@@ -116,6 +117,9 @@ class BoundMemoryStore implements BoundSharedTier {
   async clear(): Promise<void> {
     this.#generations.set(this.#cache, this.#generation() + 1)
   }
+
+  // No canPublishVia: the in-process bus delivers synchronously inside
+  // publish, so write-then-publish leaves no window for a lost message.
 
   async close(): Promise<void> {}
 }

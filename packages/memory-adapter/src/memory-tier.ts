@@ -1,5 +1,5 @@
 import { LRUCache } from 'lru-cache'
-import { InvalidOptionError, type BoundLocalTier, type LocalTier, type TierEntry, type TierScope } from '@tiercache/core'
+import { InvalidOptionError, clock, type BoundLocalTier, type LocalTier, type TierEntry, type TierScope } from '@tiercache/core'
 
 export interface MemoryTierOptions {
   /**
@@ -61,7 +61,7 @@ class BoundMemoryTier implements BoundLocalTier {
   set(key: string, entry: TierEntry, options?: { ifAbsent?: boolean }): void {
     if (options?.ifAbsent === true) {
       const existing = this.#entries.get(key)
-      if (existing !== undefined && existing.expiresAt > Date.now()) return
+      if (existing !== undefined && existing.expiresAt > clock()) return
     }
     this.#entries.set(key, entry)
   }

@@ -3,6 +3,8 @@ import {
   BusMembers,
   CacheClosedError,
   InvalidOptionError,
+  TickBatcher,
+  clock,
   decodeInvalidations,
   encodeInvalidations,
   errorMessageOf,
@@ -13,6 +15,8 @@ import {
   type BusStatus,
   type Duration,
   type Invalidation,
+  type OriginInvalidation,
+  type PublishRoute,
 } from '@tiercache/core'
 import {
   acquireCommandConnection,
@@ -31,18 +35,30 @@ export interface RedisBusOptions {
   prefix?: string
   /** Longest a publish may take before the write that issued it rejects. Default `'1s'`. */
   timeout?: Duration
+  /**
+   * The coherence bound of every cache on this bus (a cache may set its own):
+   * L1 is read only while a liveness probe sent less than this long ago has
+   * come back over the subscription. Default `'1s'`.
+   */
+  maxStaleness?: Duration
+  /** How often the subscription is probed. Default: a quarter of `maxStaleness`. */
+  probeInterval?: Duration
 }
 
 export interface RedisBus extends Bus {
-  /** Resolves once the subscription is active: invalidations published from then on reach this process. */
+  /** Resolves once the subscription is active and proven by a probe: invalidations published from then on reach this process. */
   ready(): Promise<void>
 }
 
-const KNOWN_OPTIONS = new Set(['redis', 'prefix', 'timeout'])
+const KNOWN_OPTIONS = new Set(['redis', 'prefix', 'timeout', 'maxStaleness', 'probeInterval'])
+/** Unanswered probes beyond which the subscriber connection is taken for half-dead and reconnected. */
+const MAX_OUTSTANDING_PROBES = 8
 
 /**
  * Invalidations over Redis pub/sub. One bus per process serves every cache:
- * one subscriber connection, one shared command connection for publishing.
+ * one subscriber connection, and the command connection shared with the
+ * Redis tiers of the same URL — which lets a tier publish each write's
+ * invalidation in the same Lua script as the write.
  */
 export function redisBus(options: RedisBusOptions): RedisBus {
   if (options === null || typeof options !== 'object') throw new InvalidOptionError('redisBus expects an options object')
@@ -55,34 +71,79 @@ export function redisBus(options: RedisBusOptions): RedisBus {
   const prefix = options.prefix ?? DEFAULT_PREFIX
   assertValidPrefix(prefix, 'redisBus')
   const timeoutMs = options.timeout === undefined ? 1_000 : parseDuration(options.timeout, 'redisBus timeout')
-  return new RedisPubSubBus(options.redis, invalidationChannel(prefix), timeoutMs)
+  const maxStalenessMs =
+    options.maxStaleness === undefined ? 1_000 : parseDuration(options.maxStaleness, 'redisBus maxStaleness')
+  const probeIntervalMs =
+    options.probeInterval === undefined
+      ? Math.max(1, Math.floor(maxStalenessMs / 4))
+      : parseDuration(options.probeInterval, 'redisBus probeInterval')
+  if (probeIntervalMs >= maxStalenessMs) {
+    throw new InvalidOptionError('redisBus: probeInterval must be shorter than maxStaleness, or L1 would never be trusted')
+  }
+  return new RedisPubSubBus({ input: options.redis, channel: invalidationChannel(prefix), timeoutMs, maxStalenessMs, probeIntervalMs })
+}
+
+interface BusConfig {
+  input: RedisInput
+  channel: string
+  timeoutMs: number
+  maxStalenessMs: number
+  probeIntervalMs: number
 }
 
 class RedisPubSubBus implements RedisBus {
-  #channel: string
-  #timeoutMs: number
+  #config: BusConfig
   #publisher: ConnectionLease
   #subscriber: Redis
-  #subscription: Promise<void>
   #members = new BusMembers()
   #closed = false
   #published = 0
+  #publishedAtomically = 0
   #received = 0
   #dropped = 0
+  #route: PublishRoute
+  #publishBatcher: TickBatcher<readonly OriginInvalidation[], void>
 
-  constructor(input: RedisInput, channel: string, timeoutMs: number) {
-    this.#channel = channel
-    this.#timeoutMs = timeoutMs
-    this.#publisher = acquireCommandConnection(input, 'tiercache')
-    this.#subscriber = openDedicatedConnection(input, 'tiercache:bus')
-    this.#subscriber.on('message', (channelName: string, message: string) => this.#onMessage(channelName, message))
-    this.#subscription = this.#subscriber.subscribe(channel).then(() => undefined)
-    // Retried by ioredis on reconnect (autoResubscribe); a failure here is visible through ready() and status().
-    this.#subscription.catch(() => {})
+  // Liveness (coherence mechanism 3). The trust object is shared with every
+  // member and read on each L1 hit; see BusTrust.
+  #trust = { verifiedAt: Number.NEGATIVE_INFINITY }
+  /** A gap is open from a break of the subscription until a probe sent after it is answered. */
+  #gapOpen = true
+  /** Bumped by every break: answers to probes sent before it prove nothing. */
+  #epoch = 0
+  /** Send times of probes awaiting their answer, oldest first (answers come in order). */
+  #outstanding: number[] = []
+  #lastRoundTripMs: number | undefined
+  #gapsSeen = 0
+  /** A probe has been answered at least once (start-up is over). */
+  #proven = false
+  #probeTimer: NodeJS.Timeout
+  #firstProof: Promise<void>
+  #resolveFirstProof!: () => void
+
+  constructor(config: BusConfig) {
+    this.#config = config
+    this.#publisher = acquireCommandConnection(config.input, 'tiercache')
+    this.#subscriber = openDedicatedConnection(config.input, 'tiercache:bus')
+    this.#firstProof = new Promise((resolve) => (this.#resolveFirstProof = resolve))
+    this.#route = {
+      connection: this.#publisher.client,
+      channel: config.channel,
+      encode: encodeInvalidations,
+      notePublished: () => this.#publishedAtomically++,
+    }
+    this.#publishBatcher = new TickBatcher((batches) => this.#publishBatch(batches.flat()).then(() => batches.map(() => undefined)))
+
+    const subscriber = this.#subscriber
+    subscriber.on('message', (channel: string, message: string) => this.#onMessage(channel, message))
+    subscriber.on('close', () => this.#onBreak())
+    subscriber.on('ready', () => this.#onReady())
+    this.#probeTimer = setInterval(() => this.#tick(), config.probeIntervalMs)
+    this.#probeTimer.unref()
   }
 
   ready(): Promise<void> {
-    return this.#subscription
+    return this.#firstProof
   }
 
   join(member: BusMember): BusMembership {
@@ -91,32 +152,44 @@ class RedisPubSubBus implements RedisBus {
     return {
       publish: (invalidations: readonly Invalidation[]) => this.#publish(member, invalidations),
       leave,
+      trust: this.#trust,
+      maxStalenessMs: this.#config.maxStalenessMs,
+      route: this.#route,
     }
   }
 
+  // ------------------------------------------------------------- publishing
+
   async #publish(member: BusMember, invalidations: readonly Invalidation[]): Promise<void> {
     if (this.#closed) throw new CacheClosedError('redisBus is closed', { cache: member.cacheName })
-    const message = encodeInvalidations(member.instanceId, invalidations)
-    const pending = this.#publisher.client.publish(this.#channel, message)
+    const batch = invalidations.map((invalidation) => ({ origin: member.instanceId, invalidation }))
+    const pending = this.#publishBatcher.submit(batch)
     let timer: NodeJS.Timeout | undefined
     try {
       await Promise.race([
         pending,
         new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new Error(`publish timed out after ${this.#timeoutMs} ms`)), this.#timeoutMs)
+          timer = setTimeout(() => reject(new Error(`publish timed out after ${this.#config.timeoutMs} ms`)), this.#config.timeoutMs)
         }),
       ])
-      this.#published++
     } catch (error) {
       pending.catch(() => {})
-      throw new Error(`publish on ${this.#channel} failed: ${errorMessageOf(error)}`, { cause: error })
+      throw new Error(`publish on ${this.#config.channel} failed: ${errorMessageOf(error)}`, { cause: error })
     } finally {
       clearTimeout(timer)
     }
   }
 
+  /** Coalescing (mechanism 5): every publish of one tick goes out as one message. */
+  async #publishBatch(batch: OriginInvalidation[]): Promise<void> {
+    await this.#publisher.client.publish(this.#config.channel, encodeInvalidations(batch))
+    this.#published++
+  }
+
+  // -------------------------------------------------------------- receiving
+
   #onMessage(channel: string, message: string): void {
-    if (channel !== this.#channel) return
+    if (channel !== this.#config.channel) return
     this.#received++
     const decoded = decodeInvalidations(message)
     if (decoded === undefined) {
@@ -124,7 +197,74 @@ class RedisPubSubBus implements RedisBus {
       return
     }
     this.#dropped += decoded.dropped
+    // One pass over the batch; each member evicts as it goes.
     for (const { origin, invalidation } of decoded.invalidations) this.#members.deliver(origin, invalidation)
+  }
+
+  // --------------------------------------------------------------- liveness
+
+  /** The subscription broke: messages published from now until it is restored are lost to us. */
+  #onBreak(): void {
+    this.#trust.verifiedAt = Number.NEGATIVE_INFINITY
+    this.#gapOpen = true
+    this.#epoch++
+    this.#outstanding = []
+  }
+
+  /**
+   * Connected (first time or again). Subscribing explicitly here, though
+   * ioredis resubscribes by itself, puts our SUBSCRIBE before the probe in
+   * the command stream, so the probe's answer proves the subscription is
+   * active — 'ready' fires before ioredis's own SUBSCRIBE is acknowledged.
+   */
+  #onReady(): void {
+    if (this.#closed) return
+    this.#subscriber.subscribe(this.#config.channel).catch(() => {})
+    this.#probe()
+  }
+
+  #tick(): void {
+    const oldest = this.#outstanding[0]
+    if (oldest !== undefined && clock() - oldest > 3 * this.#config.maxStalenessMs) {
+      // Half-dead connection (a silent partition, no RST): nothing will come
+      // back on it. Reconnect; the break opens a gap, the reconnect closes it.
+      this.#subscriber.disconnect(true)
+      return
+    }
+    this.#probe()
+  }
+
+  /** A PING on the subscriber connection is answered after every message published before it. */
+  #probe(): void {
+    if (this.#closed || this.#subscriber.status !== 'ready') return
+    if (this.#outstanding.length >= MAX_OUTSTANDING_PROBES) return
+    const epoch = this.#epoch
+    const sentAt = clock()
+    this.#outstanding.push(sentAt)
+    this.#subscriber.ping().then(
+      () => {
+        if (epoch !== this.#epoch) return
+        this.#outstanding.shift()
+        this.#onProbeAnswered(sentAt)
+      },
+      () => {
+        // Failed probes prove nothing; a break (close event) handles the connection.
+      },
+    )
+  }
+
+  #onProbeAnswered(sentAt: number): void {
+    this.#lastRoundTripMs = clock() - sentAt
+    if (this.#gapOpen) {
+      // Messages may have been lost while the subscription was down: every L1
+      // on this bus is emptied before it is trusted again.
+      this.#gapOpen = false
+      if (this.#proven) this.#gapsSeen++ // the first proof ends start-up, not a gap
+      this.#members.gap()
+      this.#proven = true
+      this.#resolveFirstProof()
+    }
+    if (sentAt > this.#trust.verifiedAt) this.#trust.verifiedAt = sentAt
   }
 
   status(): BusStatus {
@@ -134,12 +274,18 @@ class RedisPubSubBus implements RedisBus {
       messagesReceived: this.#received,
       messagesDropped: this.#dropped,
       members: this.#members.size,
+      trusted: clock() - this.#trust.verifiedAt < this.#config.maxStalenessMs,
+      lastProbeRoundTripMs: this.#lastRoundTripMs,
+      gapsSeen: this.#gapsSeen,
+      messagesPublishedAtomically: this.#publishedAtomically,
     }
   }
 
   async close(): Promise<void> {
     if (this.#closed) return
     this.#closed = true
+    clearInterval(this.#probeTimer)
+    this.#trust.verifiedAt = Number.NEGATIVE_INFINITY
     await Promise.all([closeConnection(this.#subscriber), this.#publisher.release()])
   }
 }

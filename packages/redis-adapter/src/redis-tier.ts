@@ -2,19 +2,24 @@ import {
   InvalidOptionError,
   SerializationError,
   TierError,
+  clock,
   errorMessageOf,
   parseDuration,
+  type AtomicPublish,
   type BoundSharedTier,
   type Duration,
+  type PublishRoute,
   type Serializer,
   type SharedTier,
   type TierEntry,
   type TierScope,
+  type TierWriteOptions,
 } from '@tiercache/core'
 import { acquireCommandConnection, assertRedisInput, type ConnectionLease, type RedisInput } from './connections.js'
 import { assertValidPrefix, DEFAULT_PREFIX, entryKey, generationKey } from './keyspace.js'
 import { defineScripts, type ScriptedRedis } from './scripts.js'
 import { assertEncodable, msgpackSerializer } from './serializer.js'
+import { submitWrite, type WriteOperation } from './write-batcher.js'
 
 export interface RedisTierOptions {
   /** A `redis://` / `rediss://` URL (connections shared per URL in the process) or an ioredis client you own. */
@@ -42,9 +47,11 @@ const COLON = 0x3a
 
 /**
  * The shared L2 tier on Redis. An entry is one string key holding
- * `<generation>:<msgpack envelope>` with a PX expiry; reads and writes are
- * one Lua script each, so an L2 hit is one round trip that also checks the
- * cache's generation (bumped by `clear()`) and returns the remaining TTL.
+ * `<generation>:<msgpack envelope>` with a PX expiry. A read is one Lua
+ * script (one round trip) that also checks the cache's generation (bumped by
+ * `clear()`) and returns the remaining TTL. Writes issued in one tick go as
+ * one script that also publishes their invalidations when the bus shares
+ * this connection (same URL, or the same ioredis client).
  */
 export function redisTier(options: RedisTierOptions): SharedTier {
   if (options === null || typeof options !== 'object') throw new InvalidOptionError('redisTier expects an options object')
@@ -110,37 +117,64 @@ class BoundRedisTier implements BoundSharedTier {
     const [stored, remainingMs] = reply
     const decoded = this.#decode(stored)
     if (decoded === undefined) return undefined
-    return { value: decoded.value, createdAt: decoded.createdAt, expiresAt: Date.now() + remainingMs }
+    return { value: decoded.value, createdAt: decoded.createdAt, expiresAt: clock() + remainingMs }
   }
 
-  async set(key: string, entry: TierEntry, options?: { ifAbsent?: boolean }): Promise<void> {
+  async set(key: string, entry: TierEntry, options?: { ifAbsent?: boolean } & TierWriteOptions): Promise<void> {
     const payload = this.#encode(key, entry)
-    const ttlMs = entry.expiresAt - Date.now()
-    if (ttlMs <= 0) return // already expired: writing it would only be deleted by Redis
-    await this.#call('write', key, (redis) =>
-      redis.tiercacheSet(
-        entryKey(this.#prefix, this.#cache, key),
-        this.#generationKey,
-        payload,
-        String(Math.ceil(ttlMs)),
-        options?.ifAbsent === true ? '1' : '0',
-      ),
-    )
+    const ttlMs = Math.ceil(entry.expiresAt - clock())
+    if (ttlMs <= 0 && options?.publish === undefined) return // already expired: Redis would only drop it
+    await this.#write(key, {
+      kind: options?.ifAbsent === true ? 'a' : 's',
+      key: entryKey(this.#prefix, this.#cache, key),
+      generationKey: this.#generationKey,
+      payload,
+      ttlMs: Math.max(ttlMs, 1),
+      publish: this.#publishOf(options?.publish),
+    })
   }
 
-  async delete(key: string): Promise<void> {
-    await this.#call('delete', key, (redis) => redis.unlink(entryKey(this.#prefix, this.#cache, key)))
+  async delete(key: string, options?: TierWriteOptions): Promise<void> {
+    await this.#write(key, {
+      kind: 'd',
+      key: entryKey(this.#prefix, this.#cache, key),
+      generationKey: this.#generationKey,
+      publish: this.#publishOf(options?.publish),
+    })
   }
 
   /** O(1) whatever the number of entries: bumps the cache's generation, which every read checks. */
-  async clear(): Promise<void> {
-    await this.#call('clear', undefined, (redis) => redis.incr(this.#generationKey))
+  async clear(options?: TierWriteOptions): Promise<void> {
+    await this.#write(undefined, {
+      kind: 'c',
+      key: this.#generationKey,
+      generationKey: this.#generationKey,
+      publish: this.#publishOf(options?.publish),
+    })
+  }
+
+  /** Atomic write+publish needs the bus to publish on this very connection: then one script does both. */
+  canPublishVia(route: PublishRoute): boolean {
+    return this.#lease !== undefined && route.connection === this.#lease.client
   }
 
   async close(): Promise<void> {
     const lease = this.#lease
     this.#lease = undefined
     await lease?.release()
+  }
+
+  #publishOf(publish: AtomicPublish | undefined): WriteOperation['publish'] {
+    if (publish === undefined) return undefined
+    return {
+      route: publish.route,
+      batch: publish.invalidations.map((invalidation) => ({ origin: publish.origin, invalidation })),
+    }
+  }
+
+  #write(key: string | undefined, operation: WriteOperation): Promise<number> {
+    const operationName = operation.kind === 'c' ? 'clear' : operation.kind === 'd' ? 'delete' : 'write'
+    return this.#call(operationName, key, (redis) => submitWrite(redis, operation))
   }
 
   #encode(key: string, entry: TierEntry): Buffer {
