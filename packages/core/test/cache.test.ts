@@ -330,3 +330,84 @@ describe('lifecycle', () => {
     expect(l2.bound.calls.filter((c) => c.startsWith('get'))).toHaveLength(2)
   })
 })
+
+describe('liveness (unit)', () => {
+  it('liveness: L1 is bypassed once the last answered probe is older than maxStaleness', async () => {
+    const bus = new FakeBus()
+    const { cache, l1, l2 } = twoTierCache({ bus })
+    l1.set('k', entry('l1-copy'))
+    l2.map.set('k', entry('l2-value'))
+    bus.trust.verifiedAt = clock() - 100
+    expect(await cache.get('k')).toBe('l1-copy')
+    bus.trust.verifiedAt = clock() - 1_500
+    expect(await cache.get('k')).toBe('l2-value')
+  })
+
+  it('a cache may set a tighter maxStaleness than its bus', async () => {
+    const bus = new FakeBus()
+    const l1 = fakeLocalTier()
+    const cache = createCache({ name: 'tight', tiers: [l1, controlledSharedTier()], bus, maxStaleness: '50ms' })
+    l1.bound.set('k', entry('l1-copy'))
+    bus.trust.verifiedAt = clock() - 100
+    expect(await cache.get('k')).toBeUndefined()
+  })
+
+  it('a gap clears L1 and keeps in-flight reads from filling it', async () => {
+    const bus = new FakeBus()
+    const { cache, l1, l2 } = twoTierCache({ bus })
+    l1.set('a', entry(1))
+    l2.map.set('k', entry('from-before-the-gap'))
+    const gate = deferred()
+    l2.gate = gate
+    const read = cache.get('k')
+    await vi.waitFor(() => expect(l2.calls).toContain('get k'))
+    bus.gap()
+    gate.resolve()
+    expect(await read).toBe('from-before-the-gap')
+    expect(l1.size).toBe(0)
+  })
+})
+
+describe('atomic write+publish (unit)', () => {
+  it('with a route the L2 accepts, the invalidation rides the L2 write and is not published separately', async () => {
+    const bus = new FakeBus()
+    const shared = new ControlledShared()
+    bus.route = { connection: {}, channel: 'c', encode: () => '', notePublished: () => {} }
+    shared.acceptsRoute = bus.route
+    const cache = createCache({ name: 'atomic', tiers: [fakeLocalTier(), controlledSharedTier(shared)], bus })
+    await cache.set('k', 1)
+    await cache.delete('k')
+    await cache.clear()
+    expect(bus.published).toEqual([])
+    expect(shared.atomicallyPublished).toEqual([
+      [{ kind: 'key', cache: 'atomic', key: 'k' }],
+      [{ kind: 'key', cache: 'atomic', key: 'k' }],
+      [{ kind: 'clear', cache: 'atomic' }],
+    ])
+  })
+
+  it('without a matching route, the write path publishes through the bus', async () => {
+    const bus = new FakeBus()
+    bus.route = { connection: {}, channel: 'c', encode: () => '', notePublished: () => {} }
+    const { cache } = twoTierCache({ bus })
+    await cache.set('k', 1)
+    expect(bus.published).toHaveLength(1)
+  })
+
+  it('the writer keeps its value out of its own L1 when another instance invalidated the key during the write', async () => {
+    const bus = new FakeBus()
+    const { cache, l1, l2 } = twoTierCache({ bus })
+    const gate = deferred()
+    const originalSet = l2.set.bind(l2)
+    l2.set = async (key, value, options) => {
+      await originalSet(key, value, options)
+      await gate.promise
+    }
+    const writing = cache.set('k', 'mine')
+    await new Promise((resolve) => setTimeout(resolve, 1))
+    bus.deliver({ kind: 'key', cache: 'unit', key: 'k' }) // a newer write elsewhere
+    gate.resolve()
+    await writing
+    expect(l1.get('k')).toBeUndefined()
+  })
+})
