@@ -8,8 +8,8 @@ import { RedisServer } from './support/redis-server.js'
  * write, so it can only see the new value if the invalidation reached it.
  */
 const READERS = 3
-/** A correctness bound, far above the sub-millisecond hop: a reader that needs longer never got the message. */
-const BOUND_MS = 2_000
+/** The coherence bound (maxStaleness, default 1 s); without faults the hop is sub-millisecond. */
+const BOUND_MS = 1_000
 
 let server: RedisServer
 let writer: InstanceProcess
@@ -94,6 +94,18 @@ describe(`${READERS + 1} instance processes on one redis-server`, () => {
     } finally {
       fresh.kill()
     }
+  })
+
+  it('a createCache that throws leaves no open handles: the process exits on its own', async () => {
+    const { execFile } = await import('node:child_process')
+    const fixture = new URL('./fixtures/failed-create.mjs', import.meta.url).pathname
+    const result = await new Promise<{ code: number | null; stdout: string }>((resolve) => {
+      const child = execFile(process.execPath, [fixture], { env: { ...process.env, REDIS_URL: server.url }, timeout: 10_000 }, (error, stdout) =>
+        resolve({ code: error === null ? 0 : (child.exitCode ?? -1), stdout }),
+      )
+    })
+    expect(result.stdout.trim()).toBe('ERR_INVALID_OPTION,ERR_INVALID_OPTION')
+    expect(result.code).toBe(0)
   })
 
   it('close() leaves no open handles: the process exits on its own', async () => {

@@ -147,27 +147,44 @@ export class Cache<V = unknown> {
     if (bus !== undefined && (bus === null || typeof bus.join !== 'function')) {
       throw new InvalidOptionError('bus must be a Bus (memoryBus(), redisBus(), …)', { cache: name })
     }
+    const maxStalenessMs =
+      options.maxStaleness === undefined ? undefined : parseDuration(options.maxStaleness, 'maxStaleness', { cache: name })
 
     this.name = name
     this.instanceId = newInstanceId()
     this.#onError = options.onError
-    // Bind only after every option is valid, so a rejected createCache holds nothing open.
+    // Bind and join only after every option is valid, and undo the bindings
+    // if joining fails: a rejected createCache holds nothing open.
     this.#l1 = local?.bind({ cacheName: name })
     this.#l2 = shared?.bind({ cacheName: name })
     this.#l2Name = shared?.name ?? 'none'
-    const maxStalenessMs =
-      options.maxStaleness === undefined ? undefined : parseDuration(options.maxStaleness, 'maxStaleness', { cache: name })
-    this.#membership = bus?.join({
-      instanceId: this.instanceId,
-      cacheName: name,
-      onInvalidation: (invalidation) => this.#onRemoteInvalidation(invalidation),
-      onGap: () => this.#clearLocally(),
-    })
-    if (this.#membership !== undefined) {
-      this.#trust = this.#membership.trust
-      this.#maxStalenessMs = maxStalenessMs ?? this.#membership.maxStalenessMs
-      const route = this.#membership.route
-      if (route !== undefined && this.#l2?.canPublishVia?.(route) === true) this.#atomicRoute = route
+    try {
+      this.#membership = bus?.join({
+        instanceId: this.instanceId,
+        cacheName: name,
+        onInvalidation: (invalidation) => this.#onRemoteInvalidation(invalidation),
+        onGap: () => this.#clearLocally(),
+      })
+      const membership = this.#membership
+      if (membership !== undefined) {
+        if (shared?.deployment !== undefined && membership.deployment !== undefined && shared.deployment !== membership.deployment) {
+          throw new InvalidOptionError(
+            `the shared tier writes under prefix "${shared.deployment}" but the bus carries prefix "${membership.deployment}": ` +
+              'instances would never hear each other\'s invalidations; give both the same prefix',
+            { cache: name },
+          )
+        }
+        this.#trust = membership.trust
+        this.#maxStalenessMs = maxStalenessMs ?? membership.maxStalenessMs
+        const route = membership.route
+        if (route !== undefined && this.#l2?.canPublishVia?.(route) === true) this.#atomicRoute = route
+      }
+    } catch (error) {
+      this.#closed = true
+      this.#membership?.leave()
+      this.#l1?.close()
+      this.#l2?.close().catch(() => {})
+      throw error
     }
   }
 
@@ -220,8 +237,11 @@ export class Cache<V = unknown> {
     if (joined !== undefined) return joined
     // Parse per-call durations before any I/O, so a bad option fails fast and writes nothing.
     const ttlMs = options?.ttl === undefined ? this.#ttlMs : this.#duration(options.ttl, 'ttl', key)
+    // A cached miss never outlives the value the call would have cached.
     const negativeTtlMs =
-      options?.negativeTtl === undefined ? this.#negativeTtlMs : this.#duration(options.negativeTtl, 'negativeTtl', key)
+      options?.negativeTtl === undefined
+        ? Math.min(this.#negativeTtlMs, ttlMs)
+        : this.#duration(options.negativeTtl, 'negativeTtl', key)
 
     const load = this.#load(key, factory, ttlMs, negativeTtlMs)
     this.#inFlight.set(key, load)

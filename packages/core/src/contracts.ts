@@ -83,6 +83,12 @@ export interface Tier {
   readonly kind: 'local' | 'shared'
   /** Short label used in errors and stats: `'memory'`, `'redis'`, … */
   readonly name: string
+  /**
+   * The deployment (key prefix) a shared tier writes under, if it has one.
+   * `createCache` rejects a tier and a bus of different deployments: their
+   * instances would never hear each other's invalidations.
+   */
+  readonly deployment?: string
   bind(scope: TierScope): BoundTier
 }
 
@@ -185,6 +191,8 @@ export interface BusMembership {
   readonly maxStalenessMs: number
   /** Offered to a shared tier for atomic write+publish; absent when the bus cannot share a connection. */
   readonly route?: PublishRoute
+  /** The deployment (prefix) whose channel the bus uses, if it has one; see `Tier.deployment`. */
+  readonly deployment?: string
 }
 
 export interface BusStatus {

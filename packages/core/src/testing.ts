@@ -4,7 +4,7 @@
  * passes it can be dropped into `tiers` without core knowing anything about it.
  *
  *   import { runTierConformance } from '@tiercache/core/testing'
- *   runTierConformance({ name: 'my tier', createTier: () => myTier() })
+ *   runTierConformance({ name: 'my tier', kind: 'shared', createTier: () => myTier() })
  *
  * Needs vitest (an optional peer dependency of core).
  */
@@ -15,6 +15,8 @@ import type { BoundTier, Tier, TierEntry } from './contracts.js'
 export interface TierConformanceOptions {
   /** Label for the describe block. */
   name: string
+  /** The kind `createTier` returns; shared tiers also run the encoding cases. */
+  kind: 'local' | 'shared'
   /** A fresh tier for each test. A local tier is bound once; a shared tier may be bound to several caches. */
   createTier: () => Tier | Promise<Tier>
   /** Called after each test, after the suite closed what it bound. */
@@ -47,7 +49,7 @@ export function runTierConformance(options: TierConformanceOptions): void {
 
     it('declares its kind and a name', async () => {
       const tier = await options.createTier()
-      expect(['local', 'shared']).toContain(tier.kind)
+      expect(tier.kind).toBe(options.kind)
       expect(typeof tier.name).toBe('string')
       expect(tier.name.length).toBeGreaterThan(0)
     })
@@ -154,42 +156,45 @@ export function runTierConformance(options: TierConformanceOptions): void {
       await b.close()
     })
 
-    describe('shared tiers', () => {
-      it('round-trips Date, Map, Set, BigInt, undefined and nesting', async () => {
-        const tier = await options.createTier()
-        if (tier.kind !== 'shared') return // local tiers hold references, not encodings
-        const { b } = await bind('types', tier)
-        const value = {
-          date: new Date('2026-01-02T03:04:05.678Z'),
-          map: new Map<unknown, unknown>([
-            ['a', 1],
-            [2, { nested: [1, 2] }],
-          ]),
-          set: new Set(['x', 'y']),
-          big: 2n ** 70n,
-          missing: undefined,
-          list: [undefined, null, 1.5, 'str', true],
-          nested: { deep: { deeper: [new Date(0)] } },
-        }
-        await b.set('typed', entry(value))
-        const read = (await b.get('typed'))?.value as typeof value
-        expect(read).toEqual(value)
-        expect(read.date).toBeInstanceOf(Date)
-        expect(read.map).toBeInstanceOf(Map)
-        expect(read.set).toBeInstanceOf(Set)
-        expect(typeof read.big).toBe('bigint')
-        expect('missing' in read).toBe(true)
-      })
+    if (options.kind === 'shared') describeSharedCases(options, bind)
+  })
+}
 
-      it('a stored value is a copy: mutating the original does not change the cache', async () => {
-        const tier = await options.createTier()
-        if (tier.kind !== 'shared') return
-        const { b } = await bind('copy', tier)
-        const value = { list: [1] }
-        await b.set('k', entry(value))
-        value.list.push(2)
-        expect((await b.get('k'))?.value).toEqual({ list: [1] })
-      })
+function describeSharedCases(
+  options: TierConformanceOptions,
+  bind: (cacheName: string, shared?: Tier) => Promise<{ tier: Tier; b: BoundTier }>,
+): void {
+  describe('shared tiers', () => {
+    it('round-trips Date, Map, Set, BigInt, undefined and nesting', async () => {
+      const { b } = await bind('types', await options.createTier())
+      const value = {
+        date: new Date('2026-01-02T03:04:05.678Z'),
+        map: new Map<unknown, unknown>([
+          ['a', 1],
+          [2, { nested: [1, 2] }],
+        ]),
+        set: new Set(['x', 'y']),
+        big: 2n ** 70n,
+        missing: undefined,
+        list: [undefined, null, 1.5, 'str', true],
+        nested: { deep: { deeper: [new Date(0)] } },
+      }
+      await b.set('typed', entry(value))
+      const read = (await b.get('typed'))?.value as typeof value
+      expect(read).toEqual(value)
+      expect(read.date).toBeInstanceOf(Date)
+      expect(read.map).toBeInstanceOf(Map)
+      expect(read.set).toBeInstanceOf(Set)
+      expect(typeof read.big).toBe('bigint')
+      expect('missing' in read).toBe(true)
+    })
+
+    it('a stored value is a copy: mutating the original does not change the cache', async () => {
+      const { b } = await bind('copy', await options.createTier())
+      const value = { list: [1] }
+      await b.set('k', entry(value))
+      value.list.push(2)
+      expect((await b.get('k'))?.value).toEqual({ list: [1] })
     })
   })
 }

@@ -1,19 +1,32 @@
+export interface TickBatcherOptions<Item> {
+  /** Most items in one batch. Default 512. */
+  maxItems?: number
+  /** Most total weight in one batch (an item heavier than this goes alone). Default: unbounded. */
+  maxWeight?: number
+  weigh?: (item: Item) => number
+}
+
 /**
- * Collects items submitted during one tick and hands them to `flush` as one
- * batch on `process.nextTick` (the same boundary ioredis auto-pipelining
- * uses). Each submitter gets a promise settled with its own item's result.
- * Coalescing mechanism 5: a burst of writes becomes one message, not N.
+ * Collects items submitted during one tick and hands them to `flush` as
+ * batches, in submission order, on `process.nextTick` (the boundary ioredis
+ * auto-pipelining uses). Each submitter gets a promise settled with its own
+ * item's result. Coalescing, mechanism 5: a burst of writes becomes one
+ * message, not N.
  */
 export class TickBatcher<Item, Result> {
   #pending: Array<{ item: Item; resolve: (result: Result) => void; reject: (error: unknown) => void }> = []
   #scheduled = false
   readonly #flush: (items: Item[]) => Promise<Result[]>
-  readonly #maxBatch: number
+  readonly #maxItems: number
+  readonly #maxWeight: number
+  readonly #weigh: ((item: Item) => number) | undefined
 
-  /** `flush` returns one result per item, in order; a rejection rejects every item of the batch. */
-  constructor(flush: (items: Item[]) => Promise<Result[]>, maxBatch = 512) {
+  /** `flush` returns one result per item, in order; a rejection rejects every item of that batch. */
+  constructor(flush: (items: Item[]) => Promise<Result[]>, options: TickBatcherOptions<Item> = {}) {
     this.#flush = flush
-    this.#maxBatch = maxBatch
+    this.#maxItems = options.maxItems ?? 512
+    this.#maxWeight = options.maxWeight ?? Number.POSITIVE_INFINITY
+    this.#weigh = options.weigh
   }
 
   submit(item: Item): Promise<Result> {
@@ -30,19 +43,31 @@ export class TickBatcher<Item, Result> {
     this.#scheduled = false
     const pending = this.#pending
     this.#pending = []
-    // Bounded batches: one huge burst must not become one unbounded message.
-    for (let start = 0; start < pending.length; start += this.#maxBatch) {
-      const chunk = pending.slice(start, start + this.#maxBatch)
-      let flushed: Promise<Result[]>
-      try {
-        flushed = this.#flush(chunk.map((p) => p.item))
-      } catch (error) {
-        flushed = Promise.reject(error)
+    let chunk: typeof pending = []
+    let weight = 0
+    for (const entry of pending) {
+      const itemWeight = this.#weigh?.(entry.item) ?? 0
+      if (chunk.length > 0 && (chunk.length >= this.#maxItems || weight + itemWeight > this.#maxWeight)) {
+        this.#send(chunk)
+        chunk = []
+        weight = 0
       }
-      flushed.then(
-        (results) => chunk.forEach((p, i) => p.resolve(results[i] as Result)),
-        (error: unknown) => chunk.forEach((p) => p.reject(error)),
-      )
+      chunk.push(entry)
+      weight += itemWeight
     }
+    if (chunk.length > 0) this.#send(chunk)
+  }
+
+  #send(chunk: Array<{ item: Item; resolve: (result: Result) => void; reject: (error: unknown) => void }>): void {
+    let flushed: Promise<Result[]>
+    try {
+      flushed = this.#flush(chunk.map((p) => p.item))
+    } catch (error) {
+      flushed = Promise.reject(error)
+    }
+    flushed.then(
+      (results) => chunk.forEach((p, i) => p.resolve(results[i] as Result)),
+      (error: unknown) => chunk.forEach((p) => p.reject(error)),
+    )
   }
 }

@@ -42,16 +42,19 @@ export function memoryTier(options: MemoryTierOptions = {}): LocalTier {
         )
       }
       boundTo = scope.cacheName
-      return new BoundMemoryTier(maxEntries)
+      // Closing the cache frees the tier for another cache (e.g. after a failed createCache).
+      return new BoundMemoryTier(maxEntries, () => (boundTo = undefined))
     },
   }
 }
 
 class BoundMemoryTier implements BoundLocalTier {
   #entries: LRUCache<string, TierEntry>
+  #release: (() => void) | undefined
 
-  constructor(maxEntries: number) {
+  constructor(maxEntries: number, release: () => void) {
     this.#entries = new LRUCache<string, TierEntry>({ max: maxEntries })
+    this.#release = release
   }
 
   get(key: string): TierEntry | undefined {
@@ -76,6 +79,8 @@ class BoundMemoryTier implements BoundLocalTier {
 
   close(): void {
     this.#entries.clear()
+    this.#release?.()
+    this.#release = undefined
   }
 
   get size(): number {

@@ -80,11 +80,12 @@ export function redisBus(options: RedisBusOptions): RedisBus {
   if (probeIntervalMs >= maxStalenessMs) {
     throw new InvalidOptionError('redisBus: probeInterval must be shorter than maxStaleness, or L1 would never be trusted')
   }
-  return new RedisPubSubBus({ input: options.redis, channel: invalidationChannel(prefix), timeoutMs, maxStalenessMs, probeIntervalMs })
+  return new RedisPubSubBus({ input: options.redis, prefix, channel: invalidationChannel(prefix), timeoutMs, maxStalenessMs, probeIntervalMs })
 }
 
 interface BusConfig {
   input: RedisInput
+  prefix: string
   channel: string
   timeoutMs: number
   maxStalenessMs: number
@@ -155,6 +156,7 @@ class RedisPubSubBus implements RedisBus {
       trust: this.#trust,
       maxStalenessMs: this.#config.maxStalenessMs,
       route: this.#route,
+      deployment: this.#config.prefix,
     }
   }
 

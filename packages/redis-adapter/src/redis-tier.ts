@@ -17,7 +17,7 @@ import {
 } from '@tiercache/core'
 import { acquireCommandConnection, assertRedisInput, type ConnectionLease, type RedisInput } from './connections.js'
 import { assertValidPrefix, DEFAULT_PREFIX, entryKey, generationKey } from './keyspace.js'
-import { defineScripts, type ScriptedRedis } from './scripts.js'
+import { defineScripts, HEADER_BYTES, type ScriptedRedis } from './scripts.js'
 import { assertEncodable, msgpackSerializer } from './serializer.js'
 import { submitWrite, type WriteOperation } from './write-batcher.js'
 
@@ -73,6 +73,7 @@ export function redisTier(options: RedisTierOptions): SharedTier {
   return {
     kind: 'shared',
     name: 'redis',
+    deployment: prefix,
     bind(scope: TierScope): BoundSharedTier {
       return new BoundRedisTier({ scope, input, prefix, timeoutMs, maxValueBytes, serializer })
     },
@@ -115,8 +116,13 @@ class BoundRedisTier implements BoundSharedTier {
     )
     if (reply === null) return undefined
     const [stored, remainingMs] = reply
-    const decoded = this.#decode(stored)
-    if (decoded === undefined) return undefined
+    const decoded = remainingMs > 0 ? this.#decode(stored) : undefined
+    if (decoded === undefined) {
+      // Undecodable (corrupt, another format version) or without expiry (not
+      // written by us): a miss, and removed so that the next fill can replace it.
+      this.#discard(key, stored)
+      return undefined
+    }
     return { value: decoded.value, createdAt: decoded.createdAt, expiresAt: clock() + remainingMs }
   }
 
@@ -172,9 +178,17 @@ class BoundRedisTier implements BoundSharedTier {
     }
   }
 
-  #write(key: string | undefined, operation: WriteOperation): Promise<number> {
+  async #write(key: string | undefined, operation: WriteOperation): Promise<void> {
     const operationName = operation.kind === 'c' ? 'clear' : operation.kind === 'd' ? 'delete' : 'write'
-    return this.#call(operationName, key, (redis) => submitWrite(redis, operation))
+    const result = await this.#call(operationName, key, (redis) => submitWrite(redis, operation))
+    if (typeof result === 'string') {
+      throw new TierError(`${operationName} failed in Redis: ${result}`, { cache: this.#cache, key, tier: 'redis' })
+    }
+  }
+
+  #discard(key: string, stored: Buffer): void {
+    if (this.#lease === undefined) return
+    this.#redis.tiercacheDiscard(entryKey(this.#prefix, this.#cache, key), stored).catch(() => {})
   }
 
   #encode(key: string, entry: TierEntry): Buffer {
@@ -201,7 +215,7 @@ class BoundRedisTier implements BoundSharedTier {
    * overwritten by the next fill. It never throws into the caller's request.
    */
   #decode(stored: Buffer): { value: unknown; createdAt: number } | undefined {
-    const separator = stored.indexOf(COLON)
+    const separator = stored.subarray(0, HEADER_BYTES).indexOf(COLON)
     if (separator < 0) return undefined
     let envelope: unknown
     try {

@@ -1,68 +1,109 @@
 import type { Redis } from 'ioredis'
 
+/*
+ * Stored layout: an entry key holds `<generation>:<msgpack envelope>`. The
+ * cache's generation key holds a token that `clear()` replaces. An entry is
+ * live only while its header equals the current token, which makes clear
+ * O(1) and lets a read check it in the same round trip.
+ *
+ * Tokens are built from the server's TIME, never a default: if the
+ * generation key is lost (evicted, purged by an operator, a restore), the
+ * next write makes a new token that no older entry can match, so nothing
+ * that was cleared can come back.
+ */
+
+/** Bytes of an entry's head that can hold its generation token and the ':' after it. */
+export const HEADER_BYTES = 48
+
 /**
  * Reads an entry if it belongs to the cache's current generation.
  * KEYS: entry, generation. Returns false (a miss) or {stored, remaining ms}.
- * The stored value is `<generation>:<payload>`; comparing the header here
- * makes `clear()` O(1) and keeps a hit at one round trip.
  */
 const READ_ENTRY = `
 local stored = redis.call('GET', KEYS[1])
 if not stored then return false end
-local generation = redis.call('GET', KEYS[2]) or '0'
-local separator = string.find(stored, ':', 1, true)
+local generation = redis.call('GET', KEYS[2])
+if not generation then return false end
+local separator = string.find(string.sub(stored, 1, ${HEADER_BYTES}), ':', 1, true)
 if separator == nil or string.sub(stored, 1, separator - 1) ~= generation then return false end
 return {stored, redis.call('PTTL', KEYS[1])}
 `
 
 /**
  * Runs a batch of writes, then publishes their invalidations, in one atomic
- * step (coherence mechanism 1: no write lands without its message, and a
- * burst of writes in one tick becomes one message — mechanism 5).
+ * step (coherence mechanism 1: no write lands without its message; and a
+ * burst of writes in one tick becomes one message per channel, mechanism 5).
  *
  * KEYS: two per operation, the target and the cache's generation key.
- * ARGV: channel ('' for none), message, then three per operation: kind,
- * payload, ttl ms. Kinds: 's' set, 'a' set if no live entry of this
- * generation (a fill after a miss), 'd' delete, 'c' clear (bump generation).
- * Returns one 1/0 per operation (0: an 'a' that found a live entry).
- * For 'a' only the header is read (GETRANGE), never the value.
+ * ARGV: the number of messages P, then P (channel, message) pairs, then
+ * three per operation: kind, payload, ttl ms. Kinds: 's' set, 'a' set only
+ * if no live entry of this generation (a fill after a miss), 'd' delete,
+ * 'c' clear (new generation token).
+ * Returns per operation 1 (written), 0 (an 'a' that found a live entry) or
+ * an error string. Each operation runs under pcall: one failing operation
+ * neither stops the others nor the publish; an invalidation for a write that
+ * failed costs a reader one L2 read, a write without its invalidation costs
+ * coherence.
  */
 const WRITE_BATCH = `
-local results = {}
-local operations = (#ARGV - 2) / 3
-for i = 1, operations do
-  local kind = ARGV[i * 3]
-  local key = KEYS[i * 2 - 1]
-  local generationKey = KEYS[i * 2]
-  if kind == 'c' then
-    redis.call('INCR', generationKey)
-    results[i] = 1
-  elseif kind == 'd' then
-    redis.call('UNLINK', key)
-    results[i] = 1
-  else
-    local generation = redis.call('GET', generationKey) or '0'
-    local write = true
-    if kind == 'a' then
-      local header = redis.call('GETRANGE', key, 0, 24)
-      local separator = string.find(header, ':', 1, true)
-      if separator ~= nil and string.sub(header, 1, separator - 1) == generation then write = false end
-    end
-    if write then
-      redis.call('SET', key, generation .. ':' .. ARGV[i * 3 + 1], 'PX', ARGV[i * 3 + 2])
-      results[i] = 1
-    else
-      results[i] = 0
-    end
-  end
+local messages = tonumber(ARGV[1])
+local base = 1 + messages * 2
+local operations = (#ARGV - base) / 3
+local time = redis.call('TIME')
+local function new_generation(i)
+  return time[1] .. string.format('%06d', tonumber(time[2])) .. '.' .. i
 end
-if ARGV[1] ~= '' then redis.call('PUBLISH', ARGV[1], ARGV[2]) end
+local function failed(reply)
+  return type(reply) == 'table' and reply.err ~= nil
+end
+local function run(i, kind, key, generationKey, payload, ttl)
+  if kind == 'c' then
+    local reply = redis.pcall('SET', generationKey, new_generation(i))
+    if failed(reply) then return reply.err end
+    return 1
+  end
+  if kind == 'd' then
+    local reply = redis.pcall('UNLINK', key)
+    if failed(reply) then return reply.err end
+    return 1
+  end
+  local generation = redis.pcall('GET', generationKey)
+  if failed(generation) then return generation.err end
+  if not generation then
+    generation = new_generation(i)
+    redis.pcall('SET', generationKey, generation)
+  end
+  if kind == 'a' then
+    local header = redis.pcall('GETRANGE', key, 0, ${HEADER_BYTES - 1})
+    if failed(header) then return header.err end
+    local separator = string.find(header, ':', 1, true)
+    if separator ~= nil and string.sub(header, 1, separator - 1) == generation then return 0 end
+  end
+  local reply = redis.pcall('SET', key, generation .. ':' .. payload, 'PX', ttl)
+  if failed(reply) then return reply.err end
+  return 1
+end
+local results = {}
+for i = 1, operations do
+  local a = base + (i - 1) * 3
+  results[i] = run(i, ARGV[a + 1], KEYS[i * 2 - 1], KEYS[i * 2], ARGV[a + 2], ARGV[a + 3])
+end
+for m = 1, messages do
+  redis.pcall('PUBLISH', ARGV[m * 2], ARGV[m * 2 + 1])
+end
 return results
+`
+
+/** Deletes an entry only if it still holds exactly the bytes that were read (an undecodable entry). */
+const DISCARD_IF_UNCHANGED = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
 `
 
 export interface ScriptedRedis extends Redis {
   tiercacheGetBuffer(entryKey: string, generationKey: string): Promise<[Buffer, number] | null>
-  tiercacheWrite(numberOfKeys: number, ...keysAndArgs: Array<string | Buffer>): Promise<number[]>
+  tiercacheWrite(numberOfKeys: number, ...keysAndArgs: Array<string | Buffer>): Promise<Array<number | string>>
+  tiercacheDiscard(entryKey: string, stored: Buffer): Promise<number>
 }
 
 /** Registers the scripts on a client (EVALSHA, reloaded by ioredis after NOSCRIPT, e.g. after a Redis restart). */
@@ -71,6 +112,7 @@ export function defineScripts(client: Redis): ScriptedRedis {
   if (typeof scripted.tiercacheGetBuffer !== 'function') {
     client.defineCommand('tiercacheGet', { numberOfKeys: 2, lua: READ_ENTRY })
     client.defineCommand('tiercacheWrite', { lua: WRITE_BATCH }) // numberOfKeys given per call
+    client.defineCommand('tiercacheDiscard', { numberOfKeys: 1, lua: DISCARD_IF_UNCHANGED })
   }
   return scripted
 }

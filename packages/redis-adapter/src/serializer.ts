@@ -16,23 +16,27 @@ export function msgpackSerializer(): Serializer {
 }
 
 /**
- * msgpack silently turns a function into `undefined` and loops forever on a
- * cycle; both are caller bugs that must fail loudly, before any write. The
- * walk is on the write path only, never on reads.
+ * msgpack silently turns a function into `undefined`, a Promise or a class
+ * instance into a plain object (its prototype, getters and #private fields
+ * lost), and loops forever on a cycle. All are caller bugs — a missing
+ * `await` puts a Promise in the cache — that must fail loudly, before any
+ * write. Accepted: primitives, plain objects (prototype Object.prototype or
+ * null), arrays, and the types msgpackr round-trips: Date, RegExp, Error,
+ * Map, Set, ArrayBuffer and its views (Buffer, typed arrays). The walk is on
+ * the write path only, never on reads.
  */
 export function assertEncodable(value: unknown, context: { cache: string; key: string; tier: string }): void {
   const ancestors: object[] = []
+  const reject = (path: string, what: string): never => {
+    throw new SerializationError(`value at ${path} is ${what}, which cannot be stored in a shared tier`, context)
+  }
   const visit = (node: unknown, path: string): void => {
     const type = typeof node
-    if (type === 'function' || type === 'symbol') {
-      throw new SerializationError(`value at ${path} is a ${type}, which cannot be stored in a shared tier`, context)
-    }
+    if (type === 'function' || type === 'symbol') reject(path, `a ${type}`)
     if (node === null || type !== 'object') return
     const object = node as object
-    if (ancestors.includes(object)) {
-      throw new SerializationError(`value at ${path} is circular, which cannot be stored in a shared tier`, context)
-    }
-    if (ArrayBuffer.isView(object) || object instanceof Date || object instanceof RegExp) return
+    if (ancestors.includes(object)) reject(path, 'circular')
+    if (ArrayBuffer.isView(object) || object instanceof ArrayBuffer || object instanceof Date || object instanceof RegExp) return
     ancestors.push(object)
     if (object instanceof Map) {
       for (const [k, v] of object) {
@@ -43,7 +47,14 @@ export function assertEncodable(value: unknown, context: { cache: string; key: s
       for (const v of object) visit(v, `${path}<item>`)
     } else if (Array.isArray(object)) {
       object.forEach((v, i) => visit(v, `${path}[${i}]`))
+    } else if (object instanceof Error) {
+      // msgpackr keeps name, message and stack
     } else {
+      const prototype: unknown = Object.getPrototypeOf(object)
+      if (prototype !== Object.prototype && prototype !== null) {
+        const name = (prototype as { constructor?: { name?: string } }).constructor?.name ?? 'an object with a custom prototype'
+        reject(path, `an instance of ${name} (it would come back as a plain object; store plain data instead)`)
+      }
       for (const k of Object.keys(object)) visit((object as Record<string, unknown>)[k], `${path}.${k}`)
     }
     ancestors.pop()

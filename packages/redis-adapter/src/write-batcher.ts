@@ -14,43 +14,45 @@ export interface WriteOperation {
   readonly publish?: { readonly route: PublishRoute; readonly batch: readonly OriginInvalidation[] }
 }
 
+/** A batch's payloads stay under this many bytes, so one burst of big values cannot become one huge script call. */
+const MAX_BATCH_BYTES = 4 * 1024 * 1024
+
 /**
  * Writes issued in one tick on one connection go to Redis as one script
- * call, and their invalidations as one message. Batchers are per connection
- * and per channel (caches of different deployments may share a connection).
+ * call, in the order they were issued (a fill and a delete of the same key
+ * must not swap), with their invalidations as one message per channel.
  */
-const batchers = new WeakMap<Redis, Map<string, TickBatcher<WriteOperation, number>>>()
+const batchers = new WeakMap<Redis, TickBatcher<WriteOperation, number | string>>()
 
-export function submitWrite(client: Redis, operation: WriteOperation): Promise<number> {
-  let byChannel = batchers.get(client)
-  if (byChannel === undefined) {
-    byChannel = new Map()
-    batchers.set(client, byChannel)
-  }
-  const channel = operation.publish?.route.channel ?? ''
-  let batcher = byChannel.get(channel)
+export function submitWrite(client: Redis, operation: WriteOperation): Promise<number | string> {
+  let batcher = batchers.get(client)
   if (batcher === undefined) {
-    batcher = new TickBatcher((operations) => runBatch(client, channel, operations))
-    byChannel.set(channel, batcher)
+    batcher = new TickBatcher((operations) => runBatch(client, operations), {
+      maxWeight: MAX_BATCH_BYTES,
+      weigh: (operation) => operation.payload?.byteLength ?? 0,
+    })
+    batchers.set(client, batcher)
   }
   return batcher.submit(operation)
 }
 
-async function runBatch(client: Redis, channel: string, operations: WriteOperation[]): Promise<number[]> {
+async function runBatch(client: Redis, operations: WriteOperation[]): Promise<Array<number | string>> {
   const keys: string[] = []
-  const args: Array<string | Buffer> = []
-  const invalidations: OriginInvalidation[] = []
-  let route: PublishRoute | undefined
+  const operationArgs: Array<string | Buffer> = []
+  const byChannel = new Map<string, { route: PublishRoute; batch: OriginInvalidation[] }>()
   for (const operation of operations) {
     keys.push(operation.key, operation.generationKey)
-    args.push(operation.kind, operation.payload ?? '', String(operation.ttlMs ?? 0))
-    if (operation.publish !== undefined) {
-      route = operation.publish.route
-      invalidations.push(...operation.publish.batch)
+    operationArgs.push(operation.kind, operation.payload ?? '', String(operation.ttlMs ?? 0))
+    const publish = operation.publish
+    if (publish !== undefined) {
+      const channel = byChannel.get(publish.route.channel)
+      if (channel === undefined) byChannel.set(publish.route.channel, { route: publish.route, batch: [...publish.batch] })
+      else channel.batch.push(...publish.batch)
     }
   }
-  const message = route === undefined ? '' : route.encode(invalidations)
-  const results = await defineScripts(client).tiercacheWrite(keys.length, ...keys, route === undefined ? '' : channel, message, ...args)
-  route?.notePublished()
+  const messageArgs: string[] = [String(byChannel.size)]
+  for (const [channel, { route, batch }] of byChannel) messageArgs.push(channel, route.encode(batch))
+  const results = await defineScripts(client).tiercacheWrite(keys.length, ...keys, ...messageArgs, ...operationArgs)
+  for (const { route } of byChannel.values()) route.notePublished()
   return results
 }

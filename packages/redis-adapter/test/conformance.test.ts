@@ -8,6 +8,7 @@ afterAll(() => server.stop())
 
 runTierConformance({
   name: 'redisTier (L2) on a real redis-server',
+  kind: 'shared',
   createTier: () => redisTier({ redis: server.url }),
   cleanup: () => {
     server.cli('FLUSHALL')

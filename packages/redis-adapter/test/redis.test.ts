@@ -1,4 +1,4 @@
-import { createCache, InvalidOptionError, SerializationError, TierError, type TierCacheError } from '@tiercache/core'
+import { clock, createCache, InvalidOptionError, SerializationError, TierError, type TierCacheError } from '@tiercache/core'
 import { memoryTier } from '@tiercache/memory-adapter'
 import { Redis } from 'ioredis'
 import { Packr } from 'msgpackr'
@@ -78,37 +78,83 @@ describe('redisTier on a real redis-server', () => {
     await new Promise((resolve) => setTimeout(resolve, 50))
     monitor.disconnect()
     expect(sent).toEqual(['evalsha'])
-    expect(ranInScript).toEqual(['incr tiercache:users#gen', 'publish tiercache:invalidations'])
+    expect(ranInScript).toEqual(['time', 'set tiercache:users#gen', 'publish tiercache:invalidations'])
     const fresh = instance()
     expect(await fresh.cache.get('k1')).toBeUndefined()
     expect(await fresh.cache.getOrSet('k1', () => 'refilled')).toBe('refilled')
   })
 
+  /** Writes raw bytes under the cache's current generation header, as another program could. */
+  async function writeRaw(cache: { set(key: string, value: unknown): Promise<void> }, key: string, payload: Buffer, ttlMs?: number) {
+    await cache.set('seed-generation', 1)
+    const generation = await raw.get('tiercache:users#gen')
+    const bytes = Buffer.concat([Buffer.from(`${generation}:`), payload])
+    if (ttlMs === undefined) await raw.set(`tiercache:users:${key}`, bytes)
+    else await raw.set(`tiercache:users:${key}`, bytes, 'PX', ttlMs)
+  }
+
+  const packr = new Packr({ moreTypes: true })
   it.each([
-    ['random bytes', Buffer.from([0xde, 0xad, 0xbe, 0xef, 0x00, 0xff])],
-    ['a generation header with no payload', Buffer.from('0:')],
-    ['a truncated envelope', Buffer.concat([Buffer.from('0:'), new Packr({ moreTypes: true }).pack([1, Date.now(), 'x'.repeat(50)]).subarray(0, 20)])],
-    ['an unknown envelope version', Buffer.concat([Buffer.from('0:'), new Packr({ moreTypes: true }).pack([99, Date.now(), 'v'])])],
-    ['a map with __proto__ and constructor keys', Buffer.concat([Buffer.from('0:'), new Packr({ moreTypes: true }).pack(JSON.parse('{"__proto__":{"polluted":true},"constructor":{"prototype":{"polluted":true}}}'))])],
-  ])('hostile L2 content (%s) reads as a miss and is overwritten by the next fill', async (_label, bytes) => {
+    ['random bytes', Buffer.from([0xde, 0xad, 0xbe, 0xef, 0x00, 0xff]), 60_000],
+    ['an empty payload', Buffer.alloc(0), 60_000],
+    ['a truncated envelope', packr.pack([1, Date.now(), 'x'.repeat(50)]).subarray(0, 20), 60_000],
+    ['an unknown envelope version', packr.pack([99, Date.now(), 'v']), 60_000],
+    ['a bare map with __proto__ keys', packr.pack(JSON.parse('{"__proto__":{"polluted":true}}')), 60_000],
+    ['a valid entry with no expiry', packr.pack([1, Date.now(), 'immortal']), undefined],
+  ])('hostile L2 content (%s) reads as a miss and is replaced by the next fill', async (_label, payload, ttlMs) => {
     const { cache } = instance()
-    await raw.set('tiercache:users:hostile', bytes)
+    await writeRaw(cache, 'hostile', payload, ttlMs)
     expect(await cache.get('hostile')).toBeUndefined()
-    // ifAbsent sees a live entry of this generation only when the header matches; then the fill waits for expiry.
-    const value = await cache.getOrSet('hostile', () => 'rebuilt')
-    expect(value).toBe('rebuilt')
+    expect(await cache.getOrSet('hostile', () => 'rebuilt')).toBe('rebuilt')
+    // The fill replaced the bytes in Redis: another instance reads the rebuilt value.
+    const other = instance()
+    expect(await other.cache.get('hostile')).toBe('rebuilt')
+    expect(await raw.pttl('tiercache:users:hostile')).toBeGreaterThan(0)
     expect(({} as Record<string, unknown>).polluted).toBeUndefined()
   })
 
   it('an envelope carrying __proto__ keys decodes without polluting any prototype', async () => {
     const { cache } = instance()
     const hostile = JSON.parse('{"__proto__":{"polluted":true},"constructor":{"prototype":{"polluted":true}}}')
-    await raw.set('tiercache:users:proto', Buffer.concat([Buffer.from('0:'), new Packr({ moreTypes: true }).pack([1, Date.now(), hostile])]))
-    await raw.pexpire('tiercache:users:proto', 60_000)
+    await writeRaw(cache, 'proto', packr.pack([1, Date.now(), hostile]), 60_000)
     const value = (await cache.get('proto')) as Record<string, unknown>
     expect(Object.getPrototypeOf(value)).toBe(Object.prototype)
     expect(({} as Record<string, unknown>).polluted).toBeUndefined()
     expect(value.polluted).toBeUndefined()
+  })
+
+  it('a lost generation key never brings cleared entries back', async () => {
+    const { cache } = instance()
+    await cache.set('a', 'before-clear')
+    await cache.clear()
+    await raw.del('tiercache:users#gen') // evicted, or purged by an operator's pattern delete
+    const fresh = instance()
+    expect(await fresh.cache.get('a')).toBeUndefined()
+    await fresh.cache.set('b', 'after')
+    expect(await fresh.cache.get('a')).toBeUndefined()
+    expect(await instance().cache.get('b')).toBe('after')
+  })
+
+  it('one failing operation in a write batch fails alone, and the batch still publishes', async () => {
+    const a = instance()
+    const b = instance()
+    await Promise.all([a.bus.ready(), b.bus.ready()])
+    await a.cache.set('good', 'v1')
+    expect(await b.cache.get('good')).toBe('v1')
+    await raw.hset('tiercache:users:wrongtype', 'field', 'x') // a key of the wrong type
+    const received = b.bus.status().messagesReceived
+    // Both writes go out in the same tick, so in the same script call.
+    const direct = redisTier({ redis: server.url }).bind({ cacheName: 'users' })
+    closers.push(() => direct.close())
+    const results = await Promise.allSettled([
+      direct.set('wrongtype', { value: 'fill', createdAt: 0, expiresAt: clock() + 60_000 }, { ifAbsent: true }),
+      a.cache.set('good', 'v2'),
+    ])
+    expect(results[0]!.status).toBe('rejected')
+    expect(String((results[0] as PromiseRejectedResult).reason)).toMatch(/WRONGTYPE/)
+    expect(results[1]!.status).toBe('fulfilled')
+    await vi.waitFor(() => expect(b.bus.status().messagesReceived).toBeGreaterThan(received))
+    expect(await b.cache.get('good')).toBe('v2')
   })
 
   it('rejects unencodable and oversized values with SerializationError before any write', async () => {
@@ -121,7 +167,15 @@ describe('redisTier on a real redis-server', () => {
     closers.push(() => bus.close(), () => cache.close())
     const circular: Record<string, unknown> = {}
     circular.self = circular
-    for (const bad of [{ fn: () => 1 }, { s: Symbol('x') }, circular, { big: 'x'.repeat(2_000) }]) {
+    class User {
+      #secret = 1
+      get id() {
+        return this.#secret
+      }
+    }
+    const unawaited = Promise.resolve(1)
+    unawaited.catch(() => {})
+    for (const bad of [{ fn: () => 1 }, { s: Symbol('x') }, circular, { big: 'x'.repeat(2_000) }, unawaited, new User(), { m: new WeakMap() }]) {
       const error = await cache.set('bad', bad).catch((e: unknown) => e)
       expect(error).toBeInstanceOf(SerializationError)
       expect((error as Error).message).toContain('cache "strict"')
@@ -231,5 +285,28 @@ describe('failure behaviour', () => {
     // An uncertain write drops the local copy rather than serve what may be stale.
     expect(await cache.getOrSet('k', () => 'recomputed')).toBe('recomputed')
     await down.stop()
+  })
+
+  it('a bus created while Redis is down subscribes once Redis is up, and only then trusts L1', async () => {
+    const late = await RedisServer.start()
+    await late.kill()
+    const bus = redisBus({ redis: late.url })
+    const reader = createCache<string>({ name: 'late', tiers: [memoryTier(), redisTier({ redis: late.url })], bus, onError: () => {} })
+    closers.push(() => bus.close(), () => reader.close(), () => late.stop())
+    await new Promise((resolve) => setTimeout(resolve, 200))
+    expect(bus.status().connected).toBe(false)
+    expect(bus.status().trusted).toBe(false)
+    await late.restart()
+    await bus.ready()
+    expect(bus.status().trusted).toBe(true)
+    const writerBus = redisBus({ redis: late.url })
+    const writer = createCache<string>({ name: 'late', tiers: [memoryTier(), redisTier({ redis: late.url })], bus: writerBus })
+    closers.push(() => writerBus.close(), () => writer.close())
+    await writer.set('k', 'v1')
+    await vi.waitFor(() => expect(bus.status().messagesReceived).toBe(1))
+    expect(await reader.get('k')).toBe('v1')
+    await writer.set('k', 'v2')
+    await vi.waitFor(() => expect(bus.status().messagesReceived).toBe(2))
+    expect(await reader.get('k')).toBe('v2')
   })
 })
