@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url'
 
 const FIXTURE = fileURLToPath(new URL('../fixtures/instance.mjs', import.meta.url))
 
-/** A cache instance running in a separate Node process (tests/fixtures/instance.mjs). */
+/** A cache instance running in a separate Node process (tests/fixtures/instance.mjs, or another fixture with the same IPC protocol). */
 export class InstanceProcess {
   #child: ChildProcess
   #nextId = 0
@@ -24,8 +24,8 @@ export class InstanceProcess {
     })
   }
 
-  static async start(env: Record<string, string>): Promise<InstanceProcess> {
-    const child = fork(FIXTURE, [], {
+  static async start(env: Record<string, string>, fixture: string = FIXTURE): Promise<InstanceProcess> {
+    const child = fork(fixture, [], {
       env: { ...process.env, ...env },
       serialization: 'advanced',
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
@@ -60,5 +60,10 @@ export class InstanceProcess {
 
   kill(): void {
     this.#child.kill('SIGKILL')
+  }
+
+  /** SIGSTOP / SIGCONT: the process freezes with its sockets open, then resumes. */
+  signal(signal: NodeJS.Signals): void {
+    this.#child.kill(signal)
   }
 }
