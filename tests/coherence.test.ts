@@ -151,7 +151,7 @@ describe('mechanism 3 — liveness', () => {
     await primeL1(reader, writer.cache, 'k', 'v1')
     link.partition()
     await writer.cache.set('k', 'v2')
-    await sleep(700) // past 3 x maxStaleness without an answer: the bus reconnects by itself
+    await sleep(1_000) // past 3 x maxStaleness (600 ms) without an answer: the bus reconnects by itself
     link.heal()
     await vi.waitFor(() => expect(reader.bus.status().gapsSeen).toBeGreaterThanOrEqual(1), { timeout: 5_000 })
     expect(await reader.cache.get('k')).toBe('v2')
