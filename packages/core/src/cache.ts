@@ -25,6 +25,7 @@ import {
 } from './errors.js'
 import { InFlightGuard } from './in-flight-guard.js'
 import { newInstanceId } from './instance-id.js'
+import { assertKnownOptions } from './options.js'
 import { assertValidCacheName, assertValidKey } from './keys.js'
 
 export interface CacheOptions {
@@ -122,18 +123,11 @@ export class Cache<V = unknown> {
   #guard = new InFlightGuard()
 
   constructor(options: CacheOptions) {
-    if (options === null || typeof options !== 'object') {
-      throw new InvalidOptionError('createCache expects an options object')
-    }
+    assertKnownOptions(options, KNOWN_OPTIONS, 'createCache', {
+      cache: typeof (options as { name?: unknown } | null)?.name === 'string' ? options.name : undefined,
+    })
     assertValidCacheName(options.name)
     const name = options.name
-    for (const option of Object.keys(options)) {
-      if (!KNOWN_OPTIONS.has(option)) {
-        throw new InvalidOptionError(`unknown option "${option}" (known: ${[...KNOWN_OPTIONS].join(', ')})`, {
-          cache: name,
-        })
-      }
-    }
     const { local, shared } = pickTiers(name, options.tiers)
     this.#ttlMs = options.ttl === undefined ? DEFAULT_TTL_MS : parseDuration(options.ttl, 'ttl', { cache: name })
     this.#negativeTtlMs =
@@ -199,32 +193,28 @@ export class Cache<V = unknown> {
     // one clock read serving both the TTL and the liveness check. Keys are
     // validated on the miss path only: an invalid key can never have been
     // written, so it can never hit.
-    const l1 = this.#l1
-    if (l1 !== undefined) {
-      const entry = l1.get(key)
-      if (entry !== undefined) {
-        const now = clock()
-        if (entry.expiresAt > now && now - this.#trust.verifiedAt < this.#maxStalenessMs) {
-          return Promise.resolve(entry.value as V)
-        }
-      }
-    }
+    const entry = this.#l1Hit(key)
+    if (entry !== undefined) return Promise.resolve(entry.value as V)
     return this.#getOrSetMiss(key, factory, options)
   }
 
   /** The cached value, or `undefined` when no tier holds a fresh one. Never runs a factory. */
   get(key: string): Promise<V | undefined> {
-    const l1 = this.#l1
-    if (l1 !== undefined) {
-      const entry = l1.get(key)
-      if (entry !== undefined) {
-        const now = clock()
-        if (entry.expiresAt > now && now - this.#trust.verifiedAt < this.#maxStalenessMs) {
-          return Promise.resolve(entry.value as V)
-        }
-      }
-    }
+    const entry = this.#l1Hit(key)
+    if (entry !== undefined) return Promise.resolve(entry.value as V)
     return this.#getMiss(key)
+  }
+
+  /**
+   * The L1 entry for `key` if it may be served: fresh, and L1 trusted
+   * (liveness). One clock read serves both checks; small enough for V8 to
+   * inline into both callers.
+   */
+  #l1Hit(key: string): TierEntry | undefined {
+    const entry = this.#l1?.get(key)
+    if (entry === undefined) return undefined
+    const now = clock()
+    return entry.expiresAt > now && now - this.#trust.verifiedAt < this.#maxStalenessMs ? entry : undefined
   }
 
   async #getOrSetMiss(key: string, factory: Factory<V>, options: GetOrSetOptions | undefined): Promise<V> {

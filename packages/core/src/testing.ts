@@ -66,9 +66,10 @@ export function runTierConformance(options: TierConformanceOptions): void {
       const read = await b.get('k')
       expect(read?.value).toEqual({ id: 1, name: 'a' })
       expect(read?.createdAt).toBe(written.createdAt)
-      // Shared tiers may rebuild expiresAt from a remaining TTL: allow for the round trip.
+      // Shared tiers may rebuild expiresAt from a remaining TTL, which shifts it by
+      // the write's transit (milliseconds, more on a loaded machine): allow for that.
       expect(read!.expiresAt).toBeGreaterThan(written.expiresAt - 1_000)
-      expect(read!.expiresAt).toBeLessThanOrEqual(written.expiresAt + 5)
+      expect(read!.expiresAt).toBeLessThanOrEqual(written.expiresAt + 250)
     })
 
     it('a cached null is distinct from an absent key', async () => {

@@ -4,6 +4,7 @@ import {
   CacheClosedError,
   InvalidOptionError,
   TickBatcher,
+  assertKnownOptions,
   clock,
   decodeInvalidations,
   encodeInvalidations,
@@ -61,12 +62,7 @@ const MAX_OUTSTANDING_PROBES = 8
  * invalidation in the same Lua script as the write.
  */
 export function redisBus(options: RedisBusOptions): RedisBus {
-  if (options === null || typeof options !== 'object') throw new InvalidOptionError('redisBus expects an options object')
-  for (const option of Object.keys(options)) {
-    if (!KNOWN_OPTIONS.has(option)) {
-      throw new InvalidOptionError(`redisBus: unknown option "${option}" (known: ${[...KNOWN_OPTIONS].join(', ')})`)
-    }
-  }
+  assertKnownOptions(options, KNOWN_OPTIONS, 'redisBus')
   assertRedisInput(options.redis, 'redisBus')
   const prefix = options.prefix ?? DEFAULT_PREFIX
   assertValidPrefix(prefix, 'redisBus')

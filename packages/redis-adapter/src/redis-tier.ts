@@ -2,6 +2,7 @@ import {
   InvalidOptionError,
   SerializationError,
   TierError,
+  assertKnownOptions,
   clock,
   errorMessageOf,
   parseDuration,
@@ -54,12 +55,7 @@ const COLON = 0x3a
  * this connection (same URL, or the same ioredis client).
  */
 export function redisTier(options: RedisTierOptions): SharedTier {
-  if (options === null || typeof options !== 'object') throw new InvalidOptionError('redisTier expects an options object')
-  for (const option of Object.keys(options)) {
-    if (!KNOWN_OPTIONS.has(option)) {
-      throw new InvalidOptionError(`redisTier: unknown option "${option}" (known: ${[...KNOWN_OPTIONS].join(', ')})`)
-    }
-  }
+  assertKnownOptions(options, KNOWN_OPTIONS, 'redisTier')
   assertRedisInput(options.redis, 'redisTier')
   const prefix = options.prefix ?? DEFAULT_PREFIX
   assertValidPrefix(prefix, 'redisTier')
@@ -111,6 +107,9 @@ class BoundRedisTier implements BoundSharedTier {
   }
 
   async get(key: string): Promise<TierEntry | undefined> {
+    // The remaining TTL is measured by Redis after the request left: counting it
+    // from the send time never stretches an entry's life by the reply's transit.
+    const sentAt = clock()
     const reply = await this.#call('read', key, (redis) =>
       redis.tiercacheGetBuffer(entryKey(this.#prefix, this.#cache, key), this.#generationKey),
     )
@@ -123,7 +122,7 @@ class BoundRedisTier implements BoundSharedTier {
       this.#discard(key, stored)
       return undefined
     }
-    return { value: decoded.value, createdAt: decoded.createdAt, expiresAt: clock() + remainingMs }
+    return { value: decoded.value, createdAt: decoded.createdAt, expiresAt: sentAt + remainingMs }
   }
 
   async set(key: string, entry: TierEntry, options?: { ifAbsent?: boolean } & TierWriteOptions): Promise<void> {
