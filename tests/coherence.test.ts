@@ -54,7 +54,7 @@ async function primeL1(reader: { cache: Cache<string>; bus: RedisBus }, writer: 
   const received = reader.bus.status().messagesReceived
   await writer.set(key, value)
   // Wait for the write's own invalidation, or it could land during the read below and (rightly) stop the fill.
-  await vi.waitFor(() => expect(reader.bus.status().messagesReceived).toBeGreaterThan(received))
+  await vi.waitFor(() => expect(reader.bus.status().messagesReceived).toBeGreaterThan(received), { timeout: 5_000 })
   expect(await reader.cache.getOrSet(key, () => 'unused')).toBe(value)
   const raw = new Redis(server.url)
   await raw.del(`tiercache:coherence:${key}`)
@@ -91,7 +91,7 @@ describe('mechanism 1 — atomic write+publish', () => {
     // Requests reach Redis; replies never come back. The writer issues v2, then dies before learning anything.
     link.holdReplies()
     await writer.call('startSet', { key: 'k', value: 'v2' })
-    await vi.waitFor(async () => expect(await reader.bus.status().messagesReceived).toBeGreaterThanOrEqual(2), { timeout: 2_000 })
+    await vi.waitFor(async () => expect(await reader.bus.status().messagesReceived).toBeGreaterThanOrEqual(2), { timeout: 5_000 })
     writer.kill()
     // L2 has v2 (the write landed), and its message came with it: the reader's L1 copy is gone.
     expect(await reader.cache.get('k')).toBe('v2')
@@ -109,7 +109,7 @@ describe('mechanism 2 — in-flight guard', () => {
     const read = reader.cache.get('k')
     await sleep(50)
     await writer.cache.set('k', 'new') // its invalidation reaches the reader while the read is held
-    await vi.waitFor(() => expect(reader.bus.status().messagesReceived).toBeGreaterThanOrEqual(2))
+    await vi.waitFor(() => expect(reader.bus.status().messagesReceived).toBeGreaterThanOrEqual(2), { timeout: 5_000 })
     link.heal()
     expect(await read).toBe('old') // the read may answer its own caller with what it got
     expect(await reader.cache.get('k')).toBe('new') // but it did not put "old" in L1
@@ -192,7 +192,7 @@ describe('mechanism 5 — coalescing', () => {
     for (const key of keys) expect(await reader.cache.get(key)).toBe('v1')
     const before = reader.bus.status().messagesReceived
     await Promise.all(keys.map((key) => writer.cache.set(key, 'v2')))
-    await vi.waitFor(() => expect(reader.bus.status().messagesReceived).toBe(before + 1))
+    await vi.waitFor(() => expect(reader.bus.status().messagesReceived).toBe(before + 1), { timeout: 5_000 })
     for (const key of keys) expect(await reader.cache.get(key)).toBe('v2')
   })
 })

@@ -141,7 +141,7 @@ describe('in-flight guard', () => {
     const gate = deferred()
     l2.gate = gate
     const read = cache.get('k')
-    await vi.waitFor(() => expect(l2.calls).toContain('get k'))
+    await vi.waitFor(() => expect(l2.calls).toContain('get k'), { timeout: 5_000 })
     // Another instance writes: L2 changes, its invalidation arrives while our read is held.
     l2.map.set('k', entry('new'))
     bus.deliver({ kind: 'key', cache: 'unit', key: 'k' })
@@ -157,7 +157,7 @@ describe('in-flight guard', () => {
     const { cache, l1, l2, bus } = twoTierCache()
     const gate = deferred<string>()
     const pending = cache.getOrSet('k', () => gate.promise)
-    await vi.waitFor(() => expect(l2.calls).toContain('get k'))
+    await vi.waitFor(() => expect(l2.calls).toContain('get k'), { timeout: 5_000 })
     bus.deliver({ kind: 'clear', cache: 'unit' })
     gate.resolve('computed-before-clear')
     expect(await pending).toBe('computed-before-clear')
@@ -171,7 +171,7 @@ describe('in-flight guard', () => {
     const gate = deferred()
     l2.gate = gate
     const read = cache.get('k')
-    await vi.waitFor(() => expect(l2.calls).toContain('get k'))
+    await vi.waitFor(() => expect(l2.calls).toContain('get k'), { timeout: 5_000 })
     bus.deliver({ kind: 'key', cache: 'unit', key: 'other' })
     gate.resolve()
     await read
@@ -360,7 +360,7 @@ describe('liveness (unit)', () => {
     const gate = deferred()
     l2.gate = gate
     const read = cache.get('k')
-    await vi.waitFor(() => expect(l2.calls).toContain('get k'))
+    await vi.waitFor(() => expect(l2.calls).toContain('get k'), { timeout: 5_000 })
     bus.gap()
     gate.resolve()
     expect(await read).toBe('from-before-the-gap')

@@ -153,7 +153,7 @@ describe('redisTier on a real redis-server', () => {
     expect(results[0]!.status).toBe('rejected')
     expect(String((results[0] as PromiseRejectedResult).reason)).toMatch(/WRONGTYPE/)
     expect(results[1]!.status).toBe('fulfilled')
-    await vi.waitFor(() => expect(b.bus.status().messagesReceived).toBeGreaterThan(received))
+    await vi.waitFor(() => expect(b.bus.status().messagesReceived).toBeGreaterThan(received), { timeout: 5_000 })
     expect(await b.cache.get('good')).toBe('v2')
   })
 
@@ -223,7 +223,7 @@ describe('redisBus', () => {
     await a.cache.set('k', 'v1')
     expect(await b.cache.get('k')).toBe('v1') // now in b's L1
     await a.cache.set('k', 'v2')
-    await vi.waitFor(() => expect(b.bus.status().messagesReceived).toBeGreaterThanOrEqual(2))
+    await vi.waitFor(() => expect(b.bus.status().messagesReceived).toBeGreaterThanOrEqual(2), { timeout: 5_000 })
     expect(await b.cache.get('k')).toBe('v2')
   })
 
@@ -231,7 +231,7 @@ describe('redisBus', () => {
     const a = instance()
     await a.bus.ready()
     await a.cache.set('k', 'mine')
-    await vi.waitFor(() => expect(a.bus.status().messagesReceived).toBe(1))
+    await vi.waitFor(() => expect(a.bus.status().messagesReceived).toBe(1), { timeout: 5_000 })
     await raw.del('tiercache:users:k') // if the echo had evicted L1, the next get would miss
     expect(await a.cache.get('k')).toBe('mine')
   })
@@ -241,7 +241,7 @@ describe('redisBus', () => {
     await a.bus.ready()
     const garbage = ['not json', '{"v":9,"i":[]}', '{"v":1,"i":[["o","x"]]}', Buffer.from([0xff, 0x00, 0xfe])]
     for (const message of garbage) await raw.publish('tiercache:invalidations', message)
-    await vi.waitFor(() => expect(a.bus.status().messagesReceived).toBe(4))
+    await vi.waitFor(() => expect(a.bus.status().messagesReceived).toBe(4), { timeout: 5_000 })
     expect(a.bus.status().messagesDropped).toBe(4)
     await a.cache.set('still', 'works')
     expect(await a.cache.get('still')).toBe('works')
@@ -303,10 +303,10 @@ describe('failure behaviour', () => {
     const writer = createCache<string>({ name: 'late', tiers: [memoryTier(), redisTier({ redis: late.url })], bus: writerBus })
     closers.push(() => writerBus.close(), () => writer.close())
     await writer.set('k', 'v1')
-    await vi.waitFor(() => expect(bus.status().messagesReceived).toBe(1))
+    await vi.waitFor(() => expect(bus.status().messagesReceived).toBe(1), { timeout: 5_000 })
     expect(await reader.get('k')).toBe('v1')
     await writer.set('k', 'v2')
-    await vi.waitFor(() => expect(bus.status().messagesReceived).toBe(2))
+    await vi.waitFor(() => expect(bus.status().messagesReceived).toBe(2), { timeout: 5_000 })
     expect(await reader.get('k')).toBe('v2')
   })
 })
