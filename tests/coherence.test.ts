@@ -77,7 +77,7 @@ describe('mechanism 1 — atomic write+publish', () => {
     await sleep(30)
     monitor.disconnect()
     expect(sent).toEqual(['evalsha'])
-    expect(inScript).toEqual(['time', 'get', 'set', 'publish'])
+    expect(inScript).toEqual(['time', 'get', 'set', 'del', 'publish']) // del: the set revokes the key's fill lease
   })
 
   it('atomic write+publish: a writer killed after its write reached Redis still evicts every other L1', async () => {

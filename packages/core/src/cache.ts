@@ -6,12 +6,14 @@ import type {
   Bus,
   BusMembership,
   BusTrust,
+  FillRead,
   Invalidation,
   LocalTier,
   PublishRoute,
   SharedTier,
   Tier,
   TierEntry,
+  TierLease,
 } from './contracts.js'
 import { parseDuration, type Duration } from './duration.js'
 import {
@@ -23,12 +25,14 @@ import {
   TierError,
   errorMessageOf,
 } from './errors.js'
+import { FactoryCall, runFactory, type Factory } from './factory.js'
 import { InFlightGuard } from './in-flight-guard.js'
+import { effectiveTtl, READ_POLICY_OPTIONS, resolvePolicy, type ReadPolicy, type ReadPolicyOptions } from './policy.js'
 import { newInstanceId } from './instance-id.js'
 import { assertKnownOptions } from './options.js'
 import { assertValidCacheName, assertValidKey } from './keys.js'
 
-export interface CacheOptions {
+export interface CacheOptions extends ReadPolicyOptions {
   /**
    * Names the cache: prefixes its keys in shared tiers and its traffic on the
    * bus, and labels its errors. 1-100 characters from `A-Z a-z 0-9 _ . - /`.
@@ -46,8 +50,6 @@ export interface CacheOptions {
    * without a bus when a single instance writes and reads it.
    */
   bus?: Bus
-  /** How long a value is fresh. Default `'1m'`. */
-  ttl?: Duration
   /**
    * The coherence bound: after a write resolves on any instance, this
    * instance stops returning the old value from L1 within this time, even
@@ -57,15 +59,10 @@ export interface CacheOptions {
    */
   maxStaleness?: Duration
   /**
-   * How long a cached miss (factory returned `null` or `undefined`) is kept.
-   * Default: the smaller of `ttl` and `'30s'`, so a row created after a miss
-   * shows up soon even without an invalidation.
-   */
-  negativeTtl?: Duration
-  /**
    * Receives errors the cache recovered from without failing the caller (an
-   * L2 read that failed and fell back to the factory, a fill that could not be
-   * written). Default: one process warning per error code and cache.
+   * L2 read that fell back to the factory, a fill that could not be written,
+   * a factory failure answered with a stale value). Default: one process
+   * warning per error code and cache.
    */
   onError?: (error: TierCacheError) => void
 }
@@ -73,23 +70,32 @@ export interface CacheOptions {
 export interface SetOptions {
   /** Overrides the cache's `ttl` for this value. */
   ttl?: Duration
+  /** Overrides the cache's `grace` for this value. */
+  grace?: Duration
 }
 
-export interface GetOrSetOptions {
-  /** Overrides the cache's `ttl` for a value the factory produces. */
-  ttl?: Duration
-  /** Overrides the cache's `negativeTtl` when the factory returns `null` or `undefined`. */
-  negativeTtl?: Duration
+/** Per-call overrides of the cache's read-path options. */
+export type GetOrSetOptions = ReadPolicyOptions
+
+/** Counters of the read path's rarer events (the hit path counts nothing). */
+export interface CacheCounters {
+  factoryCalls: number
+  factoryErrors: number
+  /** Factory failures or hard timeouts answered with a stale value. */
+  failSafe: number
+  /** Stale values served within grace while a refresh ran (or a soft timeout passed). */
+  staleServed: number
+  /** Misses that waited for another process's lease holder. */
+  leaseWaits: number
 }
 
-/** Produces the value on a miss. `null` and `undefined` are cached as misses (negative caching). */
-export type Factory<V> = () => V | Promise<V>
+const KNOWN_OPTIONS = new Set<string>(['name', 'tiers', 'bus', 'maxStaleness', 'onError', ...READ_POLICY_OPTIONS])
+const NO_ENTRY: FillRead = { entry: undefined }
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
+const usableUntil = (entry: TierEntry): number => entry.staleUntil ?? entry.expiresAt
 
-const KNOWN_OPTIONS = new Set(['name', 'tiers', 'bus', 'ttl', 'negativeTtl', 'maxStaleness', 'onError'])
 /** A cache with no bus has nothing to lose: its L1 is always trusted. */
 const ALWAYS_TRUSTED: BusTrust = { verifiedAt: Number.POSITIVE_INFINITY }
-const DEFAULT_TTL_MS = 60_000
-const DEFAULT_NEGATIVE_TTL_MS = 30_000
 
 /**
  * A named cache over one or two tiers. Create it with `createCache`.
@@ -113,8 +119,8 @@ export class Cache<V = unknown> {
   #maxStalenessMs = 1_000
   /** Set when the L2 publishes each write's invalidation in the same atomic step (mechanism 1). */
   #atomicRoute: PublishRoute | undefined
-  #ttlMs: number
-  #negativeTtlMs: number
+  #policy: ReadPolicy
+  #counters: CacheCounters = { factoryCalls: 0, factoryErrors: 0, failSafe: 0, staleServed: 0, leaseWaits: 0 }
   #onError: ((error: TierCacheError) => void) | undefined
   #warned = new Set<string>()
   #closed = false
@@ -129,11 +135,7 @@ export class Cache<V = unknown> {
     assertValidCacheName(options.name)
     const name = options.name
     const { local, shared } = pickTiers(name, options.tiers)
-    this.#ttlMs = options.ttl === undefined ? DEFAULT_TTL_MS : parseDuration(options.ttl, 'ttl', { cache: name })
-    this.#negativeTtlMs =
-      options.negativeTtl === undefined
-        ? Math.min(this.#ttlMs, DEFAULT_NEGATIVE_TTL_MS)
-        : parseDuration(options.negativeTtl, 'negativeTtl', { cache: name })
+    this.#policy = resolvePolicy(options, undefined, { cache: name })
     if (options.onError !== undefined && typeof options.onError !== 'function') {
       throw new InvalidOptionError('onError must be a function', { cache: name })
     }
@@ -223,52 +225,146 @@ export class Cache<V = unknown> {
     if (typeof factory !== 'function') {
       throw new InvalidArgumentError('getOrSet needs a factory function', { cache: this.name, key })
     }
-    const joined = this.#inFlight.get(key)
-    if (joined !== undefined) return joined
-    // Parse per-call durations before any I/O, so a bad option fails fast and writes nothing.
-    const ttlMs = options?.ttl === undefined ? this.#ttlMs : this.#duration(options.ttl, 'ttl', key)
-    // A cached miss never outlives the value the call would have cached.
-    const negativeTtlMs =
-      options?.negativeTtl === undefined
-        ? Math.min(this.#negativeTtlMs, ttlMs)
-        : this.#duration(options.negativeTtl, 'negativeTtl', key)
-
-    const load = this.#load(key, factory, ttlMs, negativeTtlMs)
-    this.#inFlight.set(key, load)
-    const forget = (): void => {
-      // A write may already have replaced or removed this load (see #invalidateLocally).
-      if (this.#inFlight.get(key) === load) this.#inFlight.delete(key)
+    // Parse per-call options before any I/O, so a bad option fails fast and writes nothing.
+    const policy = resolvePolicy(options, this.#policy, { cache: this.name, key })
+    // Stale-while-revalidate: past its TTL but within grace, L1 answers at once
+    // and one refresh runs behind (joining one already running).
+    const stale = this.#l1Usable(key)
+    if (stale !== undefined && policy.refreshStale === 'background') {
+      if (!this.#inFlight.has(key)) this.#startLoad(key, factory, policy, stale).catch(() => {})
+      this.#counters.staleServed++
+      return stale.value as V
     }
-    load.then(forget, forget)
-    return load
+    return this.#inFlight.get(key) ?? this.#startLoad(key, factory, policy, stale)
   }
 
-  async #load(key: string, factory: Factory<V>, ttlMs: number, negativeTtlMs: number): Promise<V> {
+  /** Single-flight: registers the load so that concurrent callers join it, until it has finished. */
+  #startLoad(key: string, factory: Factory<V>, policy: ReadPolicy, stale: TierEntry | undefined): Promise<V> {
+    let answer!: (value: V) => void
+    let fail!: (error: unknown) => void
+    let answered = false
+    const answerPromise = new Promise<V>((resolve, reject) => {
+      answer = (value) => {
+        if (!answered) {
+          answered = true
+          resolve(value)
+        }
+      }
+      fail = (error) => {
+        if (!answered) {
+          answered = true
+          reject(error)
+        }
+      }
+    })
+    this.#inFlight.set(key, answerPromise)
+    this.#load(key, factory, policy, stale, answer)
+      .then(answer, (error: unknown) => {
+        if (answered) this.#report(this.#tierError('refresh', key, error)) // the caller already has a stale value
+        fail(error)
+      })
+      .finally(() => {
+        // A write may already have replaced or removed this load (see #invalidateLocally).
+        if (this.#inFlight.get(key) === answerPromise) this.#inFlight.delete(key)
+      })
+    return answerPromise
+  }
+
+  /**
+   * The miss path, top to bottom: L2 (taking the key's lease in the same
+   * round trip) → wait for another process's lease holder → the factory
+   * (timeouts, fail-safe) → conditional L2 write → L1. `answer` may be called
+   * early with a stale value; the load then carries on behind.
+   */
+  async #load(
+    key: string,
+    factory: Factory<V>,
+    policy: ReadPolicy,
+    staleFromL1: TierEntry | undefined,
+    answer: (value: V) => void,
+  ): Promise<V> {
     const ticket = this.#guard.begin(key)
+    let stale = staleFromL1
+    let lease: TierLease | undefined
     try {
-      const cached = await this.#readL2(key)
-      if (cached !== undefined) {
-        this.#fillL1(key, cached, ticket)
-        return cached.value as V
+      // 1. L2, and other processes' leases.
+      const waitUntil = clock() + policy.lockTimeoutMs
+      for (let attempt = 0; ; attempt++) {
+        const read = await this.#readForFill(key, policy.lockTimeoutMs)
+        const entry = read.entry
+        if (entry !== undefined) {
+          if (entry.expiresAt > clock()) {
+            this.#fillL1(key, entry, ticket)
+            return entry.value as V
+          }
+          if (stale === undefined || usableUntil(entry) > usableUntil(stale)) stale = entry
+          this.#fillL1(key, entry, ticket) // stale within grace: serves the next callers' SWR
+        }
+        if (stale !== undefined && policy.refreshStale === 'background') {
+          this.#counters.staleServed++
+          answer(stale.value as V)
+        }
+        lease = read.lease
+        if (read.leasedElsewhere !== true || clock() >= waitUntil) break
+        if (attempt === 0) this.#counters.leaseWaits++
+        // Another process is producing this value: poll for it, 5 ms doubling to 50 ms.
+        await sleep(Math.min(50, 5 * 2 ** attempt))
       }
 
-      const value = await factory()
-      const now = clock()
-      const entry: TierEntry<V> = {
-        value,
-        createdAt: now,
-        expiresAt: now + (value === null || value === undefined ? negativeTtlMs : ttlMs),
+      // 2. The factory.
+      const call = new FactoryCall<V>(this.name, key, stale === undefined ? undefined : { value: stale.value as V })
+      let value: V
+      try {
+        this.#counters.factoryCalls++
+        value = await runFactory(factory, call, this.name, {
+          softTimeoutMs: policy.softTimeoutMs,
+          hardTimeoutMs: policy.hardTimeoutMs,
+          onSoftTimeout:
+            stale === undefined
+              ? undefined
+              : () => {
+                  this.#counters.staleServed++
+                  answer(stale!.value as V)
+                },
+        })
+      } catch (error) {
+        this.#counters.factoryErrors++
+        if (lease !== undefined) this.#releaseLease(key, lease)
+        if (stale === undefined) throw error
+        // Fail-safe: answer with the stale value and keep serving it from L1
+        // for failSafeBackoff before the factory is tried again.
+        this.#counters.failSafe++
+        this.#report(this.#tierError('factory', key, error))
+        const now = clock()
+        this.#fillL1(key, { ...stale, expiresAt: now + policy.failSafeBackoffMs, staleUntil: Math.max(usableUntil(stale), now + policy.failSafeBackoffMs) }, ticket)
+        return stale.value as V
       }
+
+      // 3. Store, unless the factory said not to or an invalidation overtook it.
+      if (call.skipped) {
+        if (lease !== undefined) this.#releaseLease(key, lease)
+        return value
+      }
+      const now = clock()
+      const expiresAt = now + effectiveTtl(policy, value, call.ttlMs)
+      const entry: TierEntry<V> = { value, createdAt: Date.now(), expiresAt, staleUntil: expiresAt + policy.graceMs }
       // A value computed while its key was invalidated may predate the write
       // that invalidated it: answer the caller, but cache it nowhere.
-      if (this.#l2 !== undefined && this.#guard.mayFill(key, ticket)) {
-        await this.#fillL2(key, entry)
-      }
+      if (this.#l2 !== undefined && this.#guard.mayFill(key, ticket)) await this.#fillL2(key, entry, lease)
+      else if (lease !== undefined) this.#releaseLease(key, lease)
       this.#fillL1(key, entry, ticket)
       return value
     } finally {
       this.#guard.end(key)
     }
+  }
+
+  /** The L1 entry usable past its TTL (within grace), if L1 is trusted. */
+  #l1Usable(key: string): TierEntry | undefined {
+    const entry = this.#l1?.get(key)
+    if (entry === undefined || entry.staleUntil === undefined) return undefined
+    const now = clock()
+    return entry.staleUntil > now && now - this.#trust.verifiedAt < this.#maxStalenessMs ? entry : undefined
   }
 
   async #getMiss(key: string): Promise<V | undefined> {
@@ -298,10 +394,31 @@ export class Cache<V = unknown> {
     }
   }
 
-  /** Writes a factory's value to L2 if the key is still absent there; a failed fill never fails the caller. */
-  async #fillL2(key: string, entry: TierEntry): Promise<void> {
+  /** The fill path's L2 read (with a lease where the tier has them); an L2 failure reads as a plain miss. */
+  async #readForFill(key: string, leaseMs: number): Promise<FillRead> {
+    const l2 = this.#l2
+    if (l2 === undefined) return NO_ENTRY
     try {
-      await this.#l2!.set(key, entry, { ifAbsent: true })
+      if (l2.readForFill !== undefined) return await l2.readForFill(key, leaseMs)
+      return { entry: await l2.get(key) }
+    } catch (error) {
+      this.#report(this.#tierError('read', key, error))
+      return NO_ENTRY
+    }
+  }
+
+  #releaseLease(key: string, lease: TierLease): void {
+    this.#l2?.releaseLease?.(key, lease).catch((error: unknown) => this.#report(this.#tierError('lease release', key, error)))
+  }
+
+  /**
+   * Writes a factory's value to L2: under its lease (dropped if a write
+   * revoked it), or else only if the key is still absent. A failed fill
+   * never fails the caller.
+   */
+  async #fillL2(key: string, entry: TierEntry, lease: TierLease | undefined): Promise<void> {
+    try {
+      await this.#l2!.set(key, entry, lease === undefined ? { ifAbsent: true } : { lease })
     } catch (error) {
       const wrapped = this.#tierError('write', key, error)
       // A value that cannot be encoded is the caller's bug, not an outage: say so.
@@ -320,9 +437,10 @@ export class Cache<V = unknown> {
   async set(key: string, value: V, options?: SetOptions): Promise<void> {
     this.#assertOpen(key)
     assertValidKey(this.name, key)
-    const ttlMs = options?.ttl === undefined ? this.#ttlMs : this.#duration(options.ttl, 'ttl', key)
+    const policy = resolvePolicy(options, this.#policy, { cache: this.name, key })
     const now = clock()
-    const entry: TierEntry<V> = { value, createdAt: Date.now(), expiresAt: now + ttlMs }
+    const expiresAt = now + effectiveTtl(policy, undefined, policy.ttlMs)
+    const entry: TierEntry<V> = { value, createdAt: Date.now(), expiresAt, staleUntil: expiresAt + policy.graceMs }
     const invalidation: Invalidation = { kind: 'key', cache: this.name, key }
     await this.#write(key, invalidation, (publish) => this.#l2!.set(key, entry, { publish }), entry)
   }
@@ -457,15 +575,17 @@ export class Cache<V = unknown> {
     return this.#closed
   }
 
+  /** Counters of the read path's rarer events (fail-safe, stale answers, lease waits, factory calls). */
+  stats(): CacheCounters {
+    return { ...this.#counters }
+  }
+
   // ----------------------------------------------------------------- helpers
 
   #assertOpen(key?: string): void {
     if (this.#closed) throw new CacheClosedError('cache is closed', { cache: this.name, key })
   }
 
-  #duration(value: Duration, option: string, key: string): number {
-    return parseDuration(value, option, { cache: this.name, key })
-  }
 
   #tierError(operation: string, key: string | undefined, error: unknown): TierCacheError {
     if (error instanceof TierCacheError) return error

@@ -17,6 +17,29 @@ export interface TierEntry<V = unknown> {
    * shortens a TTL.
    */
   readonly expiresAt: number
+  /**
+   * Epoch ms (core's clock) until which the entry may still be served stale
+   * (grace: stale-while-revalidate and fail-safe). Absent: `expiresAt`.
+   * Shared tiers keep the entry physically until then.
+   */
+  readonly staleUntil?: number
+}
+
+/** A fill lease (coherence mechanism 4), granted by a shared tier on a miss. */
+export interface TierLease {
+  readonly token: string
+  /** The cache generation the miss was read under: a clear since then voids the fill. */
+  readonly generation: string
+}
+
+/** What a read on the fill path learned. */
+export interface FillRead {
+  /** The entry, if the tier holds a usable one (possibly past `expiresAt`, within `staleUntil`). */
+  readonly entry: TierEntry | undefined
+  /** Granted to this caller: its factory's value may be written under it. */
+  readonly lease?: TierLease
+  /** Another caller holds the key's lease: its value should appear shortly. */
+  readonly leasedElsewhere?: boolean
 }
 
 /** What a tier is told about the cache it serves when the cache is created. */
@@ -37,10 +60,15 @@ export interface TierWriteOptions {
 export interface TierSetOptions extends TierWriteOptions {
   /**
    * Write only if the key holds no live entry. Used when a `getOrSet` fills
-   * the tier after a miss, so a slow factory never overwrites a value that a
-   * concurrent `set` wrote meanwhile.
+   * the tier after a miss without a lease, so a slow factory never overwrites
+   * a value that a concurrent `set` wrote meanwhile.
    */
   readonly ifAbsent?: boolean
+  /**
+   * Write only while this lease holds: a `set`, `delete` or `clear` since the
+   * lease was granted revokes it, and the (now stale) value is dropped.
+   */
+  readonly lease?: TierLease
 }
 
 /** Invalidations to publish together with a shared-tier write. */
@@ -136,6 +164,13 @@ export interface BoundSharedTier extends BoundTier {
    * Core then hands every write its invalidation instead of publishing it.
    */
   canPublishVia?(route: PublishRoute): boolean
+  /**
+   * The fill path's read: like `get`, but on a miss asks for the key's lease
+   * for `leaseMs` in the same round trip. Tiers without leases omit it.
+   */
+  readForFill?(key: string, leaseMs: number): Promise<FillRead>
+  /** Gives a lease back unused (the factory failed), so waiters need not wait it out. */
+  releaseLease?(key: string, lease: TierLease): Promise<void>
 }
 
 /** Encodes entries for a shared tier. Must round-trip across processes with no shared state. */

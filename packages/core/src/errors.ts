@@ -11,6 +11,8 @@ export type TierCacheErrorCode =
   | 'ERR_TIER'
   | 'ERR_PUBLISH'
   | 'ERR_CLOSED'
+  | 'ERR_FACTORY_TIMEOUT'
+  | 'ERR_CIRCUIT_OPEN'
 
 export interface ErrorContext {
   /** The cache's `name`, when the error belongs to one. */
@@ -98,6 +100,20 @@ export class PublishError extends TierCacheError {
 export class CacheClosedError extends TierCacheError {
   constructor(message: string, context: ErrorContext = {}) {
     super('ERR_CLOSED', message, context)
+  }
+}
+
+/** A factory did not finish within `hardTimeout` (and no stale value could answer instead). */
+export class FactoryTimeoutError extends TierCacheError {
+  constructor(message: string, context: ErrorContext = {}) {
+    super('ERR_FACTORY_TIMEOUT', message, context)
+  }
+}
+
+/** The shared tier is skipped after repeated failures (circuit breaker open); the write was not attempted. */
+export class CircuitOpenError extends TierCacheError {
+  constructor(message: string, context: ErrorContext = {}) {
+    super('ERR_CIRCUIT_OPEN', message, context)
   }
 }
 

@@ -1,5 +1,7 @@
 export { Cache, createCache } from './cache.js'
-export type { CacheOptions, Factory, GetOrSetOptions, SetOptions } from './cache.js'
+export type { CacheCounters, CacheOptions, GetOrSetOptions, SetOptions } from './cache.js'
+export type { Factory, FactoryContext } from './factory.js'
+export type { ReadPolicyOptions } from './policy.js'
 export type {
   BoundLocalTier,
   BoundSharedTier,
@@ -19,6 +21,8 @@ export type {
   SharedTier,
   Tier,
   TierEntry,
+  TierLease,
+  FillRead,
   TierScope,
   TierSetOptions,
 } from './contracts.js'
@@ -26,6 +30,8 @@ export { MAX_DURATION_MS, parseDuration } from './duration.js'
 export type { Duration } from './duration.js'
 export {
   CacheClosedError,
+  CircuitOpenError,
+  FactoryTimeoutError,
   InvalidArgumentError,
   InvalidKeyError,
   InvalidOptionError,

@@ -5,8 +5,10 @@ import {
   clock,
   errorMessageOf,
   type BoundSharedTier,
+  type FillRead,
   type SharedTier,
   type TierEntry,
+  type TierLease,
   type TierScope,
 } from '@tiercache/core'
 
@@ -20,8 +22,24 @@ interface StoredEntry {
   readonly value: unknown
   readonly createdAt: number
   readonly expiresAt: number
+  /** Kept until then (grace); read back as `staleUntil`. */
+  readonly staleUntil: number
   /** The cache's generation when written; a clear bumps the generation, so older entries read as absent. */
   readonly generation: number
+}
+
+interface Lease {
+  readonly token: string
+  readonly until: number
+}
+
+/** State shared by every cache bound to one store. */
+interface Store {
+  readonly entries: LRUCache<string, StoredEntry>
+  readonly generations: Map<string, number>
+  /** Fill leases by store key; bounded by the keys being filled, expired ones dropped when met. */
+  readonly leases: Map<string, Lease>
+  tokens: number
 }
 
 /**
@@ -40,26 +58,28 @@ export function memoryStore(options: MemoryStoreOptions = {}): SharedTier {
       tier: 'memory-store',
     })
   }
-  const entries = new LRUCache<string, StoredEntry>({ max: maxEntries })
-  const generations = new Map<string, number>()
+  const store: Store = {
+    entries: new LRUCache<string, StoredEntry>({ max: maxEntries }),
+    generations: new Map(),
+    leases: new Map(),
+    tokens: 0,
+  }
   return {
     kind: 'shared',
     name: 'memory-store',
     bind(scope: TierScope): BoundSharedTier {
-      return new BoundMemoryStore(scope.cacheName, entries, generations)
+      return new BoundMemoryStore(scope.cacheName, store)
     },
   }
 }
 
 class BoundMemoryStore implements BoundSharedTier {
   #cache: string
-  #entries: LRUCache<string, StoredEntry>
-  #generations: Map<string, number>
+  #store: Store
 
-  constructor(cache: string, entries: LRUCache<string, StoredEntry>, generations: Map<string, number>) {
+  constructor(cache: string, store: Store) {
     this.#cache = cache
-    this.#entries = entries
-    this.#generations = generations
+    this.#store = store
   }
 
   // Cache names cannot contain NUL, so this prefix cannot be forged by a key of another cache.
@@ -68,14 +88,14 @@ class BoundMemoryStore implements BoundSharedTier {
   }
 
   #generation(): number {
-    return this.#generations.get(this.#cache) ?? 0
+    return this.#store.generations.get(this.#cache) ?? 0
   }
 
   #live(storeKey: string): StoredEntry | undefined {
-    const stored = this.#entries.get(storeKey)
+    const stored = this.#store.entries.get(storeKey)
     if (stored === undefined) return undefined
-    if (stored.generation !== this.#generation() || stored.expiresAt <= clock()) {
-      this.#entries.delete(storeKey)
+    if (stored.generation !== this.#generation() || stored.staleUntil <= clock()) {
+      this.#store.entries.delete(storeKey)
       return undefined
     }
     return stored
@@ -84,10 +104,33 @@ class BoundMemoryStore implements BoundSharedTier {
   async get(key: string): Promise<TierEntry | undefined> {
     const stored = this.#live(this.#storeKey(key))
     if (stored === undefined) return undefined
-    return { value: structuredClone(stored.value), createdAt: stored.createdAt, expiresAt: stored.expiresAt }
+    return {
+      value: structuredClone(stored.value),
+      createdAt: stored.createdAt,
+      expiresAt: stored.expiresAt,
+      staleUntil: stored.staleUntil,
+    }
   }
 
-  async set(key: string, entry: TierEntry, options?: { ifAbsent?: boolean }): Promise<void> {
+  /** Like `get`; on a miss, takes the key's lease unless another caller holds a live one. */
+  async readForFill(key: string, leaseMs: number): Promise<FillRead> {
+    const entry = await this.get(key)
+    if (entry !== undefined) return { entry }
+    const storeKey = this.#storeKey(key)
+    const now = clock()
+    const held = this.#store.leases.get(storeKey)
+    if (held !== undefined && held.until > now) return { entry: undefined, leasedElsewhere: true }
+    const lease = { token: String(++this.#store.tokens), until: now + leaseMs }
+    this.#store.leases.set(storeKey, lease)
+    return { entry: undefined, lease: { token: lease.token, generation: String(this.#generation()) } }
+  }
+
+  async releaseLease(key: string, lease: TierLease): Promise<void> {
+    const storeKey = this.#storeKey(key)
+    if (this.#store.leases.get(storeKey)?.token === lease.token) this.#store.leases.delete(storeKey)
+  }
+
+  async set(key: string, entry: TierEntry, options?: { ifAbsent?: boolean; lease?: TierLease }): Promise<void> {
     let value: unknown
     try {
       value = structuredClone(entry.value)
@@ -100,22 +143,31 @@ class BoundMemoryStore implements BoundSharedTier {
       })
     }
     const storeKey = this.#storeKey(key)
-    if (options?.ifAbsent === true && this.#live(storeKey) !== undefined) return
-    this.#entries.set(storeKey, {
+    const lease = options?.lease
+    if (lease !== undefined) {
+      // Written only while the lease holds and no clear happened since the read.
+      const held = this.#store.leases.get(storeKey)
+      if (held?.token !== lease.token || held.until <= clock() || lease.generation !== String(this.#generation())) return
+    } else if (options?.ifAbsent === true && this.#live(storeKey) !== undefined) return
+    this.#store.leases.delete(storeKey) // a write revokes any lease on the key (or ends its own)
+    this.#store.entries.set(storeKey, {
       value,
       createdAt: entry.createdAt,
       expiresAt: entry.expiresAt,
+      staleUntil: entry.staleUntil ?? entry.expiresAt,
       generation: this.#generation(),
     })
   }
 
   async delete(key: string): Promise<void> {
-    this.#entries.delete(this.#storeKey(key))
+    const storeKey = this.#storeKey(key)
+    this.#store.entries.delete(storeKey)
+    this.#store.leases.delete(storeKey) // revokes a fill in progress
   }
 
   /** O(1): bumps the generation; older entries read as absent and are dropped when met. */
   async clear(): Promise<void> {
-    this.#generations.set(this.#cache, this.#generation() + 1)
+    this.#store.generations.set(this.#cache, this.#generation() + 1)
   }
 
   // No canPublishVia: the in-process bus delivers synchronously inside

@@ -5,7 +5,8 @@ import { InvalidOptionError } from '@tiercache/core'
  * or '#', so these shapes cannot collide with one another:
  *
  *   <prefix>:<cache>:<key>     an entry
- *   <prefix>:<cache>#gen       the cache's generation (bumped by clear)
+ *   <prefix>:<cache>#gen       the cache's generation (replaced by clear)
+ *   <prefix>:<cache>#lease:<key>   the key's fill lease
  *   <prefix>:invalidations     the bus channel (channels are not keys)
  */
 export const DEFAULT_PREFIX = 'tiercache'
@@ -26,6 +27,10 @@ export function entryKey(prefix: string, cache: string, key: string): string {
 
 export function generationKey(prefix: string, cache: string): string {
   return `${prefix}:${cache}#gen`
+}
+
+export function leaseKey(prefix: string, cache: string, key: string): string {
+  return `${prefix}:${cache}#lease:${key}`
 }
 
 export function invalidationChannel(prefix: string): string {

@@ -8,6 +8,8 @@ import {
   parseDuration,
   type AtomicPublish,
   type BoundSharedTier,
+  type FillRead,
+  type TierLease,
   type Duration,
   type PublishRoute,
   type Serializer,
@@ -17,7 +19,8 @@ import {
   type TierWriteOptions,
 } from '@tiercache/core'
 import { acquireCommandConnection, assertRedisInput, type ConnectionLease, type RedisInput } from './connections.js'
-import { assertValidPrefix, DEFAULT_PREFIX, entryKey, generationKey } from './keyspace.js'
+import { assertValidPrefix, DEFAULT_PREFIX, entryKey, generationKey, leaseKey } from './keyspace.js'
+import { randomBytes } from 'node:crypto'
 import { defineScripts, HEADER_BYTES, type ScriptedRedis } from './scripts.js'
 import { assertEncodable, msgpackSerializer } from './serializer.js'
 import { submitWrite, type WriteOperation } from './write-batcher.js'
@@ -42,7 +45,7 @@ export interface RedisTierOptions {
 const KNOWN_OPTIONS = new Set(['redis', 'prefix', 'timeout', 'maxValueBytes', 'serializer'])
 const DEFAULT_TIMEOUT_MS = 1_000
 const DEFAULT_MAX_VALUE_BYTES = 1024 * 1024
-/** Version of the stored envelope `[version, createdAt, value]`. */
+/** Version of the stored envelope `[version, createdAt, graceMs, value]`. */
 const ENVELOPE_VERSION = 1
 const COLON = 0x3a
 
@@ -94,6 +97,9 @@ class BoundRedisTier implements BoundSharedTier {
   #timeoutMs: number
   #maxValueBytes: number
   #serializer: Serializer
+  /** Lease tokens: unique per process and tier binding, then a counter. */
+  #tokenPrefix = `${randomBytes(6).toString('base64url')}.`
+  #leases = 0
 
   constructor(config: BoundRedisTierConfig) {
     this.#cache = config.scope.cacheName
@@ -107,35 +113,74 @@ class BoundRedisTier implements BoundSharedTier {
   }
 
   async get(key: string): Promise<TierEntry | undefined> {
+    return (await this.#read(key, 0)).entry
+  }
+
+  /** The fill path's read: on a miss, takes the key's lease in the same script (one round trip). */
+  readForFill(key: string, leaseMs: number): Promise<FillRead> {
+    return this.#read(key, leaseMs)
+  }
+
+  async #read(key: string, leaseMs: number): Promise<FillRead> {
+    const token = leaseMs > 0 ? `${this.#tokenPrefix}${++this.#leases}` : ''
     // The remaining TTL is measured by Redis after the request left: counting it
     // from the send time never stretches an entry's life by the reply's transit.
     const sentAt = clock()
     const reply = await this.#call('read', key, (redis) =>
-      redis.tiercacheGetBuffer(entryKey(this.#prefix, this.#cache, key), this.#generationKey),
+      redis.tiercacheGetBuffer(
+        entryKey(this.#prefix, this.#cache, key),
+        this.#generationKey,
+        leaseKey(this.#prefix, this.#cache, key),
+        String(leaseMs),
+        token,
+      ),
     )
-    if (reply === null) return undefined
+    if (reply === null) return { entry: undefined }
+    if (reply[0] === null) {
+      const [, generation, granted] = reply
+      return granted === 1
+        ? { entry: undefined, lease: { token, generation: generation.toString() } }
+        : { entry: undefined, leasedElsewhere: true }
+    }
     const [stored, remainingMs] = reply
     const decoded = remainingMs > 0 ? this.#decode(stored) : undefined
     if (decoded === undefined) {
       // Undecodable (corrupt, another format version) or without expiry (not
       // written by us): a miss, and removed so that the next fill can replace it.
       this.#discard(key, stored)
-      return undefined
+      return { entry: undefined }
     }
-    return { value: decoded.value, createdAt: decoded.createdAt, expiresAt: sentAt + remainingMs }
+    const staleUntil = sentAt + remainingMs
+    return {
+      entry: { value: decoded.value, createdAt: decoded.createdAt, expiresAt: staleUntil - decoded.graceMs, staleUntil },
+    }
   }
 
-  async set(key: string, entry: TierEntry, options?: { ifAbsent?: boolean } & TierWriteOptions): Promise<void> {
+  async set(key: string, entry: TierEntry, options?: { ifAbsent?: boolean; lease?: TierLease } & TierWriteOptions): Promise<void> {
     const payload = this.#encode(key, entry)
-    const ttlMs = Math.ceil(entry.expiresAt - clock())
+    const ttlMs = Math.ceil((entry.staleUntil ?? entry.expiresAt) - clock())
     if (ttlMs <= 0 && options?.publish === undefined) return // already expired: Redis would only drop it
+    const lease = options?.lease
     await this.#write(key, {
-      kind: options?.ifAbsent === true ? 'a' : 's',
+      kind: lease !== undefined ? 'f' : options?.ifAbsent === true ? 'a' : 's',
       key: entryKey(this.#prefix, this.#cache, key),
       generationKey: this.#generationKey,
+      leaseKey: leaseKey(this.#prefix, this.#cache, key),
       payload,
       ttlMs: Math.max(ttlMs, 1),
+      token: lease?.token,
+      expectedGeneration: lease?.generation,
       publish: this.#publishOf(options?.publish),
+    })
+  }
+
+  async releaseLease(key: string, lease: TierLease): Promise<void> {
+    await this.#write(key, {
+      kind: 'r',
+      key: entryKey(this.#prefix, this.#cache, key),
+      generationKey: this.#generationKey,
+      leaseKey: leaseKey(this.#prefix, this.#cache, key),
+      token: lease.token,
     })
   }
 
@@ -144,6 +189,7 @@ class BoundRedisTier implements BoundSharedTier {
       kind: 'd',
       key: entryKey(this.#prefix, this.#cache, key),
       generationKey: this.#generationKey,
+      leaseKey: leaseKey(this.#prefix, this.#cache, key),
       publish: this.#publishOf(options?.publish),
     })
   }
@@ -154,6 +200,7 @@ class BoundRedisTier implements BoundSharedTier {
       kind: 'c',
       key: this.#generationKey,
       generationKey: this.#generationKey,
+      leaseKey: this.#generationKey,
       publish: this.#publishOf(options?.publish),
     })
   }
@@ -178,7 +225,8 @@ class BoundRedisTier implements BoundSharedTier {
   }
 
   async #write(key: string | undefined, operation: WriteOperation): Promise<void> {
-    const operationName = operation.kind === 'c' ? 'clear' : operation.kind === 'd' ? 'delete' : 'write'
+    const operationName =
+      operation.kind === 'c' ? 'clear' : operation.kind === 'd' ? 'delete' : operation.kind === 'r' ? 'lease release' : 'write'
     const result = await this.#call(operationName, key, (redis) => submitWrite(redis, operation))
     if (typeof result === 'string') {
       throw new TierError(`${operationName} failed in Redis: ${result}`, { cache: this.#cache, key, tier: 'redis' })
@@ -195,7 +243,8 @@ class BoundRedisTier implements BoundSharedTier {
     assertEncodable(entry.value, context)
     let bytes: Uint8Array
     try {
-      bytes = this.#serializer.encode([ENVELOPE_VERSION, entry.createdAt, entry.value])
+      const graceMs = Math.max(0, Math.round((entry.staleUntil ?? entry.expiresAt) - entry.expiresAt))
+      bytes = this.#serializer.encode([ENVELOPE_VERSION, entry.createdAt, graceMs, entry.value])
     } catch (error) {
       throw new SerializationError(`value cannot be encoded: ${errorMessageOf(error)}`, { ...context, cause: error })
     }
@@ -213,7 +262,7 @@ class BoundRedisTier implements BoundSharedTier {
    * by another program, truncated, corrupted — reads as a miss, to be
    * overwritten by the next fill. It never throws into the caller's request.
    */
-  #decode(stored: Buffer): { value: unknown; createdAt: number } | undefined {
+  #decode(stored: Buffer): { value: unknown; createdAt: number; graceMs: number } | undefined {
     const separator = stored.subarray(0, HEADER_BYTES).indexOf(COLON)
     if (separator < 0) return undefined
     let envelope: unknown
@@ -222,10 +271,10 @@ class BoundRedisTier implements BoundSharedTier {
     } catch {
       return undefined
     }
-    if (!Array.isArray(envelope) || envelope.length !== 3 || envelope[0] !== ENVELOPE_VERSION) return undefined
-    const createdAt = envelope[1]
-    if (typeof createdAt !== 'number') return undefined
-    return { value: envelope[2], createdAt }
+    if (!Array.isArray(envelope) || envelope.length !== 4 || envelope[0] !== ENVELOPE_VERSION) return undefined
+    const [, createdAt, graceMs, value] = envelope as [number, unknown, unknown, unknown]
+    if (typeof createdAt !== 'number' || typeof graceMs !== 'number' || graceMs < 0) return undefined
+    return { value, createdAt, graceMs }
   }
 
   /** Runs one Redis call with a bounded wait, and types its failure. */

@@ -16,17 +16,30 @@ import type { Redis } from 'ioredis'
 export const HEADER_BYTES = 48
 
 /**
- * Reads an entry if it belongs to the cache's current generation.
- * KEYS: entry, generation. Returns false (a miss) or {stored, remaining ms}.
+ * Reads an entry if it belongs to the cache's current generation; on a miss,
+ * optionally takes the key's lease (coherence mechanism 4) in the same round
+ * trip.
+ * KEYS: entry, generation, lease. ARGV: lease ms ('0': no lease), token.
+ * Returns {stored, remaining ms} on a hit; false on a miss without lease;
+ * {false, generation, granted (1/0)} on a miss with a lease request.
  */
 const READ_ENTRY = `
 local stored = redis.call('GET', KEYS[1])
-if not stored then return false end
 local generation = redis.call('GET', KEYS[2])
-if not generation then return false end
-local separator = string.find(string.sub(stored, 1, ${HEADER_BYTES}), ':', 1, true)
-if separator == nil or string.sub(stored, 1, separator - 1) ~= generation then return false end
-return {stored, redis.call('PTTL', KEYS[1])}
+if stored and generation then
+  local separator = string.find(string.sub(stored, 1, ${HEADER_BYTES}), ':', 1, true)
+  if separator ~= nil and string.sub(stored, 1, separator - 1) == generation then
+    return {stored, redis.call('PTTL', KEYS[1])}
+  end
+end
+if ARGV[1] == '0' then return false end
+if not generation then
+  local time = redis.call('TIME')
+  generation = time[1] .. string.format('%06d', tonumber(time[2])) .. '.0'
+  redis.call('SET', KEYS[2], generation)
+end
+if redis.call('SET', KEYS[3], ARGV[2], 'NX', 'PX', ARGV[1]) then return {false, generation, 1} end
+return {false, generation, 0}
 `
 
 /**
@@ -34,21 +47,26 @@ return {stored, redis.call('PTTL', KEYS[1])}
  * step (coherence mechanism 1: no write lands without its message; and a
  * burst of writes in one tick becomes one message per channel, mechanism 5).
  *
- * KEYS: two per operation, the target and the cache's generation key.
- * ARGV: the number of messages P, then P (channel, message) pairs, then
- * three per operation: kind, payload, ttl ms. Kinds: 's' set, 'a' set only
- * if no live entry of this generation (a fill after a miss), 'd' delete,
- * 'c' clear (new generation token).
- * Returns per operation 1 (written), 0 (an 'a' that found a live entry) or
- * an error string. Each operation runs under pcall: one failing operation
- * neither stops the others nor the publish; an invalidation for a write that
- * failed costs a reader one L2 read, a write without its invalidation costs
- * coherence.
+ * KEYS: three per operation: the target, the cache's generation key, the
+ * key's lease. ARGV: the number of messages P, then P (channel, message)
+ * pairs, then five per operation: kind, payload, ttl ms, lease token,
+ * expected generation. Kinds:
+ *   's' set (revokes the key's lease), 'd' delete (revokes it too),
+ *   'c' clear (new generation token: fills begun before it cannot land),
+ *   'f' fill under a lease: written only while the lease is still this
+ *       token and the generation is unchanged since the read,
+ *   'a' fill without a lease: written only if no live entry of this generation,
+ *   'r' release a lease this token holds (the factory failed).
+ * Returns per operation 1 (written), 0 (not written: lease revoked or
+ * expired, generation changed, entry present) or an error string. Each
+ * operation runs under pcall: one failing operation neither stops the others
+ * nor the publish; an invalidation for a write that failed costs a reader one
+ * L2 read, a write without its invalidation costs coherence.
  */
 const WRITE_BATCH = `
 local messages = tonumber(ARGV[1])
 local base = 1 + messages * 2
-local operations = (#ARGV - base) / 3
+local operations = (#ARGV - base) / 5
 local time = redis.call('TIME')
 local function new_generation(i)
   return time[1] .. string.format('%06d', tonumber(time[2])) .. '.' .. i
@@ -56,19 +74,27 @@ end
 local function failed(reply)
   return type(reply) == 'table' and reply.err ~= nil
 end
-local function run(i, kind, key, generationKey, payload, ttl)
+local function run(i, kind, key, generationKey, leaseKey, payload, ttl, token, expected)
   if kind == 'c' then
     local reply = redis.pcall('SET', generationKey, new_generation(i))
     if failed(reply) then return reply.err end
     return 1
   end
+  if kind == 'r' then
+    if redis.pcall('GET', leaseKey) == token then redis.pcall('DEL', leaseKey) end
+    return 1
+  end
   if kind == 'd' then
     local reply = redis.pcall('UNLINK', key)
     if failed(reply) then return reply.err end
+    redis.pcall('DEL', leaseKey)
     return 1
   end
   local generation = redis.pcall('GET', generationKey)
   if failed(generation) then return generation.err end
+  if kind == 'f' then
+    if redis.pcall('GET', leaseKey) ~= token or generation ~= expected then return 0 end
+  end
   if not generation then
     generation = new_generation(i)
     redis.pcall('SET', generationKey, generation)
@@ -81,12 +107,14 @@ local function run(i, kind, key, generationKey, payload, ttl)
   end
   local reply = redis.pcall('SET', key, generation .. ':' .. payload, 'PX', ttl)
   if failed(reply) then return reply.err end
+  redis.pcall('DEL', leaseKey)
   return 1
 end
 local results = {}
 for i = 1, operations do
-  local a = base + (i - 1) * 3
-  results[i] = run(i, ARGV[a + 1], KEYS[i * 2 - 1], KEYS[i * 2], ARGV[a + 2], ARGV[a + 3])
+  local a = base + (i - 1) * 5
+  local k = (i - 1) * 3
+  results[i] = run(i, ARGV[a + 1], KEYS[k + 1], KEYS[k + 2], KEYS[k + 3], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], ARGV[a + 5])
 end
 for m = 1, messages do
   redis.pcall('PUBLISH', ARGV[m * 2], ARGV[m * 2 + 1])
@@ -101,7 +129,13 @@ return 0
 `
 
 export interface ScriptedRedis extends Redis {
-  tiercacheGetBuffer(entryKey: string, generationKey: string): Promise<[Buffer, number] | null>
+  tiercacheGetBuffer(
+    entryKey: string,
+    generationKey: string,
+    leaseKey: string,
+    leaseMs: string,
+    token: string,
+  ): Promise<[Buffer, number] | [null, Buffer, number] | null>
   tiercacheWrite(numberOfKeys: number, ...keysAndArgs: Array<string | Buffer>): Promise<Array<number | string>>
   tiercacheDiscard(entryKey: string, stored: Buffer): Promise<number>
 }
@@ -110,7 +144,7 @@ export interface ScriptedRedis extends Redis {
 export function defineScripts(client: Redis): ScriptedRedis {
   const scripted = client as ScriptedRedis
   if (typeof scripted.tiercacheGetBuffer !== 'function') {
-    client.defineCommand('tiercacheGet', { numberOfKeys: 2, lua: READ_ENTRY })
+    client.defineCommand('tiercacheGet', { numberOfKeys: 3, lua: READ_ENTRY })
     client.defineCommand('tiercacheWrite', { lua: WRITE_BATCH }) // numberOfKeys given per call
     client.defineCommand('tiercacheDiscard', { numberOfKeys: 1, lua: DISCARD_IF_UNCHANGED })
   }

@@ -4,12 +4,17 @@ import { defineScripts } from './scripts.js'
 
 /** One write of a batch; see WRITE_BATCH in scripts.ts. */
 export interface WriteOperation {
-  readonly kind: 's' | 'a' | 'd' | 'c'
+  readonly kind: 's' | 'a' | 'd' | 'c' | 'f' | 'r'
   /** The entry key ('c': the generation key). */
   readonly key: string
   readonly generationKey: string
+  /** The key's lease ('c': the generation key, unused). */
+  readonly leaseKey: string
   readonly payload?: Buffer
   readonly ttlMs?: number
+  /** 'f' and 'r': the lease token; 'f': the generation the read saw. */
+  readonly token?: string
+  readonly expectedGeneration?: string
   /** Invalidations to publish with this write, and the route they go by. */
   readonly publish?: { readonly route: PublishRoute; readonly batch: readonly OriginInvalidation[] }
 }
@@ -41,8 +46,14 @@ async function runBatch(client: Redis, operations: WriteOperation[]): Promise<Ar
   const operationArgs: Array<string | Buffer> = []
   const byChannel = new Map<string, { route: PublishRoute; batch: OriginInvalidation[] }>()
   for (const operation of operations) {
-    keys.push(operation.key, operation.generationKey)
-    operationArgs.push(operation.kind, operation.payload ?? '', String(operation.ttlMs ?? 0))
+    keys.push(operation.key, operation.generationKey, operation.leaseKey)
+    operationArgs.push(
+      operation.kind,
+      operation.payload ?? '',
+      String(operation.ttlMs ?? 0),
+      operation.token ?? '',
+      operation.expectedGeneration ?? '',
+    )
     const publish = operation.publish
     if (publish !== undefined) {
       const channel = byChannel.get(publish.route.channel)

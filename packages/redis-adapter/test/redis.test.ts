@@ -100,7 +100,7 @@ describe('redisTier on a real redis-server', () => {
     ['a truncated envelope', packr.pack([1, Date.now(), 'x'.repeat(50)]).subarray(0, 20), 60_000],
     ['an unknown envelope version', packr.pack([99, Date.now(), 'v']), 60_000],
     ['a bare map with __proto__ keys', packr.pack(JSON.parse('{"__proto__":{"polluted":true}}')), 60_000],
-    ['a valid entry with no expiry', packr.pack([1, Date.now(), 'immortal']), undefined],
+    ['a valid entry with no expiry', packr.pack([1, Date.now(), 0, 'immortal']), undefined],
   ])('hostile L2 content (%s) reads as a miss and is replaced by the next fill', async (_label, payload, ttlMs) => {
     const { cache } = instance()
     await writeRaw(cache, 'hostile', payload, ttlMs)
@@ -116,7 +116,7 @@ describe('redisTier on a real redis-server', () => {
   it('an envelope carrying __proto__ keys decodes without polluting any prototype', async () => {
     const { cache } = instance()
     const hostile = JSON.parse('{"__proto__":{"polluted":true},"constructor":{"prototype":{"polluted":true}}}')
-    await writeRaw(cache, 'proto', packr.pack([1, Date.now(), hostile]), 60_000)
+    await writeRaw(cache, 'proto', packr.pack([1, Date.now(), 0, hostile]), 60_000)
     const value = (await cache.get('proto')) as Record<string, unknown>
     expect(Object.getPrototypeOf(value)).toBe(Object.prototype)
     expect(({} as Record<string, unknown>).polluted).toBeUndefined()

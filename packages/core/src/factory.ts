@@ -1,0 +1,92 @@
+import { parseDuration, type Duration } from './duration.js'
+import { FactoryTimeoutError } from './errors.js'
+
+/** What a factory learns about, and can decide for, the value it produces. */
+export interface FactoryContext<V> {
+  /** The key being produced. */
+  readonly key: string
+  /** The value this call replaces, if one is cached past its TTL but within grace; otherwise `undefined`. */
+  readonly stale: V | undefined
+  /** True when `stale` holds a value (which may itself be `undefined` or `null`). */
+  readonly hasStale: boolean
+  /** Stores this value with this TTL instead of the configured one. */
+  setTtl(ttl: Duration): void
+  /** Returns the value to the caller without caching it anywhere. */
+  skipCache(): void
+}
+
+/** Produces the value on a miss. `null` and `undefined` are cached as misses (negative caching). */
+export type Factory<V> = (context: FactoryContext<V>) => V | Promise<V>
+
+/** The context handed to one factory call, and what the factory decided through it. */
+export class FactoryCall<V> implements FactoryContext<V> {
+  readonly key: string
+  readonly stale: V | undefined
+  readonly hasStale: boolean
+  ttlMs: number | undefined
+  skipped = false
+  readonly #cache: string
+
+  constructor(cache: string, key: string, stale: { value: V } | undefined) {
+    this.#cache = cache
+    this.key = key
+    this.hasStale = stale !== undefined
+    this.stale = stale?.value
+  }
+
+  setTtl(ttl: Duration): void {
+    this.ttlMs = parseDuration(ttl, 'setTtl', { cache: this.#cache, key: this.key })
+  }
+
+  skipCache(): void {
+    this.skipped = true
+  }
+}
+
+export interface FactoryTimeouts {
+  softTimeoutMs: number | undefined
+  hardTimeoutMs: number | undefined
+  /** Called once if the soft timeout passes first; the factory keeps running. */
+  onSoftTimeout: (() => void) | undefined
+}
+
+/**
+ * Runs a factory under its timeouts. The soft timeout only signals (the
+ * caller decides whether a stale value answers meanwhile); the hard timeout
+ * rejects with FactoryTimeoutError and abandons the call, whose eventual
+ * result or error is then ignored.
+ */
+export function runFactory<V>(factory: Factory<V>, call: FactoryCall<V>, cache: string, timeouts: FactoryTimeouts): Promise<V> {
+  let produced: Promise<V>
+  try {
+    produced = Promise.resolve(factory(call))
+  } catch (error) {
+    return Promise.reject(error)
+  }
+  const { softTimeoutMs, hardTimeoutMs, onSoftTimeout } = timeouts
+  if (hardTimeoutMs === undefined && (softTimeoutMs === undefined || onSoftTimeout === undefined)) return produced
+  return new Promise<V>((resolve, reject) => {
+    const soft =
+      softTimeoutMs === undefined || onSoftTimeout === undefined ? undefined : setTimeout(onSoftTimeout, softTimeoutMs)
+    const hard =
+      hardTimeoutMs === undefined
+        ? undefined
+        : setTimeout(() => {
+            clearTimeout(soft)
+            produced.catch(() => {}) // abandoned: its outcome reaches no one
+            reject(new FactoryTimeoutError(`factory did not finish within hardTimeout ${hardTimeoutMs} ms`, { cache, key: call.key }))
+          }, hardTimeoutMs)
+    produced.then(
+      (value) => {
+        clearTimeout(soft)
+        clearTimeout(hard)
+        resolve(value)
+      },
+      (error: unknown) => {
+        clearTimeout(soft)
+        clearTimeout(hard)
+        reject(error)
+      },
+    )
+  })
+}

@@ -1,0 +1,107 @@
+import { parseDuration, type Duration } from './duration.js'
+import { InvalidOptionError, type ErrorContext } from './errors.js'
+
+/** How a cache (or one call) reads, produces and stores values: every option of the read path, parsed. */
+export interface ReadPolicy {
+  readonly ttlMs: number
+  readonly negativeTtlMs: number
+  /** How long past its TTL an entry may still be served stale (SWR, fail-safe). 0: never. */
+  readonly graceMs: number
+  /** A fraction in [0, 1): TTLs are spread by ± this share. */
+  readonly jitter: number
+  /** Past this, a factory with a stale value to fall back on answers with the stale value. */
+  readonly softTimeoutMs: number | undefined
+  /** Past this, a factory call is abandoned (FactoryTimeoutError, or fail-safe). */
+  readonly hardTimeoutMs: number | undefined
+  /** After a factory failure answered with a stale value, how long that value is served before the factory is tried again. */
+  readonly failSafeBackoffMs: number
+  /** How long a miss waits for another process's lease holder, and how long a lease lasts. */
+  readonly lockTimeoutMs: number
+  /** On a stale hit within grace: answer at once and refresh behind (`'background'`), or wait for the refresh. */
+  readonly refreshStale: 'background' | 'wait'
+}
+
+/** The read-path options, as `createCache` and `getOrSet` accept them. */
+export interface ReadPolicyOptions {
+  /** How long a value is fresh. Cache default `'1m'`. */
+  ttl?: Duration
+  /**
+   * How long a cached miss (factory returned `null` or `undefined`) is kept.
+   * Default: the smaller of `ttl` and `'30s'`, so a row created after a miss
+   * shows up soon even without an invalidation.
+   */
+  negativeTtl?: Duration
+  /** Keeps an entry usable this long past its TTL, for stale-while-revalidate and fail-safe. Default 0 (off). */
+  grace?: Duration
+  /** Spreads each TTL by ± this fraction (0.1: ±10 %), so a warmed set does not expire at once. Default 0. */
+  jitter?: number
+  /** With a stale value at hand, a factory slower than this is answered with the stale value and finishes behind. */
+  softTimeout?: Duration
+  /** A factory slower than this is abandoned: FactoryTimeoutError, or the stale value (fail-safe). */
+  hardTimeout?: Duration
+  /** After a fail-safe answer, serve the stale value this long before calling the factory again. Default `'5s'`. */
+  failSafeBackoff?: Duration
+  /** How long a miss waits for another process that holds the key's lease before running its own factory. Default `'5s'`. */
+  lockTimeout?: Duration
+  /** Within grace: `'background'` (default) answers stale at once and refreshes once behind; `'wait'` waits for the refresh. */
+  refreshStale?: 'background' | 'wait'
+}
+
+export const READ_POLICY_OPTIONS = [
+  'ttl',
+  'negativeTtl',
+  'grace',
+  'jitter',
+  'softTimeout',
+  'hardTimeout',
+  'failSafeBackoff',
+  'lockTimeout',
+  'refreshStale',
+] as const
+
+const DEFAULT_TTL_MS = 60_000
+const DEFAULT_NEGATIVE_TTL_MS = 30_000
+
+/** Resolves options over a base policy (the cache's, or built-in defaults). Returns `base` itself when nothing is overridden. */
+export function resolvePolicy(options: ReadPolicyOptions | undefined, base: ReadPolicy | undefined, context: ErrorContext): ReadPolicy {
+  if (base !== undefined && (options === undefined || !READ_POLICY_OPTIONS.some((name) => options[name] !== undefined))) {
+    return base
+  }
+  const o = options ?? {}
+  const duration = (value: Duration | undefined, name: string) =>
+    value === undefined ? undefined : parseDuration(value, name, context)
+  const ttlMs = duration(o.ttl, 'ttl') ?? base?.ttlMs ?? DEFAULT_TTL_MS
+  // A cached miss never outlives the value the call would have cached.
+  const negativeTtlMs = duration(o.negativeTtl, 'negativeTtl') ?? Math.min(base?.negativeTtlMs ?? DEFAULT_NEGATIVE_TTL_MS, ttlMs)
+  const jitter = o.jitter ?? base?.jitter ?? 0
+  if (typeof jitter !== 'number' || !(jitter >= 0 && jitter < 1)) {
+    throw new InvalidOptionError(`jitter: must be a number from 0 up to (not including) 1, got ${String(o.jitter)}`, context)
+  }
+  const refreshStale = o.refreshStale ?? base?.refreshStale ?? 'background'
+  if (refreshStale !== 'background' && refreshStale !== 'wait') {
+    throw new InvalidOptionError(`refreshStale: must be 'background' or 'wait', got ${JSON.stringify(o.refreshStale)}`, context)
+  }
+  const softTimeoutMs = duration(o.softTimeout, 'softTimeout') ?? base?.softTimeoutMs
+  const hardTimeoutMs = duration(o.hardTimeout, 'hardTimeout') ?? base?.hardTimeoutMs
+  if (softTimeoutMs !== undefined && hardTimeoutMs !== undefined && softTimeoutMs >= hardTimeoutMs) {
+    throw new InvalidOptionError('softTimeout must be shorter than hardTimeout', context)
+  }
+  return {
+    ttlMs,
+    negativeTtlMs,
+    graceMs: o.grace === undefined ? (base?.graceMs ?? 0) : parseDuration(o.grace, 'grace', context),
+    jitter,
+    softTimeoutMs,
+    hardTimeoutMs,
+    failSafeBackoffMs: duration(o.failSafeBackoff, 'failSafeBackoff') ?? base?.failSafeBackoffMs ?? 5_000,
+    lockTimeoutMs: duration(o.lockTimeout, 'lockTimeout') ?? base?.lockTimeoutMs ?? 5_000,
+    refreshStale,
+  }
+}
+
+/** The TTL to store a value with: the policy's (or the factory's choice), spread by jitter. */
+export function effectiveTtl(policy: ReadPolicy, value: unknown, chosenTtlMs: number | undefined): number {
+  const base = chosenTtlMs ?? (value === null || value === undefined ? policy.negativeTtlMs : policy.ttlMs)
+  if (policy.jitter === 0) return base
+  return Math.max(1, Math.round(base * (1 + policy.jitter * (2 * Math.random() - 1))))
+}
