@@ -1,0 +1,72 @@
+/**
+ * Leases (coherence mechanism 4) across separate processes on a real
+ * redis-server: distributed single-flight, and no stale sets.
+ */
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { Redis } from 'ioredis'
+import { InstanceProcess } from './support/instance.js'
+import { RedisServer } from './support/redis-server.js'
+import { TcpProxy } from './support/tcp-proxy.js'
+
+let server: RedisServer
+let raw: Redis
+const cleanups: Array<() => unknown> = []
+
+beforeAll(async () => {
+  server = await RedisServer.start()
+  raw = new Redis(server.url)
+})
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
+  await raw.flushall()
+})
+afterAll(async () => {
+  raw.disconnect()
+  await server.stop()
+})
+
+async function processes(count: number, env: Record<string, string> = {}): Promise<InstanceProcess[]> {
+  const started = await Promise.all(
+    Array.from({ length: count }, () => InstanceProcess.start({ REDIS_URL: server.url, CACHE_NAME: 'stampede', ...env })),
+  )
+  cleanups.push(() => started.forEach((p) => p.kill()))
+  return started
+}
+
+describe('stampede protection across processes (leases)', () => {
+  it('2 processes x 500 concurrent getOrSet of one missing key, 100 ms factory: the factory runs once in total', async () => {
+    const [a, b] = await processes(2)
+    const args = { keys: ['cold'], perKey: 500, factoryMs: 100 }
+    const calls = await Promise.all([a!.call<number>('stampede', args), b!.call<number>('stampede', args)])
+    console.info(`stampede, 2 processes x 500 callers, 1 key: factory calls per process ${calls.join(' + ')}`)
+    expect(calls[0]! + calls[1]!).toBe(1)
+  })
+
+  it('1000 distinct cold keys requested concurrently by 2 processes: each factory runs once', async () => {
+    const [a, b] = await processes(2)
+    const keys = Array.from({ length: 1_000 }, (_, i) => `cold:${i}`)
+    const args = { keys, perKey: 1, factoryMs: 100 }
+    const calls = await Promise.all([a!.call<number>('stampede', args), b!.call<number>('stampede', args)])
+    console.info(`stampede, 2 processes, 1000 keys: factory calls per process ${calls.join(' + ')}`)
+    expect(calls[0]! + calls[1]!).toBe(1_000)
+  })
+})
+
+describe('leases against stale sets', () => {
+  it('leases: a delete issued while a slow factory runs leaves no stale value anywhere', async () => {
+    // The filler's bus is cut off, so its in-flight guard never hears of the
+    // delete: only the revoked lease can keep its value out of L2.
+    const link = await TcpProxy.start(server.port)
+    cleanups.push(() => link.stop())
+    const [filler] = await processes(1, { BUS_URL: link.url })
+    const [deleter] = await processes(1)
+    const filling = filler!.call('slowGetOrSet', { key: 'k', value: 'computed-before-the-delete', factoryMs: 300 })
+    await new Promise((resolve) => setTimeout(resolve, 100))
+    link.partition()
+    await deleter!.call('delete', { key: 'k' })
+    expect(await filling).toBe('computed-before-the-delete') // the caller still gets its answer
+    expect(await raw.exists('tiercache:stampede:k')).toBe(0) // but L2 did not take it
+    expect(await deleter!.call('get', { key: 'k' })).toBeUndefined()
+    link.heal()
+  })
+})
