@@ -231,37 +231,42 @@ export class Cache<V = unknown> {
     // and one refresh runs behind (joining one already running).
     const stale = this.#l1Usable(key)
     if (stale !== undefined && policy.refreshStale === 'background') {
-      if (!this.#inFlight.has(key)) this.#startLoad(key, factory, policy, stale).catch(() => {})
+      if (!this.#inFlight.has(key)) this.#startLoad(key, factory, policy, stale, true).catch(() => {})
       this.#counters.staleServed++
       return stale.value as V
     }
-    return this.#inFlight.get(key) ?? this.#startLoad(key, factory, policy, stale)
+    return this.#inFlight.get(key) ?? this.#startLoad(key, factory, policy, stale, false)
   }
 
-  /** Single-flight: registers the load so that concurrent callers join it, until it has finished. */
-  #startLoad(key: string, factory: Factory<V>, policy: ReadPolicy, stale: TierEntry | undefined): Promise<V> {
-    let answer!: (value: V) => void
-    let fail!: (error: unknown) => void
+  /**
+   * Single-flight: registers the load so that concurrent callers join it,
+   * until it has finished. A refresh started for a stale value is answered
+   * with that value from the start: callers that join it get it at once.
+   */
+  #startLoad(key: string, factory: Factory<V>, policy: ReadPolicy, stale: TierEntry | undefined, answerStale: boolean): Promise<V> {
+    let resolve!: (value: V) => void
+    let reject!: (error: unknown) => void
     let answered = false
-    const answerPromise = new Promise<V>((resolve, reject) => {
-      answer = (value) => {
-        if (!answered) {
-          answered = true
-          resolve(value)
-        }
-      }
-      fail = (error) => {
-        if (!answered) {
-          answered = true
-          reject(error)
-        }
-      }
+    const answerPromise = new Promise<V>((res, rej) => {
+      resolve = res
+      reject = rej
     })
+    /** Answers the callers once; true if this call was the answer. */
+    const answer = (value: V): boolean => {
+      if (answered) return false
+      answered = true
+      resolve(value)
+      return true
+    }
+    if (answerStale) answer(stale!.value as V)
     this.#inFlight.set(key, answerPromise)
     this.#load(key, factory, policy, stale, answer)
       .then(answer, (error: unknown) => {
-        if (answered) this.#report(this.#tierError('refresh', key, error)) // the caller already has a stale value
-        fail(error)
+        if (answered) this.#report(this.#tierError('refresh', key, error)) // callers already have a stale value
+        else {
+          answered = true
+          reject(error)
+        }
       })
       .finally(() => {
         // A write may already have replaced or removed this load (see #invalidateLocally).
@@ -281,7 +286,7 @@ export class Cache<V = unknown> {
     factory: Factory<V>,
     policy: ReadPolicy,
     staleFromL1: TierEntry | undefined,
-    answer: (value: V) => void,
+    answer: (value: V) => boolean,
   ): Promise<V> {
     const ticket = this.#guard.begin(key)
     let stale = staleFromL1
@@ -292,22 +297,25 @@ export class Cache<V = unknown> {
       for (let attempt = 0; ; attempt++) {
         const read = await this.#readForFill(key, policy.lockTimeoutMs)
         const entry = read.entry
-        if (entry !== undefined) {
-          if (entry.expiresAt > clock()) {
-            this.#fillL1(key, entry, ticket)
-            return entry.value as V
-          }
+        const now = clock()
+        if (entry !== undefined && entry.expiresAt > now) {
+          this.#fillL1(key, entry, ticket)
+          return entry.value as V
+        }
+        if (entry !== undefined && usableUntil(entry) > now) {
           if (stale === undefined || usableUntil(entry) > usableUntil(stale)) stale = entry
           this.#fillL1(key, entry, ticket) // stale within grace: serves the next callers' SWR
         }
-        if (stale !== undefined && policy.refreshStale === 'background') {
-          this.#counters.staleServed++
-          answer(stale.value as V)
-        }
+        const answeredStale = stale !== undefined && policy.refreshStale === 'background'
+        if (answeredStale && answer(stale!.value as V)) this.#counters.staleServed++
         lease = read.lease
-        if (read.leasedElsewhere !== true || clock() >= waitUntil) break
+        if (read.leasedElsewhere !== true) break
+        // Another process holds the lease: it is producing this value. With a
+        // stale answer given, leave the refresh to it; otherwise poll for its
+        // value (5 ms doubling to 50 ms) until lockTimeout, then produce our own.
+        if (answeredStale) return stale!.value as V
+        if (clock() >= waitUntil) break
         if (attempt === 0) this.#counters.leaseWaits++
-        // Another process is producing this value: poll for it, 5 ms doubling to 50 ms.
         await sleep(Math.min(50, 5 * 2 ** attempt))
       }
 
@@ -323,8 +331,7 @@ export class Cache<V = unknown> {
             stale === undefined
               ? undefined
               : () => {
-                  this.#counters.staleServed++
-                  answer(stale!.value as V)
+                  if (answer(stale!.value as V)) this.#counters.staleServed++
                 },
         })
       } catch (error) {

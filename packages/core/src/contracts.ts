@@ -59,9 +59,10 @@ export interface TierWriteOptions {
 
 export interface TierSetOptions extends TierWriteOptions {
   /**
-   * Write only if the key holds no live entry. Used when a `getOrSet` fills
-   * the tier after a miss without a lease, so a slow factory never overwrites
-   * a value that a concurrent `set` wrote meanwhile.
+   * Write only if the key holds no fresh entry (a stale one, within grace,
+   * may be replaced). Used when a `getOrSet` fills the tier without a lease,
+   * so a slow factory never overwrites a value that a concurrent `set` wrote
+   * meanwhile.
    */
   readonly ifAbsent?: boolean
   /**
@@ -165,8 +166,9 @@ export interface BoundSharedTier extends BoundTier {
    */
   canPublishVia?(route: PublishRoute): boolean
   /**
-   * The fill path's read: like `get`, but on a miss asks for the key's lease
-   * for `leaseMs` in the same round trip. Tiers without leases omit it.
+   * The fill path's read: like `get`, but on a miss, or when the entry is
+   * stale (within grace), asks for the key's lease for `leaseMs` in the same
+   * round trip. Tiers without leases omit it.
    */
   readForFill?(key: string, leaseMs: number): Promise<FillRead>
   /** Gives a lease back unused (the factory failed), so waiters need not wait it out. */

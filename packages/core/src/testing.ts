@@ -143,6 +143,29 @@ export function runTierConformance(options: TierConformanceOptions): void {
       expect((await b.get('k'))?.value).toBe('first')
     })
 
+    it('ifAbsent replaces an entry past its TTL but within grace', async () => {
+      const { b } = await bind('conf')
+      const now = clock()
+      await b.set('k', { value: 'stale', createdAt: Date.now(), expiresAt: now + 30, staleUntil: now + 60_000 })
+      await sleep(80)
+      const stale = await b.get('k')
+      expect(stale === undefined || stale.expiresAt <= clock()).toBe(true)
+      await b.set('k', entry('refreshed'), { ifAbsent: true })
+      expect((await b.get('k'))?.value).toBe('refreshed')
+    })
+
+    it('an entry within grace is kept, and read back with both its expiry and its grace', async () => {
+      const { b } = await bind('conf')
+      const now = clock()
+      await b.set('k', { value: 'v', createdAt: Date.now(), expiresAt: now + 30, staleUntil: now + 60_000 })
+      await sleep(80)
+      const read = await b.get('k')
+      if (read === undefined) return // a tier may drop entries at their TTL (an L1 need not keep grace)
+      expect(read.value).toBe('v')
+      expect(read.expiresAt).toBeLessThanOrEqual(clock())
+      expect(read.staleUntil).toBeGreaterThan(clock() + 50_000)
+    })
+
     it('ifAbsent writes over an entry removed by clear', async () => {
       const { b } = await bind('conf')
       await b.set('k', entry('old'))

@@ -95,7 +95,7 @@ export class ControlledShared implements BoundSharedTier {
     if (this.encodeError !== undefined) throw this.encodeError
     this.calls.push(`set ${key}${options?.ifAbsent === true ? ' ifAbsent' : ''}`)
     if (this.failWith !== undefined) throw this.failWith
-    if (options?.ifAbsent === true && this.map.has(key)) return
+    if (options?.ifAbsent === true && (this.map.get(key)?.expiresAt ?? 0) > clock()) return
     this.map.set(key, entry)
     this.#carry(options)
   }

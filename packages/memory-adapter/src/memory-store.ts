@@ -112,17 +112,17 @@ class BoundMemoryStore implements BoundSharedTier {
     }
   }
 
-  /** Like `get`; on a miss, takes the key's lease unless another caller holds a live one. */
+  /** Like `get`; on a miss or a stale entry, takes the key's lease unless another caller holds a live one. */
   async readForFill(key: string, leaseMs: number): Promise<FillRead> {
     const entry = await this.get(key)
-    if (entry !== undefined) return { entry }
-    const storeKey = this.#storeKey(key)
     const now = clock()
+    if (entry !== undefined && entry.expiresAt > now) return { entry }
+    const storeKey = this.#storeKey(key)
     const held = this.#store.leases.get(storeKey)
-    if (held !== undefined && held.until > now) return { entry: undefined, leasedElsewhere: true }
+    if (held !== undefined && held.until > now) return { entry, leasedElsewhere: true }
     const lease = { token: String(++this.#store.tokens), until: now + leaseMs }
     this.#store.leases.set(storeKey, lease)
-    return { entry: undefined, lease: { token: lease.token, generation: String(this.#generation()) } }
+    return { entry, lease: { token: lease.token, generation: String(this.#generation()) } }
   }
 
   async releaseLease(key: string, lease: TierLease): Promise<void> {
@@ -148,7 +148,7 @@ class BoundMemoryStore implements BoundSharedTier {
       // Written only while the lease holds and no clear happened since the read.
       const held = this.#store.leases.get(storeKey)
       if (held?.token !== lease.token || held.until <= clock() || lease.generation !== String(this.#generation())) return
-    } else if (options?.ifAbsent === true && this.#live(storeKey) !== undefined) return
+    } else if (options?.ifAbsent === true && (this.#live(storeKey)?.expiresAt ?? 0) > clock()) return
     this.#store.leases.delete(storeKey) // a write revokes any lease on the key (or ends its own)
     this.#store.entries.set(storeKey, {
       value,

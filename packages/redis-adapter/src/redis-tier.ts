@@ -151,14 +151,21 @@ class BoundRedisTier implements BoundSharedTier {
       return { entry: undefined }
     }
     const staleUntil = sentAt + remainingMs
-    return {
-      entry: { value: decoded.value, createdAt: decoded.createdAt, expiresAt: staleUntil - decoded.graceMs, staleUntil },
+    const entry = { value: decoded.value, createdAt: decoded.createdAt, expiresAt: staleUntil - decoded.graceMs, staleUntil }
+    if (reply.length === 4) {
+      // Stale (within grace) on the fill path: the refresh needs the lease like a miss.
+      const [, , generation, granted] = reply
+      return granted === 1
+        ? { entry, lease: { token, generation: generation.toString() } }
+        : { entry, leasedElsewhere: true }
     }
+    return { entry }
   }
 
   async set(key: string, entry: TierEntry, options?: { ifAbsent?: boolean; lease?: TierLease } & TierWriteOptions): Promise<void> {
     const payload = this.#encode(key, entry)
-    const ttlMs = Math.ceil((entry.staleUntil ?? entry.expiresAt) - clock())
+    const now = clock()
+    const ttlMs = Math.ceil((entry.staleUntil ?? entry.expiresAt) - now)
     if (ttlMs <= 0 && options?.publish === undefined) return // already expired: Redis would only drop it
     const lease = options?.lease
     await this.#write(key, {
@@ -168,6 +175,7 @@ class BoundRedisTier implements BoundSharedTier {
       leaseKey: leaseKey(this.#prefix, this.#cache, key),
       payload,
       ttlMs: Math.max(ttlMs, 1),
+      freshMs: Math.max(0, Math.floor(entry.expiresAt - now)),
       token: lease?.token,
       expectedGeneration: lease?.generation,
       publish: this.#publishOf(options?.publish),

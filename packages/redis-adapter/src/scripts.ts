@@ -1,10 +1,13 @@
 import type { Redis } from 'ioredis'
 
 /*
- * Stored layout: an entry key holds `<generation>:<msgpack envelope>`. The
- * cache's generation key holds a token that `clear()` replaces. An entry is
- * live only while its header equals the current token, which makes clear
- * O(1) and lets a read check it in the same round trip.
+ * Stored layout: an entry key holds `<generation>,<fresh until>:<msgpack
+ * envelope>` — the cache's generation token when written, then the server
+ * time (ms) until which the entry is fresh — and expires (PX) at the end of
+ * its grace. The cache's generation key holds a token that `clear()`
+ * replaces. An entry is live only while its generation equals the current
+ * token, which makes clear O(1) and lets a read check it in the same round
+ * trip; its freshness lets the fill path take a lease for a stale entry.
  *
  * Tokens are built from the server's TIME, never a default: if the
  * generation key is lost (evicted, purged by an operator, a restore), the
@@ -12,25 +15,45 @@ import type { Redis } from 'ioredis'
  * that was cleared can come back.
  */
 
-/** Bytes of an entry's head that can hold its generation token and the ':' after it. */
-export const HEADER_BYTES = 48
+/** Bytes of an entry's head that can hold its header (generation, freshness) and the ':' after it. */
+export const HEADER_BYTES = 64
+
+/** Lua: the current generation of an entry's header if it is live (`generation` matches), and its fresh-until time. */
+const PARSE_HEADER = `
+local function parse_header(stored, generation)
+  if not stored or not generation then return nil end
+  local head = string.sub(stored, 1, ${HEADER_BYTES})
+  local separator = string.find(head, ':', 1, true)
+  local comma = string.find(head, ',', 1, true)
+  if separator == nil or comma == nil or comma > separator then return nil end
+  if string.sub(head, 1, comma - 1) ~= generation then return nil end
+  return tonumber(string.sub(head, comma + 1, separator - 1)) or 0
+end
+local function now_ms()
+  local time = redis.call('TIME')
+  return tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+end
+`
 
 /**
- * Reads an entry if it belongs to the cache's current generation; on a miss,
- * optionally takes the key's lease (coherence mechanism 4) in the same round
- * trip.
+ * Reads an entry if it belongs to the cache's current generation. On the
+ * fill path (lease ms > 0), a miss or a stale entry also asks for the key's
+ * lease (coherence mechanism 4) in the same round trip.
  * KEYS: entry, generation, lease. ARGV: lease ms ('0': no lease), token.
- * Returns {stored, remaining ms} on a hit; false on a miss without lease;
- * {false, generation, granted (1/0)} on a miss with a lease request.
+ * Returns false (a miss, no lease asked); {stored, remaining ms} (a hit);
+ * {stored, remaining ms, generation, granted} (a stale hit on the fill path);
+ * {false, generation, granted} (a miss on the fill path).
  */
-const READ_ENTRY = `
+const READ_ENTRY = `${PARSE_HEADER}
 local stored = redis.call('GET', KEYS[1])
 local generation = redis.call('GET', KEYS[2])
-if stored and generation then
-  local separator = string.find(string.sub(stored, 1, ${HEADER_BYTES}), ':', 1, true)
-  if separator ~= nil and string.sub(stored, 1, separator - 1) == generation then
-    return {stored, redis.call('PTTL', KEYS[1])}
-  end
+local freshUntil = parse_header(stored, generation)
+if freshUntil ~= nil then
+  local remaining = redis.call('PTTL', KEYS[1])
+  if ARGV[1] == '0' or freshUntil > now_ms() then return {stored, remaining} end
+  local granted = 0
+  if redis.call('SET', KEYS[3], ARGV[2], 'NX', 'PX', ARGV[1]) then granted = 1 end
+  return {stored, remaining, generation, granted}
 end
 if ARGV[1] == '0' then return false end
 if not generation then
@@ -49,32 +72,33 @@ return {false, generation, 0}
  *
  * KEYS: three per operation: the target, the cache's generation key, the
  * key's lease. ARGV: the number of messages P, then P (channel, message)
- * pairs, then five per operation: kind, payload, ttl ms, lease token,
- * expected generation. Kinds:
+ * pairs, then six per operation: kind, payload, ttl ms (to the end of
+ * grace), fresh ms, lease token, expected generation. Kinds:
  *   's' set (revokes the key's lease), 'd' delete (revokes it too),
  *   'c' clear (new generation token: fills begun before it cannot land),
  *   'f' fill under a lease: written only while the lease is still this
  *       token and the generation is unchanged since the read,
- *   'a' fill without a lease: written only if no live entry of this generation,
+ *   'a' fill without a lease: written only if no fresh entry of this generation,
  *   'r' release a lease this token holds (the factory failed).
  * Returns per operation 1 (written), 0 (not written: lease revoked or
- * expired, generation changed, entry present) or an error string. Each
+ * expired, generation changed, fresh entry present) or an error string. Each
  * operation runs under pcall: one failing operation neither stops the others
  * nor the publish; an invalidation for a write that failed costs a reader one
  * L2 read, a write without its invalidation costs coherence.
  */
-const WRITE_BATCH = `
+const WRITE_BATCH = `${PARSE_HEADER}
 local messages = tonumber(ARGV[1])
 local base = 1 + messages * 2
-local operations = (#ARGV - base) / 5
+local operations = (#ARGV - base) / 6
 local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 local function new_generation(i)
   return time[1] .. string.format('%06d', tonumber(time[2])) .. '.' .. i
 end
 local function failed(reply)
   return type(reply) == 'table' and reply.err ~= nil
 end
-local function run(i, kind, key, generationKey, leaseKey, payload, ttl, token, expected)
+local function run(i, kind, key, generationKey, leaseKey, payload, ttl, fresh, token, expected)
   if kind == 'c' then
     local reply = redis.pcall('SET', generationKey, new_generation(i))
     if failed(reply) then return reply.err end
@@ -100,21 +124,22 @@ local function run(i, kind, key, generationKey, leaseKey, payload, ttl, token, e
     redis.pcall('SET', generationKey, generation)
   end
   if kind == 'a' then
-    local header = redis.pcall('GETRANGE', key, 0, ${HEADER_BYTES - 1})
-    if failed(header) then return header.err end
-    local separator = string.find(header, ':', 1, true)
-    if separator ~= nil and string.sub(header, 1, separator - 1) == generation then return 0 end
+    local head = redis.pcall('GETRANGE', key, 0, ${HEADER_BYTES - 1})
+    if failed(head) then return head.err end
+    local freshUntil = parse_header(head, generation)
+    if freshUntil ~= nil and freshUntil > now then return 0 end
   end
-  local reply = redis.pcall('SET', key, generation .. ':' .. payload, 'PX', ttl)
+  local header = generation .. ',' .. (now + tonumber(fresh)) .. ':'
+  local reply = redis.pcall('SET', key, header .. payload, 'PX', ttl)
   if failed(reply) then return reply.err end
   redis.pcall('DEL', leaseKey)
   return 1
 end
 local results = {}
 for i = 1, operations do
-  local a = base + (i - 1) * 5
+  local a = base + (i - 1) * 6
   local k = (i - 1) * 3
-  results[i] = run(i, ARGV[a + 1], KEYS[k + 1], KEYS[k + 2], KEYS[k + 3], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], ARGV[a + 5])
+  results[i] = run(i, ARGV[a + 1], KEYS[k + 1], KEYS[k + 2], KEYS[k + 3], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], ARGV[a + 5], ARGV[a + 6])
 end
 for m = 1, messages do
   redis.pcall('PUBLISH', ARGV[m * 2], ARGV[m * 2 + 1])
@@ -135,7 +160,7 @@ export interface ScriptedRedis extends Redis {
     leaseKey: string,
     leaseMs: string,
     token: string,
-  ): Promise<[Buffer, number] | [null, Buffer, number] | null>
+  ): Promise<[Buffer, number] | [Buffer, number, Buffer, number] | [null, Buffer, number] | null>
   tiercacheWrite(numberOfKeys: number, ...keysAndArgs: Array<string | Buffer>): Promise<Array<number | string>>
   tiercacheDiscard(entryKey: string, stored: Buffer): Promise<number>
 }

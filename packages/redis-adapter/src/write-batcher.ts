@@ -11,7 +11,10 @@ export interface WriteOperation {
   /** The key's lease ('c': the generation key, unused). */
   readonly leaseKey: string
   readonly payload?: Buffer
+  /** Expiry (PX): to the end of grace. */
   readonly ttlMs?: number
+  /** How long of `ttlMs` the entry is fresh. */
+  readonly freshMs?: number
   /** 'f' and 'r': the lease token; 'f': the generation the read saw. */
   readonly token?: string
   readonly expectedGeneration?: string
@@ -51,6 +54,7 @@ async function runBatch(client: Redis, operations: WriteOperation[]): Promise<Ar
       operation.kind,
       operation.payload ?? '',
       String(operation.ttlMs ?? 0),
+      String(operation.freshMs ?? 0),
       operation.token ?? '',
       operation.expectedGeneration ?? '',
     )

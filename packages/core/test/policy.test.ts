@@ -1,0 +1,184 @@
+import { describe, expect, it, vi } from 'vitest'
+import { FactoryTimeoutError, InvalidOptionError, clock, createCache, type TierCacheError } from '../src/index.js'
+import { FakeBus, controlledSharedTier, deferred, fakeLocalTier } from './fakes.js'
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
+function cache(options: Record<string, unknown> = {}) {
+  const l1 = fakeLocalTier()
+  const l2 = controlledSharedTier()
+  const errors: TierCacheError[] = []
+  const c = createCache<string>({
+    name: 'policy',
+    tiers: [l1, l2],
+    bus: new FakeBus(),
+    ttl: '1h',
+    onError: (e) => errors.push(e),
+    ...options,
+  })
+  return { cache: c, l1: l1.bound, l2: l2.bound, errors }
+}
+
+/** Puts `value` in both tiers, already past its TTL but within grace. */
+function expire(l1: { map: Map<string, unknown> }, l2: { map: Map<string, unknown> }, key: string, value: string, graceMs = 60_000) {
+  const now = clock()
+  const entry = { value, createdAt: now - 10_000, expiresAt: now - 1, staleUntil: now + graceMs }
+  l1.map.set(key, entry)
+  l2.map.set(key, entry)
+}
+
+describe('grace: stale-while-revalidate', () => {
+  it('past TTL within grace: answers the stale value at once and refreshes once in the background', async () => {
+    const { cache: c, l1, l2 } = cache({ grace: '10m' })
+    expire(l1, l2, 'k', 'stale')
+    const gate = deferred<string>()
+    const factory = vi.fn(() => gate.promise)
+    expect(await c.getOrSet('k', factory)).toBe('stale')
+    expect(await c.getOrSet('k', factory)).toBe('stale')
+    gate.resolve('fresh')
+    await vi.waitFor(() => expect(l1.get('k')?.value).toBe('fresh'), { timeout: 5_000 })
+    expect(factory).toHaveBeenCalledTimes(1)
+    expect(await c.getOrSet('k', factory)).toBe('fresh')
+    expect(c.stats().staleServed).toBe(2)
+  })
+
+  it("refreshStale: 'wait' waits for the refresh instead", async () => {
+    const { cache: c, l1, l2 } = cache({ grace: '10m', refreshStale: 'wait' })
+    expire(l1, l2, 'k', 'stale')
+    expect(await c.getOrSet('k', async () => 'fresh')).toBe('fresh')
+  })
+
+  it('a stale entry found only in L2 also answers at once', async () => {
+    const { cache: c, l1, l2 } = cache({ grace: '10m' })
+    expire(l1, l2, 'k', 'stale')
+    l1.map.clear()
+    const gate = deferred<string>()
+    expect(await c.getOrSet('k', () => gate.promise)).toBe('stale')
+    gate.resolve('fresh')
+  })
+
+  it('past grace, the stale value is gone: the caller waits for the factory', async () => {
+    const { cache: c, l1, l2 } = cache({ grace: '10m' })
+    expire(l1, l2, 'k', 'stale', -1)
+    expect(await c.getOrSet('k', async () => 'fresh')).toBe('fresh')
+  })
+
+  it('without grace, values are stored with no stale window', async () => {
+    const { cache: c, l1 } = cache()
+    await c.getOrSet('k', () => 'v')
+    expect(l1.get('k')!.staleUntil).toBe(l1.get('k')!.expiresAt)
+  })
+})
+
+describe('fail-safe', () => {
+  it('a throwing factory with a usable stale entry answers stale, reports it, and backs off before retrying', async () => {
+    const { cache: c, l1, l2, errors } = cache({ grace: '10m', refreshStale: 'wait', failSafeBackoff: '200ms' })
+    expire(l1, l2, 'k', 'stale')
+    const factory = vi.fn(async () => {
+      throw new Error('database down')
+    })
+    expect(await c.getOrSet('k', factory)).toBe('stale')
+    expect(c.stats().failSafe).toBe(1)
+    expect(errors.at(-1)?.message).toContain('database down')
+    // Within the backoff the stale value is served from L1 without calling the factory.
+    expect(await c.getOrSet('k', factory)).toBe('stale')
+    expect(factory).toHaveBeenCalledTimes(1)
+    await sleep(250)
+    expect(await c.getOrSet('k', factory)).toBe('stale')
+    expect(factory).toHaveBeenCalledTimes(2)
+  })
+
+  it('without a stale entry, the factory error reaches the caller unchanged', async () => {
+    const { cache: c } = cache({ grace: '10m' })
+    class DbError extends Error {}
+    await expect(c.getOrSet('k', () => Promise.reject(new DbError('no')))).rejects.toBeInstanceOf(DbError)
+  })
+})
+
+describe('factory timeouts', () => {
+  it('hardTimeout: rejects with FactoryTimeoutError naming cache and key, and frees the key for the next call', async () => {
+    const { cache: c } = cache({ hardTimeout: '50ms' })
+    const error = await c.getOrSet('k', () => new Promise<string>(() => {})).catch((e: unknown) => e)
+    expect(error).toBeInstanceOf(FactoryTimeoutError)
+    expect((error as FactoryTimeoutError).code).toBe('ERR_FACTORY_TIMEOUT')
+    expect((error as Error).message).toContain('key "k"')
+    expect(await c.getOrSet('k', async () => 'next')).toBe('next')
+  })
+
+  it('hardTimeout with a stale value: fail-safe answers stale', async () => {
+    const { cache: c, l1, l2 } = cache({ grace: '10m', refreshStale: 'wait', hardTimeout: '50ms' })
+    expire(l1, l2, 'k', 'stale')
+    expect(await c.getOrSet('k', () => new Promise<string>(() => {}))).toBe('stale')
+  })
+
+  it('softTimeout: a slow factory is answered with the stale value and still updates the cache when it finishes', async () => {
+    const { cache: c, l1, l2 } = cache({ grace: '10m', refreshStale: 'wait', softTimeout: '30ms' })
+    expire(l1, l2, 'k', 'stale')
+    const gate = deferred<string>()
+    expect(await c.getOrSet('k', () => gate.promise)).toBe('stale')
+    gate.resolve('fresh')
+    await vi.waitFor(() => expect(l2.map.get('k')?.value).toBe('fresh'), { timeout: 5_000 })
+    expect(await c.getOrSet('k', async () => 'unused')).toBe('fresh')
+  })
+})
+
+describe('factory context', () => {
+  it('setTtl stores the value with the factory-chosen TTL', async () => {
+    const { cache: c, l1 } = cache()
+    await c.getOrSet('k', (ctx) => {
+      ctx.setTtl('2s')
+      return 'v'
+    })
+    expect(l1.get('k')!.expiresAt).toBeLessThanOrEqual(clock() + 2_000)
+  })
+
+  it('skipCache returns the value without caching it anywhere', async () => {
+    const { cache: c, l1, l2 } = cache()
+    expect(
+      await c.getOrSet('k', (ctx) => {
+        ctx.skipCache()
+        return 'uncached'
+      }),
+    ).toBe('uncached')
+    expect(l1.get('k')).toBeUndefined()
+    expect(l2.map.has('k')).toBe(false)
+  })
+
+  it('the factory sees the stale value it replaces', async () => {
+    const { cache: c, l1, l2 } = cache({ grace: '10m', refreshStale: 'wait' })
+    expire(l1, l2, 'k', 'old')
+    let seen: unknown
+    await c.getOrSet('k', (ctx) => {
+      seen = { stale: ctx.stale, hasStale: ctx.hasStale, key: ctx.key }
+      return `${ctx.stale}+1`
+    })
+    expect(seen).toEqual({ stale: 'old', hasStale: true, key: 'k' })
+  })
+})
+
+describe('TTL jitter', () => {
+  it('jitter: 0.1 spreads TTLs within ±10 %', async () => {
+    const { cache: c, l1 } = cache({ ttl: '100s', jitter: 0.1 })
+    const ttls: number[] = []
+    for (let i = 0; i < 200; i++) {
+      const before = clock()
+      await c.getOrSet(`k${i}`, () => 'v')
+      ttls.push(l1.get(`k${i}`)!.expiresAt - before)
+    }
+    expect(Math.min(...ttls)).toBeGreaterThanOrEqual(89_990)
+    expect(Math.max(...ttls)).toBeLessThanOrEqual(110_010)
+    expect(Math.max(...ttls) - Math.min(...ttls)).toBeGreaterThan(10_000)
+  })
+
+  it.each([[-0.1], [1], [Number.NaN], ['0.1']])('jitter %s is rejected', (jitter) => {
+    expect(() => cache({ jitter })).toThrow(InvalidOptionError)
+  })
+})
+
+describe('negative caching and per-call TTLs', () => {
+  it('a per-call ttl shorter than negativeTtl also bounds the cached miss', async () => {
+    const { cache: c, l1 } = cache()
+    await c.getOrSet('k', () => null as unknown as string, { ttl: '1s' })
+    expect(l1.get('k')!.expiresAt).toBeLessThanOrEqual(clock() + 1_000)
+  })
+})
