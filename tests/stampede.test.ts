@@ -2,7 +2,7 @@
  * Leases (coherence mechanism 4) across separate processes on a real
  * redis-server: distributed single-flight, and no stale sets.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
 import { Redis } from 'ioredis'
 import { InstanceProcess } from './support/instance.js'
 import { RedisServer } from './support/redis-server.js'
@@ -70,3 +70,24 @@ describe('leases against stale sets', () => {
     link.heal()
   })
 })
+
+describe('grace across processes', () => {
+  it('a stale entry answers every caller at once, and one process refreshes it for all', async () => {
+    const [a, b] = await processes(2, { TTL: '300ms', GRACE: '10m' })
+    await a!.call('set', { key: 'k', value: 'value of k' })
+    await new Promise((resolve) => setTimeout(resolve, 400)) // past its TTL, within grace
+    const args = { keys: ['k'], perKey: 200, factoryMs: 1_000 }
+    await Promise.all([a!.call('stampede', args), b!.call('stampede', args)])
+    // Every caller has its answer (the stale value) while the one refresh is still running…
+    const during = await Promise.all([a!.call<{ started: number; finished: number }>('factories'), b!.call<{ started: number; finished: number }>('factories')])
+    expect(during[0]!.started + during[1]!.started).toBe(1)
+    expect(during[0]!.finished + during[1]!.finished).toBe(0)
+    // …which then lands in L2 for everyone (fresh for 300 ms, kept for 10 min of grace).
+    await vi.waitFor(async () => {
+      const after = await Promise.all([a!.call<{ finished: number }>('factories'), b!.call<{ finished: number }>('factories')])
+      expect(after[0]!.finished + after[1]!.finished).toBe(1)
+    }, { timeout: 5_000 })
+    expect(await raw.pttl('tiercache:stampede:k')).toBeGreaterThan(60_000)
+  })
+})
+
