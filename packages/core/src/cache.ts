@@ -1,3 +1,4 @@
+import { CircuitBreaker } from './circuit-breaker.js'
 import { clock } from './clock.js'
 import type {
   AtomicPublish,
@@ -18,6 +19,7 @@ import type {
 import { parseDuration, type Duration } from './duration.js'
 import {
   CacheClosedError,
+  CircuitOpenError,
   InvalidArgumentError,
   InvalidOptionError,
   PublishError,
@@ -65,6 +67,21 @@ export interface CacheOptions extends ReadPolicyOptions {
    * warning per error code and cache.
    */
   onError?: (error: TierCacheError) => void
+  /**
+   * Skips the shared tier after `failureThreshold` consecutive failures, for
+   * `openFor`, then lets one call probe it (half-open). While open, reads go
+   * to the factory (single-flight still applies) and writes reject with
+   * `CircuitOpenError` at once. Default `{ failureThreshold: 5, openFor: '2s' }`;
+   * `false` turns it off.
+   */
+  circuitBreaker?: { failureThreshold?: number; openFor?: Duration } | false
+  /**
+   * While the bus cannot prove its subscription delivers (a gap, a lost
+   * connection), L1 is bypassed and reads go to L2: `'bypass-l1'` (default),
+   * the coherence contract. `'serve-stale-l1'` keeps serving L1 instead,
+   * giving up the staleness bound for availability during bus outages.
+   */
+  onBusDown?: 'bypass-l1' | 'serve-stale-l1'
 }
 
 export interface SetOptions {
@@ -87,9 +104,12 @@ export interface CacheCounters {
   staleServed: number
   /** Misses that waited for another process's lease holder. */
   leaseWaits: number
+  /** Times the shared tier's circuit breaker opened. */
+  circuitOpenings: number
+  circuit: 'closed' | 'open' | 'half-open' | 'off'
 }
 
-const KNOWN_OPTIONS = new Set<string>(['name', 'tiers', 'bus', 'maxStaleness', 'onError', ...READ_POLICY_OPTIONS])
+const KNOWN_OPTIONS = new Set<string>(['name', 'tiers', 'bus', 'maxStaleness', 'onError', 'circuitBreaker', 'onBusDown', ...READ_POLICY_OPTIONS])
 const NO_ENTRY: FillRead = { entry: undefined }
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
 const usableUntil = (entry: TierEntry): number => entry.staleUntil ?? entry.expiresAt
@@ -120,7 +140,8 @@ export class Cache<V = unknown> {
   /** Set when the L2 publishes each write's invalidation in the same atomic step (mechanism 1). */
   #atomicRoute: PublishRoute | undefined
   #policy: ReadPolicy
-  #counters: CacheCounters = { factoryCalls: 0, factoryErrors: 0, failSafe: 0, staleServed: 0, leaseWaits: 0 }
+  #counters = { factoryCalls: 0, factoryErrors: 0, failSafe: 0, staleServed: 0, leaseWaits: 0 }
+  #breaker: CircuitBreaker | undefined
   #onError: ((error: TierCacheError) => void) | undefined
   #warned = new Set<string>()
   #closed = false
@@ -136,6 +157,12 @@ export class Cache<V = unknown> {
     const name = options.name
     const { local, shared } = pickTiers(name, options.tiers)
     this.#policy = resolvePolicy(options, undefined, { cache: name })
+    this.#breaker = makeBreaker(options.circuitBreaker, name)
+    if (options.onBusDown !== undefined && options.onBusDown !== 'bypass-l1' && options.onBusDown !== 'serve-stale-l1') {
+      throw new InvalidOptionError(`onBusDown: must be 'bypass-l1' or 'serve-stale-l1', got ${JSON.stringify(options.onBusDown)}`, {
+        cache: name,
+      })
+    }
     if (options.onError !== undefined && typeof options.onError !== 'function') {
       throw new InvalidOptionError('onError must be a function', { cache: name })
     }
@@ -170,7 +197,8 @@ export class Cache<V = unknown> {
             { cache: name },
           )
         }
-        this.#trust = membership.trust
+        // serve-stale-l1: the user chose availability over the staleness bound during bus outages.
+        this.#trust = options.onBusDown === 'serve-stale-l1' ? ALWAYS_TRUSTED : membership.trust
         this.#maxStalenessMs = maxStalenessMs ?? membership.maxStalenessMs
         const route = membership.route
         if (route !== undefined && this.#l2?.canPublishVia?.(route) === true) this.#atomicRoute = route
@@ -393,7 +421,7 @@ export class Cache<V = unknown> {
     const l2 = this.#l2
     if (l2 === undefined) return undefined
     try {
-      const entry = await l2.get(key)
+      const entry = await this.#l2Call(key, () => l2.get(key))
       return entry !== undefined && entry.expiresAt > clock() ? entry : undefined
     } catch (error) {
       this.#report(this.#tierError('read', key, error))
@@ -406,8 +434,7 @@ export class Cache<V = unknown> {
     const l2 = this.#l2
     if (l2 === undefined) return NO_ENTRY
     try {
-      if (l2.readForFill !== undefined) return await l2.readForFill(key, leaseMs)
-      return { entry: await l2.get(key) }
+      return await this.#l2Call(key, () => (l2.readForFill !== undefined ? l2.readForFill(key, leaseMs) : l2.get(key).then((entry) => ({ entry }))))
     } catch (error) {
       this.#report(this.#tierError('read', key, error))
       return NO_ENTRY
@@ -415,7 +442,9 @@ export class Cache<V = unknown> {
   }
 
   #releaseLease(key: string, lease: TierLease): void {
-    this.#l2?.releaseLease?.(key, lease).catch((error: unknown) => this.#report(this.#tierError('lease release', key, error)))
+    const l2 = this.#l2
+    if (l2?.releaseLease === undefined) return
+    this.#l2Call(key, () => l2.releaseLease!(key, lease)).catch((error: unknown) => this.#report(this.#tierError('lease release', key, error)))
   }
 
   /**
@@ -425,12 +454,39 @@ export class Cache<V = unknown> {
    */
   async #fillL2(key: string, entry: TierEntry, lease: TierLease | undefined): Promise<void> {
     try {
-      await this.#l2!.set(key, entry, lease === undefined ? { ifAbsent: true } : { lease })
+      const l2 = this.#l2!
+      await this.#l2Call(key, () => l2.set(key, entry, lease === undefined ? { ifAbsent: true } : { lease }))
     } catch (error) {
       const wrapped = this.#tierError('write', key, error)
       // A value that cannot be encoded is the caller's bug, not an outage: say so.
       if (wrapped.code === 'ERR_SERIALIZATION') throw wrapped
       this.#report(wrapped)
+    }
+  }
+
+  /**
+   * Every shared-tier call goes through the circuit breaker: skipped at once
+   * while it is open, and its outcome counted. A value the tier rejected
+   * (encoding) says nothing about the tier's health.
+   */
+  async #l2Call<T>(key: string | undefined, run: () => Promise<T>): Promise<T> {
+    const breaker = this.#breaker
+    if (breaker === undefined) return run()
+    if (!breaker.allow()) {
+      throw new CircuitOpenError('shared tier skipped: circuit breaker open after repeated failures', {
+        cache: this.name,
+        key,
+        tier: this.#l2Name,
+      })
+    }
+    try {
+      const result = await run()
+      breaker.success()
+      return result
+    } catch (error) {
+      if ((error as { code?: unknown } | null)?.code === 'ERR_SERIALIZATION') breaker.success()
+      else breaker.failure()
+      throw error
     }
   }
 
@@ -492,7 +548,7 @@ export class Cache<V = unknown> {
     try {
       if (this.#l2 !== undefined) {
         try {
-          await writeL2(atomic)
+          await this.#l2Call(key, () => writeL2(atomic))
         } catch (error) {
           await this.#onFailedWrite(key, invalidation, error)
         }
@@ -517,7 +573,8 @@ export class Cache<V = unknown> {
    */
   async #onFailedWrite(key: string | undefined, invalidation: Invalidation, error: unknown): Promise<never> {
     const wrapped = this.#tierError('write', key, error)
-    if (wrapped.code !== 'ERR_SERIALIZATION') {
+    // Not attempted (bad value, open circuit): nothing changed, nothing to undo.
+    if (wrapped.code !== 'ERR_SERIALIZATION' && wrapped.code !== 'ERR_CIRCUIT_OPEN') {
       this.#invalidateLocally(invalidation)
       await this.#publish(invalidation, key).catch((publishError: unknown) => this.#report(publishError as TierCacheError))
     }
@@ -584,7 +641,11 @@ export class Cache<V = unknown> {
 
   /** Counters of the read path's rarer events (fail-safe, stale answers, lease waits, factory calls). */
   stats(): CacheCounters {
-    return { ...this.#counters }
+    return {
+      ...this.#counters,
+      circuitOpenings: this.#breaker?.openings ?? 0,
+      circuit: this.#breaker?.state ?? 'off',
+    }
   }
 
   // ----------------------------------------------------------------- helpers
@@ -647,6 +708,19 @@ function pickTiers(
     }
   })
   return { local, shared }
+}
+
+function makeBreaker(option: CacheOptions['circuitBreaker'], cache: string): CircuitBreaker | undefined {
+  if (option === false) return undefined
+  if (option !== undefined && (option === null || typeof option !== 'object')) {
+    throw new InvalidOptionError('circuitBreaker: give { failureThreshold?, openFor? } or false', { cache })
+  }
+  const threshold = option?.failureThreshold ?? 5
+  if (!Number.isSafeInteger(threshold) || threshold < 1) {
+    throw new InvalidOptionError(`circuitBreaker.failureThreshold: must be a positive integer, got ${String(threshold)}`, { cache })
+  }
+  const openForMs = option?.openFor === undefined ? 2_000 : parseDuration(option.openFor, 'circuitBreaker.openFor', { cache })
+  return new CircuitBreaker(threshold, openForMs)
 }
 
 /** Creates a named cache. See `CacheOptions`. */

@@ -182,3 +182,45 @@ describe('negative caching and per-call TTLs', () => {
     expect(l1.get('k')!.expiresAt).toBeLessThanOrEqual(clock() + 1_000)
   })
 })
+
+describe('circuit breaker', () => {
+  it('opens after consecutive L2 failures: reads skip L2 for the factory, writes reject at once; a probe closes it', async () => {
+    const { cache: c, l2 } = cache({ circuitBreaker: { failureThreshold: 3, openFor: '100ms' } })
+    l2.failWith = new Error('ECONNREFUSED')
+    for (let i = 0; i < 3; i++) expect(await c.getOrSet(`k${i}`, async () => 'from-factory')).toBe('from-factory')
+    expect(c.stats().circuit).toBe('open')
+    const callsWhenOpened = l2.calls.length
+    expect(await c.getOrSet('other', async () => 'from-factory')).toBe('from-factory')
+    await expect(c.set('k', 'v')).rejects.toMatchObject({ code: 'ERR_CIRCUIT_OPEN' })
+    expect(l2.calls.length).toBe(callsWhenOpened) // nothing reached L2 while open
+    await sleep(150)
+    l2.failWith = undefined
+    expect(await c.getOrSet('after', async () => 'v')).toBe('v') // the half-open probe succeeds
+    expect(c.stats().circuit).toBe('closed')
+    expect(c.stats().circuitOpenings).toBe(1)
+  })
+
+  it('circuitBreaker: false never skips L2', async () => {
+    const { cache: c, l2 } = cache({ circuitBreaker: false })
+    l2.failWith = new Error('down')
+    for (let i = 0; i < 10; i++) await c.getOrSet(`k${i}`, async () => 'v')
+    expect(l2.calls.filter((call) => call.startsWith('get'))).toHaveLength(10)
+    expect(c.stats().circuit).toBe('off')
+  })
+})
+
+describe('onBusDown', () => {
+  it("'serve-stale-l1' keeps serving L1 while the bus cannot prove delivery; the default bypasses it", async () => {
+    const bus = new FakeBus()
+    const l1 = fakeLocalTier()
+    const served = createCache<string>({ name: 'a', tiers: [l1, controlledSharedTier()], bus, onBusDown: 'serve-stale-l1' })
+    l1.bound.set('k', { value: 'l1', createdAt: 0, expiresAt: clock() + 60_000 })
+    bus.trust.verifiedAt = Number.NEGATIVE_INFINITY
+    expect(await served.get('k')).toBe('l1')
+    const l1b = fakeLocalTier()
+    const bypassed = createCache<string>({ name: 'b', tiers: [l1b, controlledSharedTier()], bus })
+    l1b.bound.set('k', { value: 'l1', createdAt: 0, expiresAt: clock() + 60_000 })
+    expect(await bypassed.get('k')).toBeUndefined()
+    expect(() => createCache({ name: 'c', tiers: [fakeLocalTier()], onBusDown: 'maybe' as never })).toThrow(InvalidOptionError)
+  })
+})
