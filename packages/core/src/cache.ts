@@ -94,6 +94,10 @@ export interface SetOptions {
 /** Per-call overrides of the cache's read-path options. */
 export type GetOrSetOptions = ReadPolicyOptions
 
+/** One entry for `warm`: a `[key, value]` pair, or an object with its own TTL. */
+export type WarmEntry<V> = readonly [string, V] | { key: string; value: V; ttl?: Duration }
+export type WarmSource<V> = Iterable<WarmEntry<V>> | AsyncIterable<WarmEntry<V>>
+
 /** Counters of the read path's rarer events (the hit path counts nothing). */
 export interface CacheCounters {
   factoryCalls: number
@@ -233,6 +237,173 @@ export class Cache<V = unknown> {
     const entry = this.#l1Hit(key)
     if (entry !== undefined) return Promise.resolve(entry.value as V)
     return this.#getMiss(key)
+  }
+
+  /**
+   * Values for `keys`, in order (`undefined` where no tier holds a fresh
+   * one): L1 first, then one L2 round trip for the rest. Never runs a factory.
+   */
+  async getMany(keys: readonly string[]): Promise<Array<V | undefined>> {
+    const entries = await this.#lookupMany(keys)
+    return entries.map((entry) => entry?.value as V | undefined)
+  }
+
+  /**
+   * Values for `keys`, in order, calling `loader` once with the keys no tier
+   * holds (and no load already in flight covers). `loader` returns a Map, or
+   * an array aligned with the keys it was given; a key it leaves out is
+   * cached as a miss (negative caching). Concurrent calls share loads per
+   * key with `getOrSet`.
+   */
+  async getOrSetMany(
+    keys: readonly string[],
+    loader: (missing: string[]) => Promise<Map<string, V> | V[]> | Map<string, V> | V[],
+    options?: GetOrSetOptions,
+  ): Promise<V[]> {
+    if (typeof loader !== 'function') throw new InvalidArgumentError('getOrSetMany needs a loader function', { cache: this.name })
+    const entries = await this.#lookupMany(keys)
+    const policy = resolvePolicy(options, this.#policy, { cache: this.name })
+    const results: Array<V | Promise<V>> = entries.map((entry) => entry?.value as V)
+    const toLoad = new Map<string, { resolve: (value: V) => void; reject: (error: unknown) => void; ticket: number }>()
+    entries.forEach((entry, i) => {
+      if (entry !== undefined) return
+      const key = keys[i]!
+      const joined = this.#inFlight.get(key)
+      if (joined !== undefined) {
+        results[i] = joined
+        return
+      }
+      const pending = toLoad.get(key)
+      if (pending !== undefined) {
+        results[i] = this.#inFlight.get(key)!
+        return
+      }
+      let resolve!: (value: V) => void
+      let reject!: (error: unknown) => void
+      const promise = new Promise<V>((res, rej) => {
+        resolve = res
+        reject = rej
+      })
+      promise.catch(() => {}) // the caller observes it through Promise.all below
+      this.#inFlight.set(key, promise)
+      toLoad.set(key, { resolve, reject, ticket: this.#guard.begin(key) })
+      results[i] = promise
+    })
+    if (toLoad.size > 0) void this.#loadMany([...toLoad.entries()], loader, policy)
+    return Promise.all(results)
+  }
+
+  /** One loader call for `pending` keys, then one batched L2 write and the L1 fills. */
+  async #loadMany(
+    pending: Array<[string, { resolve: (value: V) => void; reject: (error: unknown) => void; ticket: number }]>,
+    loader: (missing: string[]) => Promise<Map<string, V> | V[]> | Map<string, V> | V[],
+    policy: ReadPolicy,
+  ): Promise<void> {
+    const keys = pending.map(([key]) => key)
+    try {
+      this.#counters.factoryCalls++
+      const loaded = await loader(keys)
+      const valueOf = (key: string, i: number): V =>
+        loaded instanceof Map ? (loaded.get(key) as V) : Array.isArray(loaded) ? (loaded[i] as V) : (undefined as V)
+      const now = clock()
+      await Promise.all(
+        pending.map(async ([key, { resolve, ticket }], i) => {
+          const value = valueOf(key, i)
+          const expiresAt = now + effectiveTtl(policy, value, undefined)
+          const entry: TierEntry<V> = { value, createdAt: Date.now(), expiresAt, staleUntil: expiresAt + policy.graceMs }
+          // Fills issued together go to Redis as one script call (write batching).
+          if (this.#l2 !== undefined && this.#guard.mayFill(key, ticket)) await this.#fillL2(key, entry, undefined)
+          this.#fillL1(key, entry, ticket)
+          resolve(value)
+        }),
+      )
+    } catch (error) {
+      this.#counters.factoryErrors++
+      for (const [, { reject }] of pending) reject(error)
+    } finally {
+      for (const [key] of pending) {
+        this.#guard.end(key)
+        this.#inFlight.delete(key)
+      }
+    }
+  }
+
+  /** L1, then one L2 round trip for what L1 did not have; entries in key order. */
+  async #lookupMany(keys: readonly string[]): Promise<Array<TierEntry | undefined>> {
+    this.#assertOpen()
+    if (!Array.isArray(keys)) throw new InvalidArgumentError('expected an array of keys', { cache: this.name })
+    for (const key of keys) assertValidKey(this.name, key)
+    const entries: Array<TierEntry | undefined> = keys.map((key) => this.#l1Hit(key))
+    const missing = keys.filter((_, i) => entries[i] === undefined)
+    const l2 = this.#l2
+    if (missing.length === 0 || l2 === undefined) return entries
+    const tickets = missing.map((key) => this.#guard.begin(key))
+    try {
+      let found: Array<TierEntry | undefined>
+      try {
+        found = await this.#l2Call(undefined, () => (l2.getMany !== undefined ? l2.getMany(missing) : Promise.all(missing.map((key) => l2.get(key)))))
+      } catch (error) {
+        this.#report(this.#tierError('read', undefined, error))
+        return entries
+      }
+      const now = clock()
+      let j = 0
+      entries.forEach((entry, i) => {
+        if (entry !== undefined) return
+        const candidate = found[j]
+        const key = missing[j]!
+        const ticket = tickets[j]!
+        j++
+        if (candidate !== undefined && candidate.expiresAt > now) {
+          entries[i] = candidate
+          this.#fillL1(key, candidate, ticket)
+        }
+      })
+      return entries
+    } finally {
+      for (const key of missing) this.#guard.end(key)
+    }
+  }
+
+  /**
+   * Fills the cache after a deploy: `set` for each entry, at most
+   * `concurrency` (default 32) at a time, so that writes go out in batches.
+   * Accepts entries (`[key, value]` or `{ key, value, ttl? }`), an iterable
+   * or async iterable of them, or a function returning one. Resolves with the
+   * number written; rejects on the first failure, after the writes under way
+   * have settled.
+   */
+  async warm(
+    source: WarmSource<V> | (() => WarmSource<V> | Promise<WarmSource<V>>),
+    options: { concurrency?: number } = {},
+  ): Promise<number> {
+    this.#assertOpen()
+    const concurrency = options.concurrency ?? 32
+    if (!Number.isSafeInteger(concurrency) || concurrency < 1) {
+      throw new InvalidOptionError(`warm: concurrency must be a positive integer, got ${String(options.concurrency)}`, { cache: this.name })
+    }
+    const entries = typeof source === 'function' ? await source() : source
+    const running = new Set<Promise<void>>()
+    let written = 0
+    let failure: { error: unknown } | undefined
+    for await (const item of entries as AsyncIterable<WarmEntry<V>>) {
+      if (failure !== undefined) break
+      const { key, value, ttl } = isPair(item) ? { key: item[0], value: item[1], ttl: undefined } : item
+      const write: Promise<void> = this.set(key, value, ttl === undefined ? undefined : { ttl }).then(
+        () => {
+          written++
+        },
+        (error: unknown) => {
+          failure ??= { error }
+        },
+      )
+      running.add(write)
+      void write.finally(() => running.delete(write))
+      if (running.size >= concurrency) await Promise.race(running)
+    }
+    await Promise.all(running)
+    if (failure !== undefined) throw failure.error
+    return written
   }
 
   /**
@@ -708,6 +879,10 @@ function pickTiers(
     }
   })
   return { local, shared }
+}
+
+function isPair<V>(item: WarmEntry<V>): item is readonly [string, V] {
+  return Array.isArray(item)
 }
 
 function makeBreaker(option: CacheOptions['circuitBreaker'], cache: string): CircuitBreaker | undefined {

@@ -173,6 +173,8 @@ export interface BoundSharedTier extends BoundTier {
   readForFill?(key: string, leaseMs: number): Promise<FillRead>
   /** Gives a lease back unused (the factory failed), so waiters need not wait it out. */
   releaseLease?(key: string, lease: TierLease): Promise<void>
+  /** Reads several keys in one round trip, in order. Tiers without it are read key by key. */
+  getMany?(keys: readonly string[]): Promise<Array<TierEntry | undefined>>
 }
 
 /** Encodes entries for a shared tier. Must round-trip across processes with no shared state. */

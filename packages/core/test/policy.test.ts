@@ -224,3 +224,56 @@ describe('onBusDown', () => {
     expect(() => createCache({ name: 'c', tiers: [fakeLocalTier()], onBusDown: 'maybe' as never })).toThrow(InvalidOptionError)
   })
 })
+
+describe('batch reads', () => {
+  it('getMany reads L1 first and the rest from L2 in one call, in order', async () => {
+    const { cache: c, l1, l2 } = cache()
+    await c.set('a', 'A')
+    l2.map.set('b', { value: 'B', createdAt: 0, expiresAt: clock() + 60_000 })
+    l1.map.delete('b')
+    expect(await c.getMany(['a', 'b', 'missing'])).toEqual(['A', 'B', undefined])
+    expect(l1.get('b')?.value).toBe('B')
+  })
+
+  it('getOrSetMany calls the loader once with only the missing keys, and caches what it returns', async () => {
+    const { cache: c } = cache()
+    await c.set('a', 'A')
+    const loader = vi.fn(async (missing: string[]) => new Map(missing.map((key) => [key, key.toUpperCase()])))
+    expect(await c.getOrSetMany(['a', 'b', 'c', 'b'], loader)).toEqual(['A', 'B', 'C', 'B'])
+    expect(loader).toHaveBeenCalledTimes(1)
+    expect(loader.mock.calls[0]![0]).toEqual(['b', 'c'])
+    expect(await c.getOrSetMany(['b', 'c'], loader)).toEqual(['B', 'C'])
+    expect(loader).toHaveBeenCalledTimes(1)
+  })
+
+  it('getOrSetMany shares loads with concurrent getOrSet calls, and a loader error reaches every caller', async () => {
+    const { cache: c } = cache()
+    const gate = deferred<string>()
+    const single = c.getOrSet('x', () => gate.promise)
+    const loader = vi.fn(async (missing: string[]) => missing.map(() => 'from-loader'))
+    const many = c.getOrSetMany(['x', 'y'], loader)
+    gate.resolve('from-getOrSet')
+    expect(await many).toEqual(['from-getOrSet', 'from-loader'])
+    expect(loader.mock.calls[0]![0]).toEqual(['y'])
+    await single
+    await expect(c.getOrSetMany(['z'], async () => Promise.reject(new Error('db down')))).rejects.toThrow('db down')
+  })
+})
+
+describe('warm', () => {
+  it('fills the cache from entries, an async iterable or a loader, with bounded concurrency', async () => {
+    const { cache: c, l2 } = cache()
+    expect(await c.warm([['a', '1'], { key: 'b', value: '2', ttl: '5m' }])).toBe(2)
+    async function* rows() {
+      for (let i = 0; i < 100; i++) yield [`row:${i}`, String(i)] as const
+    }
+    expect(await c.warm(rows, { concurrency: 8 })).toBe(100)
+    expect(l2.map.get('row:99')?.value).toBe('99')
+    expect(await c.get('b')).toBe('2')
+  })
+
+  it('rejects on the first failing write, with a typed error', async () => {
+    const { cache: c } = cache()
+    await expect(c.warm([['', 'bad key']])).rejects.toMatchObject({ code: 'ERR_INVALID_KEY' })
+  })
+})

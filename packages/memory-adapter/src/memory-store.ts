@@ -112,6 +112,10 @@ class BoundMemoryStore implements BoundSharedTier {
     }
   }
 
+  async getMany(keys: readonly string[]): Promise<Array<TierEntry | undefined>> {
+    return Promise.all(keys.map((key) => this.get(key)))
+  }
+
   /** Like `get`; on a miss or a stale entry, takes the key's lease unless another caller holds a live one. */
   async readForFill(key: string, leaseMs: number): Promise<FillRead> {
     const entry = await this.get(key)

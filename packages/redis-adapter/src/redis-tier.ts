@@ -116,6 +116,27 @@ class BoundRedisTier implements BoundSharedTier {
     return (await this.#read(key, 0)).entry
   }
 
+  /** Several keys in one script call (one round trip), in order. */
+  async getMany(keys: readonly string[]): Promise<Array<TierEntry | undefined>> {
+    if (keys.length === 0) return []
+    const sentAt = clock()
+    const entryKeys = keys.map((key) => entryKey(this.#prefix, this.#cache, key))
+    const replies = await this.#call('read', keys.length === 1 ? keys[0] : undefined, (redis) =>
+      redis.tiercacheGetManyBuffer(entryKeys.length + 1, this.#generationKey, ...entryKeys),
+    )
+    return replies.map((reply, i) => {
+      if (reply === null) return undefined
+      const [stored, remainingMs] = reply
+      const decoded = remainingMs > 0 ? this.#decode(stored) : undefined
+      if (decoded === undefined) {
+        this.#discard(keys[i]!, stored)
+        return undefined
+      }
+      const staleUntil = sentAt + remainingMs
+      return { value: decoded.value, createdAt: decoded.createdAt, expiresAt: staleUntil - decoded.graceMs, staleUntil }
+    })
+  }
+
   /** The fill path's read: on a miss, takes the key's lease in the same script (one round trip). */
   readForFill(key: string, leaseMs: number): Promise<FillRead> {
     return this.#read(key, leaseMs)

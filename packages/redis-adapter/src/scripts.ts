@@ -66,6 +66,25 @@ return {false, generation, 0}
 `
 
 /**
+ * Reads several entries of one cache in one round trip (`getMany`).
+ * KEYS: generation, then the entries. Returns, per entry, false or
+ * {stored, remaining ms}.
+ */
+const READ_MANY = `${PARSE_HEADER}
+local generation = redis.call('GET', KEYS[1])
+local results = {}
+for i = 2, #KEYS do
+  local stored = redis.call('GET', KEYS[i])
+  if parse_header(stored, generation) ~= nil then
+    results[i - 1] = {stored, redis.call('PTTL', KEYS[i])}
+  else
+    results[i - 1] = false
+  end
+end
+return results
+`
+
+/**
  * Runs a batch of writes, then publishes their invalidations, in one atomic
  * step (coherence mechanism 1: no write lands without its message; and a
  * burst of writes in one tick becomes one message per channel, mechanism 5).
@@ -163,6 +182,7 @@ export interface ScriptedRedis extends Redis {
   ): Promise<[Buffer, number] | [Buffer, number, Buffer, number] | [null, Buffer, number] | null>
   tiercacheWrite(numberOfKeys: number, ...keysAndArgs: Array<string | Buffer>): Promise<Array<number | string>>
   tiercacheDiscard(entryKey: string, stored: Buffer): Promise<number>
+  tiercacheGetManyBuffer(numberOfKeys: number, ...keys: string[]): Promise<Array<[Buffer, number] | null>>
 }
 
 /** Registers the scripts on a client (EVALSHA, reloaded by ioredis after NOSCRIPT, e.g. after a Redis restart). */
@@ -172,6 +192,7 @@ export function defineScripts(client: Redis): ScriptedRedis {
     client.defineCommand('tiercacheGet', { numberOfKeys: 3, lua: READ_ENTRY })
     client.defineCommand('tiercacheWrite', { lua: WRITE_BATCH }) // numberOfKeys given per call
     client.defineCommand('tiercacheDiscard', { numberOfKeys: 1, lua: DISCARD_IF_UNCHANGED })
+    client.defineCommand('tiercacheGetMany', { lua: READ_MANY }) // numberOfKeys given per call
   }
   return scripted
 }

@@ -62,6 +62,29 @@ describe('redisTier on a real redis-server', () => {
     expect(sent).toEqual(['evalsha'])
   })
 
+  it('getMany and getOrSetMany: one read script for the keys L1 lacks, one loader call, one write script for the fills', async () => {
+    const writer = instance()
+    await Promise.all(['a', 'b', 'c'].map((key) => writer.cache.set(key, key.toUpperCase())))
+    const reader = instance()
+    await reader.cache.get('warm-up')
+    await reader.cache.getOrSet('warm-up-write', () => 'x') // loads the scripts on the connection
+    await reader.cache.getMany(['warm-up-1', 'warm-up-2'])
+    const monitor = await raw.monitor()
+    const sent: string[] = []
+    monitor.on('monitor', (_time: string, args: string[], source: string) => {
+      if (!source.includes('lua')) sent.push(String(args[0]).toLowerCase())
+    })
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    expect(await reader.cache.getMany(['a', 'b', 'c', 'd'])).toEqual(['A', 'B', 'C', undefined])
+    const loaded = await reader.cache.getOrSetMany(['a', 'x1', 'x2', 'x3'], async (missing) => missing.map((key) => `loaded ${key}`))
+    expect(loaded).toEqual(['A', 'loaded x1', 'loaded x2', 'loaded x3'])
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    monitor.disconnect()
+    // getMany: one read; getOrSetMany: 'a' from L1, one read for x1-x3, one write for their fills.
+    expect(sent).toEqual(['evalsha', 'evalsha', 'evalsha'])
+    expect(await instance().cache.get('x2')).toBe('loaded x2')
+  })
+
   it('clear is O(1): one script that bumps one generation key and publishes; older entries read as misses', async () => {
     const { cache } = instance()
     for (let i = 0; i < 50; i++) await cache.set(`k${i}`, i)
