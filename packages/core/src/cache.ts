@@ -20,6 +20,7 @@ import { parseDuration, type Duration } from './duration.js'
 import {
   CacheClosedError,
   CircuitOpenError,
+  FactoryError,
   InvalidArgumentError,
   InvalidOptionError,
   PublishError,
@@ -115,6 +116,39 @@ export interface CacheCounters {
 
 const KNOWN_OPTIONS = new Set<string>(['name', 'tiers', 'bus', 'maxStaleness', 'onError', 'circuitBreaker', 'onBusDown', ...READ_POLICY_OPTIONS])
 const NO_ENTRY: FillRead = { entry: undefined }
+const MAX_FAIL_SAFE_KEYS = 10_000
+
+/** A load in flight; callers may join it until `staleUntil` (set when it answered with a stale value). */
+interface Load<V> {
+  readonly promise: Promise<V>
+  staleUntil: number
+}
+
+interface Deferred<T> {
+  readonly promise: Promise<T>
+  resolve(value: T): void
+  reject(error: unknown): void
+}
+
+function deferred<T>(): Deferred<T> {
+  let resolve!: (value: T) => void
+  let reject!: (error: unknown) => void
+  const promise = new Promise<T>((res, rej) => {
+    resolve = res
+    reject = rej
+  })
+  promise.catch(() => {}) // observed by whoever awaits it; never an unhandled rejection on its own
+  return { promise, resolve, reject }
+}
+
+/** Loads the values of several keys at once: a Map, or an array aligned with `keys`. */
+export type BatchLoader<V> = (keys: string[]) => Promise<Map<string, V> | V[]> | Map<string, V> | V[]
+
+function valueIn<V>(loaded: Map<string, V> | V[], key: string, index: number, cache: string): V {
+  if (loaded instanceof Map) return loaded.get(key) as V
+  if (Array.isArray(loaded)) return loaded[index] as V
+  throw new InvalidArgumentError('getOrSetMany: the loader must return a Map or an array aligned with the keys it was given', { cache, key })
+}
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
 const usableUntil = (entry: TierEntry): number => entry.staleUntil ?? entry.expiresAt
 
@@ -150,7 +184,9 @@ export class Cache<V = unknown> {
   #warned = new Set<string>()
   #closed = false
   /** Single-flight: one load per key at a time in this instance; later callers join it. */
-  #inFlight = new Map<string, Promise<V>>()
+  #inFlight = new Map<string, Load<V>>()
+  /** Fail-safe backoff per key: the stale value that answers until `until`. */
+  #failSafe = new Map<string, { until: number; entry: TierEntry }>()
   #guard = new InFlightGuard()
 
   constructor(options: CacheOptions) {
@@ -252,78 +288,111 @@ export class Cache<V = unknown> {
    * Values for `keys`, in order, calling `loader` once with the keys no tier
    * holds (and no load already in flight covers). `loader` returns a Map, or
    * an array aligned with the keys it was given; a key it leaves out is
-   * cached as a miss (negative caching). Concurrent calls share loads per
-   * key with `getOrSet`.
+   * cached as a miss (negative caching). Loads are shared per key with
+   * `getOrSet`, take the same leases, and obey `hardTimeout`; stale values
+   * (grace) are not served by this call.
    */
-  async getOrSetMany(
-    keys: readonly string[],
-    loader: (missing: string[]) => Promise<Map<string, V> | V[]> | Map<string, V> | V[],
-    options?: GetOrSetOptions,
-  ): Promise<V[]> {
+  async getOrSetMany(keys: readonly string[], loader: BatchLoader<V>, options?: GetOrSetOptions): Promise<V[]> {
     if (typeof loader !== 'function') throw new InvalidArgumentError('getOrSetMany needs a loader function', { cache: this.name })
-    const entries = await this.#lookupMany(keys)
     const policy = resolvePolicy(options, this.#policy, { cache: this.name })
-    const results: Array<V | Promise<V>> = entries.map((entry) => entry?.value as V)
-    const toLoad = new Map<string, { resolve: (value: V) => void; reject: (error: unknown) => void; ticket: number }>()
+    this.#assertOpen()
+    if (!Array.isArray(keys)) throw new InvalidArgumentError('expected an array of keys', { cache: this.name })
+    for (const key of keys) assertValidKey(this.name, key)
+    // L1 here; L2 in #loadMany, whose reads take the leases in the same round trip.
+    const entries = keys.map((key) => this.#l1Hit(key))
+    const results: Array<V | Promise<V>> = []
+    const toLoad = new Map<string, Deferred<V>>()
     entries.forEach((entry, i) => {
-      if (entry !== undefined) return
       const key = keys[i]!
-      const joined = this.#inFlight.get(key)
+      if (entry !== undefined) {
+        results.push(entry.value as V)
+        return
+      }
+      const joined = this.#joinable(key)
       if (joined !== undefined) {
-        results[i] = joined
+        results.push(joined)
         return
       }
-      const pending = toLoad.get(key)
-      if (pending !== undefined) {
-        results[i] = this.#inFlight.get(key)!
-        return
-      }
-      let resolve!: (value: V) => void
-      let reject!: (error: unknown) => void
-      const promise = new Promise<V>((res, rej) => {
-        resolve = res
-        reject = rej
-      })
-      promise.catch(() => {}) // the caller observes it through Promise.all below
-      this.#inFlight.set(key, promise)
-      toLoad.set(key, { resolve, reject, ticket: this.#guard.begin(key) })
-      results[i] = promise
+      const pending = deferred<V>()
+      this.#inFlight.set(key, { promise: pending.promise, staleUntil: Number.POSITIVE_INFINITY })
+      toLoad.set(key, pending)
+      results.push(pending.promise)
     })
-    if (toLoad.size > 0) void this.#loadMany([...toLoad.entries()], loader, policy)
+    if (toLoad.size > 0) void this.#loadMany(toLoad, loader, policy)
     return Promise.all(results)
   }
 
-  /** One loader call for `pending` keys, then one batched L2 write and the L1 fills. */
-  async #loadMany(
-    pending: Array<[string, { resolve: (value: V) => void; reject: (error: unknown) => void; ticket: number }]>,
-    loader: (missing: string[]) => Promise<Map<string, V> | V[]> | Map<string, V> | V[],
-    policy: ReadPolicy,
-  ): Promise<void> {
-    const keys = pending.map(([key]) => key)
+  /**
+   * The batch miss path: L2 reads that take leases for every key (pipelined:
+   * one round trip),
+   * then one loader call for the keys this call may produce, then their fills
+   * (one batched write). A key another process is producing goes the
+   * single-key way and waits for it. Each key settles on its own.
+   */
+  async #loadMany(pending: Map<string, Deferred<V>>, loader: BatchLoader<V>, policy: ReadPolicy): Promise<void> {
+    const keys = [...pending.keys()]
+    const tickets = new Map(keys.map((key) => [key, this.#guard.begin(key)]))
+    const settle = (key: string, outcome: Promise<V>): Promise<void> =>
+      outcome.then(pending.get(key)!.resolve, pending.get(key)!.reject)
     try {
-      this.#counters.factoryCalls++
-      const loaded = await loader(keys)
-      const valueOf = (key: string, i: number): V =>
-        loaded instanceof Map ? (loaded.get(key) as V) : Array.isArray(loaded) ? (loaded[i] as V) : (undefined as V)
-      const now = clock()
-      await Promise.all(
-        pending.map(async ([key, { resolve, ticket }], i) => {
-          const value = valueOf(key, i)
-          const expiresAt = now + effectiveTtl(policy, value, undefined)
-          const entry: TierEntry<V> = { value, createdAt: Date.now(), expiresAt, staleUntil: expiresAt + policy.graceMs }
-          // Fills issued together go to Redis as one script call (write batching).
-          if (this.#l2 !== undefined && this.#guard.mayFill(key, ticket)) await this.#fillL2(key, entry, undefined)
-          this.#fillL1(key, entry, ticket)
-          resolve(value)
-        }),
-      )
+      const reads = await Promise.all(keys.map((key) => this.#readForFill(key, policy.lockTimeoutMs)))
+      const batch: Array<{ key: string; lease: TierLease | undefined }> = []
+      const waits: Array<Promise<void>> = []
+      reads.forEach((read, i) => {
+        const key = keys[i]!
+        const entry = read.entry
+        if (entry !== undefined && entry.expiresAt > clock()) {
+          this.#fillL1(key, entry, tickets.get(key)!)
+          pending.get(key)!.resolve(entry.value as V)
+        } else if (read.leasedElsewhere === true) {
+          const one: Factory<V> = async () => valueIn(await loader([key]), key, 0, this.name)
+          waits.push(settle(key, this.#load(key, one, policy, undefined, () => false)))
+        } else {
+          batch.push({ key, lease: read.lease })
+        }
+      })
+      if (batch.length > 0) {
+        const batchKeys = batch.map(({ key }) => key)
+        let loaded: Map<string, V> | V[]
+        try {
+          this.#counters.factoryCalls++
+          loaded = await runFactory<Map<string, V> | V[]>(
+            () => loader(batchKeys),
+            new FactoryCall(this.name, batchKeys.join(','), undefined),
+            this.name,
+            { softTimeoutMs: undefined, hardTimeoutMs: policy.hardTimeoutMs, onSoftTimeout: undefined },
+          )
+          if (!(loaded instanceof Map) && !Array.isArray(loaded)) {
+            throw new InvalidArgumentError('getOrSetMany: the loader must return a Map or an array aligned with the keys it was given', {
+              cache: this.name,
+            })
+          }
+        } catch (error) {
+          this.#counters.factoryErrors++
+          for (const { key, lease } of batch) {
+            if (lease !== undefined) await this.#releaseLease(key, lease)
+            pending.get(key)!.reject(error)
+          }
+          batch.length = 0
+          loaded = []
+        }
+        const now = clock()
+        await Promise.all(
+          batch.map(({ key, lease }, i) => {
+            const value = valueIn(loaded, key, i, this.name)
+            const expiresAt = now + effectiveTtl(policy, value, undefined)
+            const entry: TierEntry<V> = { value, createdAt: Date.now(), expiresAt, staleUntil: expiresAt + policy.graceMs }
+            return settle(key, this.#store(key, entry, lease, tickets.get(key)!).then(() => value))
+          }),
+        )
+      }
+      await Promise.all(waits)
     } catch (error) {
-      this.#counters.factoryErrors++
-      for (const [, { reject }] of pending) reject(error)
+      for (const deferredValue of pending.values()) deferredValue.reject(error)
     } finally {
-      for (const [key] of pending) {
+      for (const [key, { promise }] of pending) {
         this.#guard.end(key)
-        this.#inFlight.delete(key)
+        if (this.#inFlight.get(key)?.promise === promise) this.#inFlight.delete(key)
       }
     }
   }
@@ -343,7 +412,7 @@ export class Cache<V = unknown> {
       try {
         found = await this.#l2Call(undefined, () => (l2.getMany !== undefined ? l2.getMany(missing) : Promise.all(missing.map((key) => l2.get(key)))))
       } catch (error) {
-        this.#report(this.#tierError('read', undefined, error))
+        this.#report(this.#tierError('read', missing.length === 1 ? missing[0] : undefined, error))
         return entries
       }
       const now = clock()
@@ -383,11 +452,18 @@ export class Cache<V = unknown> {
       throw new InvalidOptionError(`warm: concurrency must be a positive integer, got ${String(options.concurrency)}`, { cache: this.name })
     }
     const entries = typeof source === 'function' ? await source() : source
+    if (entries === null || typeof entries !== 'object' || !(Symbol.iterator in entries || Symbol.asyncIterator in entries)) {
+      throw new InvalidArgumentError('warm: expected entries, an (async) iterable of them, or a function returning one', { cache: this.name })
+    }
     const running = new Set<Promise<void>>()
     let written = 0
     let failure: { error: unknown } | undefined
     for await (const item of entries as AsyncIterable<WarmEntry<V>>) {
       if (failure !== undefined) break
+      if (item === null || typeof item !== 'object') {
+        failure = { error: new InvalidArgumentError('warm: each entry is [key, value] or { key, value, ttl? }', { cache: this.name }) }
+        break
+      }
       const { key, value, ttl } = isPair(item) ? { key: item[0], value: item[1], ttl: undefined } : item
       const write: Promise<void> = this.set(key, value, ttl === undefined ? undefined : { ttl }).then(
         () => {
@@ -426,15 +502,33 @@ export class Cache<V = unknown> {
     }
     // Parse per-call options before any I/O, so a bad option fails fast and writes nothing.
     const policy = resolvePolicy(options, this.#policy, { cache: this.name, key })
+    // Fail-safe backoff: after a factory failure answered with a stale value,
+    // that value answers until the backoff ends (never past its grace).
+    const backoff = this.#failSafe.get(key)
+    if (backoff !== undefined) {
+      const now = clock()
+      if (now < backoff.until && usableUntil(backoff.entry) > now) return backoff.entry.value as V
+      this.#failSafe.delete(key)
+    }
     // Stale-while-revalidate: past its TTL but within grace, L1 answers at once
     // and one refresh runs behind (joining one already running).
     const stale = this.#l1Usable(key)
     if (stale !== undefined && policy.refreshStale === 'background') {
-      if (!this.#inFlight.has(key)) this.#startLoad(key, factory, policy, stale, true).catch(() => {})
+      if (this.#joinable(key) === undefined) this.#startLoad(key, factory, policy, stale, true).catch(() => {})
       this.#counters.staleServed++
       return stale.value as V
     }
-    return this.#inFlight.get(key) ?? this.#startLoad(key, factory, policy, stale, false)
+    return this.#joinable(key) ?? this.#startLoad(key, factory, policy, stale, false)
+  }
+
+  /**
+   * The load in flight for `key`, if joining it still gives a usable answer:
+   * a load that answered with a stale value is joinable only within that
+   * value's grace (a refresh that hangs must not serve it forever).
+   */
+  #joinable(key: string): Promise<V> | undefined {
+    const load = this.#inFlight.get(key)
+    return load !== undefined && clock() < load.staleUntil ? load.promise : undefined
   }
 
   /**
@@ -443,35 +537,35 @@ export class Cache<V = unknown> {
    * with that value from the start: callers that join it get it at once.
    */
   #startLoad(key: string, factory: Factory<V>, policy: ReadPolicy, stale: TierEntry | undefined, answerStale: boolean): Promise<V> {
-    let resolve!: (value: V) => void
-    let reject!: (error: unknown) => void
+    const result = deferred<V>()
+    const load: Load<V> = { promise: result.promise, staleUntil: Number.POSITIVE_INFINITY }
     let answered = false
-    const answerPromise = new Promise<V>((res, rej) => {
-      resolve = res
-      reject = rej
-    })
-    /** Answers the callers once; true if this call was the answer. */
-    const answer = (value: V): boolean => {
+    /** Answers the callers once; true if this call was the answer. A stale answer limits who may still join. */
+    const answer = (value: V, staleUntil?: number): boolean => {
       if (answered) return false
       answered = true
-      resolve(value)
+      if (staleUntil !== undefined) load.staleUntil = staleUntil
+      result.resolve(value)
       return true
     }
-    if (answerStale) answer(stale!.value as V)
-    this.#inFlight.set(key, answerPromise)
+    if (answerStale) answer(stale!.value as V, usableUntil(stale!))
+    this.#inFlight.set(key, load)
     this.#load(key, factory, policy, stale, answer)
-      .then(answer, (error: unknown) => {
-        if (answered) this.#report(this.#tierError('refresh', key, error)) // callers already have a stale value
-        else {
-          answered = true
-          reject(error)
-        }
-      })
+      .then(
+        (value) => answer(value),
+        (error: unknown) => {
+          if (answered) this.#report(this.#factoryError('refresh failed; callers had the stale value', key, error))
+          else {
+            answered = true
+            result.reject(error)
+          }
+        },
+      )
       .finally(() => {
         // A write may already have replaced or removed this load (see #invalidateLocally).
-        if (this.#inFlight.get(key) === answerPromise) this.#inFlight.delete(key)
+        if (this.#inFlight.get(key) === load) this.#inFlight.delete(key)
       })
-    return answerPromise
+    return result.promise
   }
 
   /**
@@ -485,7 +579,7 @@ export class Cache<V = unknown> {
     factory: Factory<V>,
     policy: ReadPolicy,
     staleFromL1: TierEntry | undefined,
-    answer: (value: V) => boolean,
+    answer: (value: V, staleUntil?: number) => boolean,
   ): Promise<V> {
     const ticket = this.#guard.begin(key)
     let stale = staleFromL1
@@ -506,7 +600,7 @@ export class Cache<V = unknown> {
           this.#fillL1(key, entry, ticket) // stale within grace: serves the next callers' SWR
         }
         const answeredStale = stale !== undefined && policy.refreshStale === 'background'
-        if (answeredStale && answer(stale!.value as V)) this.#counters.staleServed++
+        if (answeredStale && answer(stale!.value as V, usableUntil(stale!))) this.#counters.staleServed++
         lease = read.lease
         if (read.leasedElsewhere !== true) break
         // Another process holds the lease: it is producing this value. With a
@@ -530,39 +624,70 @@ export class Cache<V = unknown> {
             stale === undefined
               ? undefined
               : () => {
-                  if (answer(stale!.value as V)) this.#counters.staleServed++
+                  if (answer(stale!.value as V, usableUntil(stale!))) this.#counters.staleServed++
                 },
         })
       } catch (error) {
         this.#counters.factoryErrors++
-        if (lease !== undefined) this.#releaseLease(key, lease)
-        if (stale === undefined) throw error
-        // Fail-safe: answer with the stale value and keep serving it from L1
-        // for failSafeBackoff before the factory is tried again.
-        this.#counters.failSafe++
-        this.#report(this.#tierError('factory', key, error))
+        if (lease !== undefined) await this.#releaseLease(key, lease)
         const now = clock()
-        this.#fillL1(key, { ...stale, expiresAt: now + policy.failSafeBackoffMs, staleUntil: Math.max(usableUntil(stale), now + policy.failSafeBackoffMs) }, ticket)
+        if (stale === undefined || usableUntil(stale) <= now) throw error
+        // Fail-safe: answer with the stale value, and keep answering with it
+        // for failSafeBackoff (within its grace) before trying the factory again.
+        this.#counters.failSafe++
+        this.#report(this.#factoryError('factory failed; answered with the stale value (fail-safe)', key, error))
+        this.#rememberFailSafe(key, stale, Math.min(now + policy.failSafeBackoffMs, usableUntil(stale)))
         return stale.value as V
       }
 
       // 3. Store, unless the factory said not to or an invalidation overtook it.
       if (call.skipped) {
-        if (lease !== undefined) this.#releaseLease(key, lease)
+        if (lease !== undefined) await this.#releaseLease(key, lease)
         return value
       }
-      const now = clock()
-      const expiresAt = now + effectiveTtl(policy, value, call.ttlMs)
+      const expiresAt = clock() + effectiveTtl(policy, value, call.ttlMs)
       const entry: TierEntry<V> = { value, createdAt: Date.now(), expiresAt, staleUntil: expiresAt + policy.graceMs }
-      // A value computed while its key was invalidated may predate the write
-      // that invalidated it: answer the caller, but cache it nowhere.
-      if (this.#l2 !== undefined && this.#guard.mayFill(key, ticket)) await this.#fillL2(key, entry, lease)
-      else if (lease !== undefined) this.#releaseLease(key, lease)
-      this.#fillL1(key, entry, ticket)
+      await this.#store(key, entry, lease, ticket)
       return value
     } finally {
       this.#guard.end(key)
     }
+  }
+
+  /**
+   * Stores a produced value. L2: under its lease where the tier has leases
+   * (no lease, no L2 write: the holder of the lease fills it), else only if
+   * no fresh entry is there. L1: unless the L2 write was held back (a write
+   * revoked the lease: this value is older than what L2 has) or an
+   * invalidation overtook the read (in-flight guard). A value computed while
+   * its key was invalidated may predate the write that invalidated it: it
+   * answers the caller, but is cached nowhere.
+   */
+  async #store(key: string, entry: TierEntry<V>, lease: TierLease | undefined, ticket: number): Promise<void> {
+    const l2 = this.#l2
+    let mayFillL1 = true
+    if (l2 !== undefined && this.#guard.mayFill(key, ticket) && (lease !== undefined || l2.readForFill === undefined)) {
+      try {
+        const written = await this.#l2Call(key, () => l2.set(key, entry, lease === undefined ? { ifAbsent: true } : { lease }))
+        if (written === false) mayFillL1 = false
+      } catch (error) {
+        if (lease !== undefined) await this.#releaseLease(key, lease)
+        const wrapped = this.#tierError('write', key, error)
+        // A value that cannot be encoded is the caller's bug, not an outage: say so.
+        if (wrapped.code === 'ERR_SERIALIZATION') throw wrapped
+        this.#report(wrapped)
+      }
+    } else if (lease !== undefined) {
+      await this.#releaseLease(key, lease)
+    }
+    if (mayFillL1) this.#fillL1(key, entry, ticket)
+  }
+
+  /** Bounded: a flood of failing keys must not grow it without limit (oldest dropped first). */
+  #rememberFailSafe(key: string, entry: TierEntry, until: number): void {
+    this.#failSafe.delete(key)
+    if (this.#failSafe.size >= MAX_FAIL_SAFE_KEYS) this.#failSafe.delete(this.#failSafe.keys().next().value!)
+    this.#failSafe.set(key, { until, entry })
   }
 
   /** The L1 entry usable past its TTL (within grace), if L1 is trusted. */
@@ -612,28 +737,21 @@ export class Cache<V = unknown> {
     }
   }
 
-  #releaseLease(key: string, lease: TierLease): void {
+  /**
+   * Gives an unused lease back before the caller hears of the outcome, so
+   * that the next caller anywhere takes it at once instead of waiting out
+   * lockTimeout. Never rejects: a lost release only costs that wait.
+   */
+  async #releaseLease(key: string, lease: TierLease): Promise<void> {
     const l2 = this.#l2
     if (l2?.releaseLease === undefined) return
-    this.#l2Call(key, () => l2.releaseLease!(key, lease)).catch((error: unknown) => this.#report(this.#tierError('lease release', key, error)))
-  }
-
-  /**
-   * Writes a factory's value to L2: under its lease (dropped if a write
-   * revoked it), or else only if the key is still absent. A failed fill
-   * never fails the caller.
-   */
-  async #fillL2(key: string, entry: TierEntry, lease: TierLease | undefined): Promise<void> {
     try {
-      const l2 = this.#l2!
-      await this.#l2Call(key, () => l2.set(key, entry, lease === undefined ? { ifAbsent: true } : { lease }))
+      await this.#l2Call(key, () => l2.releaseLease!(key, lease))
     } catch (error) {
-      const wrapped = this.#tierError('write', key, error)
-      // A value that cannot be encoded is the caller's bug, not an outage: say so.
-      if (wrapped.code === 'ERR_SERIALIZATION') throw wrapped
-      this.#report(wrapped)
+      this.#report(this.#tierError('lease release', key, error))
     }
   }
+
 
   /**
    * Every shared-tier call goes through the circuit breaker: skipped at once
@@ -655,7 +773,8 @@ export class Cache<V = unknown> {
       breaker.success()
       return result
     } catch (error) {
-      if ((error as { code?: unknown } | null)?.code === 'ERR_SERIALIZATION') breaker.success()
+      // A value the tier refused to encode never reached it: no verdict on its health.
+      if ((error as { code?: unknown } | null)?.code === 'ERR_SERIALIZATION') breaker.release()
       else breaker.failure()
       throw error
     }
@@ -676,7 +795,7 @@ export class Cache<V = unknown> {
     const expiresAt = now + effectiveTtl(policy, undefined, policy.ttlMs)
     const entry: TierEntry<V> = { value, createdAt: Date.now(), expiresAt, staleUntil: expiresAt + policy.graceMs }
     const invalidation: Invalidation = { kind: 'key', cache: this.name, key }
-    await this.#write(key, invalidation, (publish) => this.#l2!.set(key, entry, { publish }), entry)
+    await this.#write(key, invalidation, async (publish) => void (await this.#l2!.set(key, entry, { publish })), entry)
   }
 
   /** Removes `key` from every tier, on every instance. */
@@ -774,6 +893,7 @@ export class Cache<V = unknown> {
     }
     const key = invalidation.key
     this.#l1?.delete(key)
+    this.#failSafe.delete(key)
     this.#guard.invalidateKey(key)
     // Callers arriving from now on must not join a load that began before the write.
     this.#inFlight.delete(key)
@@ -781,6 +901,7 @@ export class Cache<V = unknown> {
 
   #clearLocally(): void {
     this.#l1?.clear()
+    this.#failSafe.clear()
     this.#guard.invalidateAll()
     this.#inFlight.clear()
   }
@@ -834,6 +955,10 @@ export class Cache<V = unknown> {
       tier: this.#l2Name,
       cause: error,
     })
+  }
+
+  #factoryError(message: string, key: string, error: unknown): TierCacheError {
+    return new FactoryError(`${message}: ${errorMessageOf(error)}`, { cache: this.name, key, cause: error })
   }
 
   #report(error: TierCacheError): void {

@@ -48,6 +48,11 @@ export class CircuitBreaker {
     }
   }
 
+  /** A call that gave no verdict on the tier (it was never sent): frees the probe slot, counts nothing. */
+  release(): void {
+    this.#probing = false
+  }
+
   get state(): 'closed' | 'open' | 'half-open' {
     if (this.#failures < this.#threshold) return 'closed'
     return clock() < this.#openUntil ? 'open' : 'half-open'

@@ -124,7 +124,7 @@ export interface Tier {
 /** A tier bound to one cache: keys are that cache's keys, unprefixed. */
 export interface BoundTier {
   get(key: string): TierEntry | undefined | Promise<TierEntry | undefined>
-  set(key: string, entry: TierEntry, options?: TierSetOptions): void | Promise<void>
+  set(key: string, entry: TierEntry, options?: TierSetOptions): void | boolean | Promise<void | boolean>
   delete(key: string): void | Promise<void>
   /** Removes every entry of this cache (and no other cache's). */
   clear(): void | Promise<void>
@@ -155,7 +155,12 @@ export interface SharedTier extends Tier {
 
 export interface BoundSharedTier extends BoundTier {
   get(key: string): Promise<TierEntry | undefined>
-  set(key: string, entry: TierEntry, options?: TierSetOptions): Promise<void>
+  /**
+   * Resolves `false` when a conditional write (`lease`, `ifAbsent`) was held
+   * back by its condition, so the caller keeps the value out of L1 too;
+   * `true` or nothing when it wrote.
+   */
+  set(key: string, entry: TierEntry, options?: TierSetOptions): Promise<boolean | void>
   delete(key: string, options?: TierWriteOptions): Promise<void>
   clear(options?: TierWriteOptions): Promise<void>
   close(): Promise<void>

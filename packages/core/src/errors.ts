@@ -12,6 +12,7 @@ export type TierCacheErrorCode =
   | 'ERR_PUBLISH'
   | 'ERR_CLOSED'
   | 'ERR_FACTORY_TIMEOUT'
+  | 'ERR_FACTORY'
   | 'ERR_CIRCUIT_OPEN'
 
 export interface ErrorContext {
@@ -107,6 +108,17 @@ export class CacheClosedError extends TierCacheError {
 export class FactoryTimeoutError extends TierCacheError {
   constructor(message: string, context: ErrorContext = {}) {
     super('ERR_FACTORY_TIMEOUT', message, context)
+  }
+}
+
+/**
+ * A factory failed where the cache recovered (fail-safe answered with a
+ * stale value, or a background refresh failed): reported to `onError`, never
+ * thrown to the caller, whose own factory error passes through unchanged.
+ */
+export class FactoryError extends TierCacheError {
+  constructor(message: string, context: ErrorContext = {}) {
+    super('ERR_FACTORY', message, context)
   }
 }
 

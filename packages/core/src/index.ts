@@ -1,5 +1,5 @@
 export { Cache, createCache } from './cache.js'
-export type { CacheCounters, CacheOptions, GetOrSetOptions, SetOptions, WarmEntry, WarmSource } from './cache.js'
+export type { BatchLoader, CacheCounters, CacheOptions, GetOrSetOptions, SetOptions, WarmEntry, WarmSource } from './cache.js'
 export type { Factory, FactoryContext } from './factory.js'
 export type { ReadPolicyOptions } from './policy.js'
 export type {
@@ -31,6 +31,7 @@ export type { Duration } from './duration.js'
 export {
   CacheClosedError,
   CircuitOpenError,
+  FactoryError,
   FactoryTimeoutError,
   InvalidArgumentError,
   InvalidKeyError,

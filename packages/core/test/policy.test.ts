@@ -277,3 +277,68 @@ describe('warm', () => {
     await expect(c.warm([['', 'bad key']])).rejects.toMatchObject({ code: 'ERR_INVALID_KEY' })
   })
 })
+
+describe('review regressions', () => {
+  it('a refresh that hangs past grace is not joined: callers stop getting the stale value when grace ends', async () => {
+    const { cache: c, l1, l2 } = cache({ grace: '10m' })
+    expire(l1, l2, 'k', 'stale', 150)
+    expect(await c.getOrSet('k', () => new Promise<string>(() => {}))).toBe('stale') // background refresh hangs
+    await sleep(200) // past grace
+    await expect(c.getOrSet('k', () => new Promise<string>(() => {}), { hardTimeout: '50ms' })).rejects.toBeInstanceOf(FactoryTimeoutError)
+  })
+
+  it('fail-safe backoff works without L1 (L2-only cache)', async () => {
+    const l2 = controlledSharedTier()
+    const c = createCache<string>({ name: 'l2only', tiers: [l2], grace: '10m', refreshStale: 'wait', failSafeBackoff: '1s', onError: () => {} })
+    const now = clock()
+    l2.bound.map.set('k', { value: 'stale', createdAt: 0, expiresAt: now - 1, staleUntil: now + 60_000 })
+    const failing = vi.fn(async (): Promise<string> => {
+      throw new Error('down')
+    })
+    for (let i = 0; i < 5; i++) expect(await c.getOrSet('k', failing)).toBe('stale')
+    expect(failing).toHaveBeenCalledTimes(1)
+    expect(await c.get('k')).toBeUndefined() // the backoff never passes the stale value off as fresh
+  })
+
+  it('an encoding error neither opens nor closes the circuit', async () => {
+    const { cache: c, l2 } = cache({ circuitBreaker: { failureThreshold: 2, openFor: '50ms' } })
+    l2.failWith = new Error('down')
+    await c.getOrSet('a', async () => 'v')
+    await c.getOrSet('b', async () => 'v')
+    expect(c.stats().circuit).toBe('open')
+    await sleep(80)
+    l2.failWith = undefined
+    l2.encodeError = Object.assign(new Error('cannot encode'), { code: 'ERR_SERIALIZATION' })
+    await expect(c.set('x', 'v')).rejects.toBeDefined()
+    expect(c.stats().circuit).toBe('half-open')
+  })
+
+  it('a batch load does not remove a newer load of the same key from single-flight', async () => {
+    const l1 = fakeLocalTier()
+    const c = createCache<string>({ name: 'sf', tiers: [l1] })
+    const gate = deferred<string[]>()
+    const batch = c.getOrSetMany(['x'], () => gate.promise)
+    await c.delete('x') // drops the batch's load for new callers
+    const factory = vi.fn(() => new Promise<string>((resolve) => setTimeout(() => resolve('single'), 30)))
+    const first = c.getOrSet('x', factory)
+    gate.resolve(['batch'])
+    await batch
+    const second = c.getOrSet('x', factory)
+    expect(await Promise.all([first, second])).toEqual(['single', 'single'])
+    expect(factory).toHaveBeenCalledTimes(1)
+  })
+
+  it('a loader that returns neither a Map nor an array is a typed error, and nothing is cached', async () => {
+    const { cache: c } = cache()
+    await expect(c.getOrSetMany(['a', 'b'], (() => undefined) as never)).rejects.toMatchObject({ code: 'ERR_INVALID_ARGUMENT' })
+    expect(await c.getOrSetMany(['a'], async () => ['A'])).toEqual(['A'])
+  })
+
+  it('hardTimeout applies to a batch loader, and to getOrSet calls that joined it', async () => {
+    const { cache: c } = cache({ hardTimeout: '50ms' })
+    const batch = c.getOrSetMany(['k'], () => new Promise<string[]>(() => {}))
+    const joined = c.getOrSet('k', async () => 'unused')
+    await expect(batch).rejects.toBeInstanceOf(FactoryTimeoutError)
+    await expect(joined).rejects.toBeInstanceOf(FactoryTimeoutError)
+  })
+})

@@ -31,6 +31,8 @@ interface StoredEntry {
 interface Lease {
   readonly token: string
   readonly until: number
+  /** The generation it was taken under: a clear frees the key for new fills. */
+  readonly generation: number
 }
 
 /** State shared by every cache bound to one store. */
@@ -71,6 +73,13 @@ export function memoryStore(options: MemoryStoreOptions = {}): SharedTier {
       return new BoundMemoryStore(scope.cacheName, store)
     },
   }
+}
+
+/** Leases are dropped when used, released or overwritten; past this many, expired ones are swept. */
+const MAX_LEASES = 10_000
+
+function pruneExpired(leases: Map<string, Lease>, now: number): void {
+  for (const [key, lease] of leases) if (lease.until <= now) leases.delete(key)
 }
 
 class BoundMemoryStore implements BoundSharedTier {
@@ -122,11 +131,13 @@ class BoundMemoryStore implements BoundSharedTier {
     const now = clock()
     if (entry !== undefined && entry.expiresAt > now) return { entry }
     const storeKey = this.#storeKey(key)
+    const generation = this.#generation()
     const held = this.#store.leases.get(storeKey)
-    if (held !== undefined && held.until > now) return { entry, leasedElsewhere: true }
-    const lease = { token: String(++this.#store.tokens), until: now + leaseMs }
+    if (held !== undefined && held.until > now && held.generation === generation) return { entry, leasedElsewhere: true }
+    const lease = { token: String(++this.#store.tokens), until: now + leaseMs, generation }
+    if (this.#store.leases.size >= MAX_LEASES) pruneExpired(this.#store.leases, now)
     this.#store.leases.set(storeKey, lease)
-    return { entry, lease: { token: lease.token, generation: String(this.#generation()) } }
+    return { entry, lease: { token: lease.token, generation: String(generation) } }
   }
 
   async releaseLease(key: string, lease: TierLease): Promise<void> {
@@ -134,7 +145,7 @@ class BoundMemoryStore implements BoundSharedTier {
     if (this.#store.leases.get(storeKey)?.token === lease.token) this.#store.leases.delete(storeKey)
   }
 
-  async set(key: string, entry: TierEntry, options?: { ifAbsent?: boolean; lease?: TierLease }): Promise<void> {
+  async set(key: string, entry: TierEntry, options?: { ifAbsent?: boolean; lease?: TierLease }): Promise<boolean> {
     let value: unknown
     try {
       value = structuredClone(entry.value)
@@ -151,8 +162,11 @@ class BoundMemoryStore implements BoundSharedTier {
     if (lease !== undefined) {
       // Written only while the lease holds and no clear happened since the read.
       const held = this.#store.leases.get(storeKey)
-      if (held?.token !== lease.token || held.until <= clock() || lease.generation !== String(this.#generation())) return
-    } else if (options?.ifAbsent === true && (this.#live(storeKey)?.expiresAt ?? 0) > clock()) return
+      if (held?.token !== lease.token || held.until <= clock() || lease.generation !== String(this.#generation())) {
+        if (held?.token === lease.token) this.#store.leases.delete(storeKey) // ours, but void
+        return false
+      }
+    } else if (options?.ifAbsent === true && (this.#live(storeKey)?.expiresAt ?? 0) > clock()) return false
     this.#store.leases.delete(storeKey) // a write revokes any lease on the key (or ends its own)
     this.#store.entries.set(storeKey, {
       value,
@@ -161,6 +175,7 @@ class BoundMemoryStore implements BoundSharedTier {
       staleUntil: entry.staleUntil ?? entry.expiresAt,
       generation: this.#generation(),
     })
+    return true
   }
 
   async delete(key: string): Promise<void> {
@@ -169,7 +184,7 @@ class BoundMemoryStore implements BoundSharedTier {
     this.#store.leases.delete(storeKey) // revokes a fill in progress
   }
 
-  /** O(1): bumps the generation; older entries read as absent and are dropped when met. */
+  /** O(1): bumps the generation; older entries (and leases) read as absent and are dropped when met. */
   async clear(): Promise<void> {
     this.#store.generations.set(this.#cache, this.#generation() + 1)
   }

@@ -183,13 +183,13 @@ class BoundRedisTier implements BoundSharedTier {
     return { entry }
   }
 
-  async set(key: string, entry: TierEntry, options?: { ifAbsent?: boolean; lease?: TierLease } & TierWriteOptions): Promise<void> {
+  async set(key: string, entry: TierEntry, options?: { ifAbsent?: boolean; lease?: TierLease } & TierWriteOptions): Promise<boolean> {
     const payload = this.#encode(key, entry)
     const now = clock()
     const ttlMs = Math.ceil((entry.staleUntil ?? entry.expiresAt) - now)
-    if (ttlMs <= 0 && options?.publish === undefined) return // already expired: Redis would only drop it
+    if (ttlMs <= 0 && options?.publish === undefined) return false // already expired: Redis would only drop it
     const lease = options?.lease
-    await this.#write(key, {
+    return this.#write(key, {
       kind: lease !== undefined ? 'f' : options?.ifAbsent === true ? 'a' : 's',
       key: entryKey(this.#prefix, this.#cache, key),
       generationKey: this.#generationKey,
@@ -253,13 +253,15 @@ class BoundRedisTier implements BoundSharedTier {
     }
   }
 
-  async #write(key: string | undefined, operation: WriteOperation): Promise<void> {
+  /** Resolves true if the operation wrote, false if its condition (lease, freshness) held it back. */
+  async #write(key: string | undefined, operation: WriteOperation): Promise<boolean> {
     const operationName =
       operation.kind === 'c' ? 'clear' : operation.kind === 'd' ? 'delete' : operation.kind === 'r' ? 'lease release' : 'write'
     const result = await this.#call(operationName, key, (redis) => submitWrite(redis, operation))
     if (typeof result === 'string') {
       throw new TierError(`${operationName} failed in Redis: ${result}`, { cache: this.#cache, key, tier: 'redis' })
     }
+    return result === 1
   }
 
   #discard(key: string, stored: Buffer): void {

@@ -29,6 +29,12 @@ local function parse_header(stored, generation)
   if string.sub(head, 1, comma - 1) ~= generation then return nil end
   return tonumber(string.sub(head, comma + 1, separator - 1)) or 0
 end
+-- A lease holds '<token>|<generation>': a lease taken before a clear no longer blocks anyone.
+local function lease_blocks(held, generation)
+  if not held then return false end
+  local bar = string.find(held, '|', 1, true)
+  return bar ~= nil and string.sub(held, bar + 1) == generation
+end
 local function now_ms()
   local time = redis.call('TIME')
   return tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
@@ -38,22 +44,26 @@ end
 /**
  * Reads an entry if it belongs to the cache's current generation. On the
  * fill path (lease ms > 0), a miss or a stale entry also asks for the key's
- * lease (coherence mechanism 4) in the same round trip.
+ * lease (coherence mechanism 4) in the same round trip; a lease left from
+ * before a clear is taken over.
  * KEYS: entry, generation, lease. ARGV: lease ms ('0': no lease), token.
  * Returns false (a miss, no lease asked); {stored, remaining ms} (a hit);
  * {stored, remaining ms, generation, granted} (a stale hit on the fill path);
  * {false, generation, granted} (a miss on the fill path).
  */
 const READ_ENTRY = `${PARSE_HEADER}
+local function take_lease(generation)
+  if lease_blocks(redis.call('GET', KEYS[3]), generation) then return 0 end
+  redis.call('SET', KEYS[3], ARGV[2] .. '|' .. generation, 'PX', ARGV[1])
+  return 1
+end
 local stored = redis.call('GET', KEYS[1])
 local generation = redis.call('GET', KEYS[2])
 local freshUntil = parse_header(stored, generation)
 if freshUntil ~= nil then
   local remaining = redis.call('PTTL', KEYS[1])
   if ARGV[1] == '0' or freshUntil > now_ms() then return {stored, remaining} end
-  local granted = 0
-  if redis.call('SET', KEYS[3], ARGV[2], 'NX', 'PX', ARGV[1]) then granted = 1 end
-  return {stored, remaining, generation, granted}
+  return {stored, remaining, generation, take_lease(generation)}
 end
 if ARGV[1] == '0' then return false end
 if not generation then
@@ -61,8 +71,7 @@ if not generation then
   generation = time[1] .. string.format('%06d', tonumber(time[2])) .. '.0'
   redis.call('SET', KEYS[2], generation)
 end
-if redis.call('SET', KEYS[3], ARGV[2], 'NX', 'PX', ARGV[1]) then return {false, generation, 1} end
-return {false, generation, 0}
+return {false, generation, take_lease(generation)}
 `
 
 /**
@@ -124,7 +133,8 @@ local function run(i, kind, key, generationKey, leaseKey, payload, ttl, fresh, t
     return 1
   end
   if kind == 'r' then
-    if redis.pcall('GET', leaseKey) == token then redis.pcall('DEL', leaseKey) end
+    local held = redis.pcall('GET', leaseKey)
+    if type(held) == 'string' and string.sub(held, 1, #token + 1) == token .. '|' then redis.pcall('DEL', leaseKey) end
     return 1
   end
   if kind == 'd' then
@@ -136,7 +146,12 @@ local function run(i, kind, key, generationKey, leaseKey, payload, ttl, fresh, t
   local generation = redis.pcall('GET', generationKey)
   if failed(generation) then return generation.err end
   if kind == 'f' then
-    if redis.pcall('GET', leaseKey) ~= token or generation ~= expected then return 0 end
+    local held = redis.pcall('GET', leaseKey)
+    if held ~= token .. '|' .. expected or generation ~= expected then
+      -- Revoked, expired, or voided by a clear: not written. A voided lease of ours is dropped.
+      if type(held) == 'string' and string.sub(held, 1, #token + 1) == token .. '|' then redis.pcall('DEL', leaseKey) end
+      return 0
+    end
   end
   if not generation then
     generation = new_generation(i)

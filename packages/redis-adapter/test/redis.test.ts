@@ -62,7 +62,7 @@ describe('redisTier on a real redis-server', () => {
     expect(sent).toEqual(['evalsha'])
   })
 
-  it('getMany and getOrSetMany: one read script for the keys L1 lacks, one loader call, one write script for the fills', async () => {
+  it('getMany: one read script for the keys L1 lacks; getOrSetMany: pipelined lease reads, one loader call, one write script', async () => {
     const writer = instance()
     await Promise.all(['a', 'b', 'c'].map((key) => writer.cache.set(key, key.toUpperCase())))
     const reader = instance()
@@ -80,8 +80,9 @@ describe('redisTier on a real redis-server', () => {
     expect(loaded).toEqual(['A', 'loaded x1', 'loaded x2', 'loaded x3'])
     await new Promise((resolve) => setTimeout(resolve, 50))
     monitor.disconnect()
-    // getMany: one read; getOrSetMany: 'a' from L1, one read for x1-x3, one write for their fills.
-    expect(sent).toEqual(['evalsha', 'evalsha', 'evalsha'])
+    // getMany: one read script. getOrSetMany: 'a' from L1; for x1-x3 one read script each (they
+    // take the leases; auto-pipelined into one round trip), one loader call, one write script for the fills.
+    expect(sent).toEqual(['evalsha', 'evalsha', 'evalsha', 'evalsha', 'evalsha'])
     expect(await instance().cache.get('x2')).toBe('loaded x2')
   })
 

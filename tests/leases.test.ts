@@ -1,0 +1,113 @@
+/**
+ * Leases on a real redis-server, edge by edge: released when unused,
+ * voided by clear, revoked by writes — for getOrSet and getOrSetMany.
+ */
+import { createCache, type CacheOptions } from '@tiercache/core'
+import { memoryTier } from '@tiercache/memory-adapter'
+import { redisBus, redisTier } from '@tiercache/redis-adapter'
+import { Redis } from 'ioredis'
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { RedisServer } from './support/redis-server.js'
+import { TcpProxy } from './support/tcp-proxy.js'
+
+let server: RedisServer
+let raw: Redis
+const cleanups: Array<() => unknown> = []
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
+beforeAll(async () => {
+  server = await RedisServer.start()
+  raw = new Redis(server.url)
+})
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
+  await raw.flushall()
+})
+afterAll(async () => {
+  raw.disconnect()
+  await server.stop()
+})
+
+async function instance(options: Partial<CacheOptions> = {}, busUrl = server.url) {
+  const bus = redisBus({ redis: busUrl })
+  const cache = createCache<unknown>({
+    name: 'leases',
+    tiers: [memoryTier(), redisTier({ redis: server.url })],
+    bus,
+    ttl: '1h',
+    lockTimeout: '3s',
+    onError: () => {},
+    ...options,
+  })
+  cleanups.push(() => bus.close(), () => cache.close())
+  await bus.ready()
+  return cache
+}
+
+describe('leases are given back when unused', () => {
+  it('after a failing factory, the next process takes the lease at once instead of waiting lockTimeout', async () => {
+    const a = await instance()
+    const b = await instance()
+    await expect(a.getOrSet('k', async () => Promise.reject(new Error('db down')))).rejects.toThrow('db down')
+    expect(await b.getOrSet('k', async () => 'v')).toBe('v')
+    expect(b.stats().leaseWaits).toBe(0)
+  })
+
+  it('after a value that cannot be encoded, the next process takes the lease at once', async () => {
+    const a = await instance()
+    const b = await instance()
+    class Row {
+      id = 1
+    }
+    await expect(a.getOrSet('k', async () => new Row())).rejects.toMatchObject({ code: 'ERR_SERIALIZATION' })
+    expect(await b.getOrSet('k', async () => 'v')).toBe('v')
+    expect(b.stats().leaseWaits).toBe(0)
+  })
+
+  it('a clear voids the leases taken before it: new callers do not wait for the old holder', async () => {
+    const holder = await instance()
+    const other = await instance()
+    const slow = holder.getOrSet('k', () => sleep(2_000).then(() => 'from before the clear'))
+    await sleep(100)
+    await other.clear()
+    expect(await other.getOrSet('k', async () => 'after the clear')).toBe('after the clear')
+    expect(other.stats().leaseWaits).toBe(0)
+    await slow
+    expect(await (await instance()).get('k')).toBe('after the clear') // the old holder's fill did not land
+  })
+})
+
+describe('revoked leases keep stale values out of every tier', () => {
+  it('the filler whose lease a delete revoked keeps its value out of its own L1 too', async () => {
+    const link = await TcpProxy.start(server.port)
+    cleanups.push(() => link.stop())
+    // serve-stale-l1: the filler keeps trusting its L1 although its bus is cut, so only the revoked lease protects it.
+    const filler = await instance({ onBusDown: 'serve-stale-l1' }, link.url)
+    const deleter = await instance()
+    const filling = filler.getOrSet('k', () => sleep(300).then(() => 'computed before the delete'))
+    await sleep(100)
+    link.partition()
+    await deleter.delete('k')
+    expect(await filling).toBe('computed before the delete')
+    expect(await raw.exists('tiercache:leases:k')).toBe(0)
+    expect(await filler.get('k')).toBeUndefined()
+    link.heal()
+  })
+
+  it('getOrSetMany: a delete issued while the loader runs leaves no stale value anywhere', async () => {
+    const link = await TcpProxy.start(server.port)
+    cleanups.push(() => link.stop())
+    const filler = await instance({ onBusDown: 'serve-stale-l1' }, link.url)
+    const deleter = await instance()
+    const loading = filler.getOrSetMany(['a', 'b'], (keys) => sleep(300).then(() => keys.map((key) => `loaded ${key}`)))
+    await sleep(100)
+    link.partition()
+    await deleter.delete('a')
+    expect(await loading).toEqual(['loaded a', 'loaded b'])
+    expect(await raw.exists('tiercache:leases:a')).toBe(0) // revoked: not written
+    expect(await raw.exists('tiercache:leases:b')).toBe(1) // untouched: written
+    expect(await filler.get('a')).toBeUndefined()
+    expect(await deleter.get('a')).toBeUndefined()
+    link.heal()
+  })
+})
