@@ -369,10 +369,8 @@ export class Cache<V = unknown> {
           }
         } catch (error) {
           this.#counters.factoryErrors++
-          for (const { key, lease } of batch) {
-            if (lease !== undefined) await this.#releaseLease(key, lease)
-            pending.get(key)!.reject(error)
-          }
+          await Promise.all(batch.map(({ key, lease }) => (lease === undefined ? undefined : this.#releaseLease(key, lease))))
+          for (const { key } of batch) pending.get(key)!.reject(error)
           batch.length = 0
           loaded = []
         }
