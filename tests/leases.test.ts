@@ -5,41 +5,24 @@
 import { createCache, type CacheOptions } from '@tiercache/core'
 import { memoryTier } from '@tiercache/memory-adapter'
 import { redisBus, redisTier } from '@tiercache/redis-adapter'
-import { Redis } from 'ioredis'
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { RedisServer } from './support/redis-server.js'
+import { describe, expect, it } from 'vitest'
+import { sleep, useRedisSuite } from './support/redis-suite.js'
 import { TcpProxy } from './support/tcp-proxy.js'
 
-let server: RedisServer
-let raw: Redis
-const cleanups: Array<() => unknown> = []
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+const suite = useRedisSuite()
 
-beforeAll(async () => {
-  server = await RedisServer.start()
-  raw = new Redis(server.url)
-})
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
-  await raw.flushall()
-})
-afterAll(async () => {
-  raw.disconnect()
-  await server.stop()
-})
-
-async function instance(options: Partial<CacheOptions> = {}, busUrl = server.url) {
+async function instance(options: Partial<CacheOptions> = {}, busUrl = suite.server.url) {
   const bus = redisBus({ redis: busUrl })
   const cache = createCache<unknown>({
     name: 'leases',
-    tiers: [memoryTier(), redisTier({ redis: server.url })],
+    tiers: [memoryTier(), redisTier({ redis: suite.server.url })],
     bus,
     ttl: '1h',
     lockTimeout: '3s',
     onError: () => {},
     ...options,
   })
-  cleanups.push(() => bus.close(), () => cache.close())
+  suite.cleanup(() => bus.close(), () => cache.close())
   await bus.ready()
   return cache
 }
@@ -79,8 +62,8 @@ describe('leases are given back when unused', () => {
 
 describe('revoked leases keep stale values out of every tier', () => {
   it('the filler whose lease a delete revoked keeps its value out of its own L1 too', async () => {
-    const link = await TcpProxy.start(server.port)
-    cleanups.push(() => link.stop())
+    const link = await TcpProxy.start(suite.server.port)
+    suite.cleanup(() => link.stop())
     // serve-stale-l1: the filler keeps trusting its L1 although its bus is cut, so only the revoked lease protects it.
     const filler = await instance({ onBusDown: 'serve-stale-l1' }, link.url)
     const deleter = await instance()
@@ -89,14 +72,14 @@ describe('revoked leases keep stale values out of every tier', () => {
     link.partition()
     await deleter.delete('k')
     expect(await filling).toBe('computed before the delete')
-    expect(await raw.exists('tiercache:leases:k')).toBe(0)
+    expect(await suite.raw.exists('tiercache:leases:k')).toBe(0)
     expect(await filler.get('k')).toBeUndefined()
     link.heal()
   })
 
   it('getOrSetMany: a delete issued while the loader runs leaves no stale value anywhere', async () => {
-    const link = await TcpProxy.start(server.port)
-    cleanups.push(() => link.stop())
+    const link = await TcpProxy.start(suite.server.port)
+    suite.cleanup(() => link.stop())
     const filler = await instance({ onBusDown: 'serve-stale-l1' }, link.url)
     const deleter = await instance()
     const loading = filler.getOrSetMany(['a', 'b'], (keys) => sleep(300).then(() => keys.map((key) => `loaded ${key}`)))
@@ -104,8 +87,8 @@ describe('revoked leases keep stale values out of every tier', () => {
     link.partition()
     await deleter.delete('a')
     expect(await loading).toEqual(['loaded a', 'loaded b'])
-    expect(await raw.exists('tiercache:leases:a')).toBe(0) // revoked: not written
-    expect(await raw.exists('tiercache:leases:b')).toBe(1) // untouched: written
+    expect(await suite.raw.exists('tiercache:leases:a')).toBe(0) // revoked: not written
+    expect(await suite.raw.exists('tiercache:leases:b')).toBe(1) // untouched: written
     expect(await filler.get('a')).toBeUndefined()
     expect(await deleter.get('a')).toBeUndefined()
     link.heal()

@@ -6,40 +6,23 @@
 import { createCache, FactoryTimeoutError, type CacheOptions } from '@tiercache/core'
 import { memoryTier } from '@tiercache/memory-adapter'
 import { redisBus, redisTier } from '@tiercache/redis-adapter'
-import { Redis } from 'ioredis'
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
-import { RedisServer } from './support/redis-server.js'
+import { describe, expect, it, vi } from 'vitest'
+import { sleep, useRedisSuite } from './support/redis-suite.js'
 import { TcpProxy } from './support/tcp-proxy.js'
 
-let server: RedisServer
-let raw: Redis
-const cleanups: Array<() => unknown> = []
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+const suite = useRedisSuite()
 
-beforeAll(async () => {
-  server = await RedisServer.start()
-  raw = new Redis(server.url)
-})
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
-  await raw.flushall()
-})
-afterAll(async () => {
-  raw.disconnect()
-  await server.stop()
-})
-
-async function instance(options: Partial<CacheOptions> = {}, busUrl = server.url) {
+async function instance(options: Partial<CacheOptions> = {}, busUrl = suite.server.url) {
   const bus = redisBus({ redis: busUrl })
   const cache = createCache<string>({
     name: 'policy',
-    tiers: [memoryTier(), redisTier({ redis: server.url })],
+    tiers: [memoryTier(), redisTier({ redis: suite.server.url })],
     bus,
     ttl: '1h',
     onError: () => {},
     ...options,
   })
-  cleanups.push(() => bus.close(), () => cache.close())
+  suite.cleanup(() => bus.close(), () => cache.close())
   await bus.ready()
   return Object.assign(cache, { bus })
 }
@@ -49,7 +32,7 @@ describe('grace and fail-safe on Redis', () => {
     const writer = await instance({ grace: '10m' })
     await writer.set('k', 'last good', { ttl: '100ms' })
     await sleep(200)
-    expect(await raw.pttl('tiercache:policy:k')).toBeGreaterThan(500_000) // kept for the grace period
+    expect(await suite.raw.pttl('tiercache:policy:k')).toBeGreaterThan(500_000) // kept for the grace period
     const reader = await instance({ grace: '10m', refreshStale: 'wait', failSafeBackoff: '1s' })
     const failing = vi.fn(async (): Promise<string> => {
       throw new Error('database down')
@@ -70,7 +53,7 @@ describe('grace and fail-safe on Redis', () => {
 
     const strict = await instance({ hardTimeout: '100ms' })
     await expect(strict.getOrSet('never', () => new Promise<string>(() => {}))).rejects.toBeInstanceOf(FactoryTimeoutError)
-    expect(await raw.exists('tiercache:policy:never')).toBe(0)
+    expect(await suite.raw.exists('tiercache:policy:never')).toBe(0)
   })
 })
 
@@ -78,7 +61,7 @@ describe('TTLs in Redis', () => {
   it('jitter: 0.1 spreads the expiries Redis holds by ±10 %', async () => {
     const cache = await instance({ ttl: '100s', jitter: 0.1 })
     await Promise.all(Array.from({ length: 100 }, (_, i) => cache.getOrSet(`j${i}`, async () => 'v')))
-    const ttls = await Promise.all(Array.from({ length: 100 }, (_, i) => raw.pttl(`tiercache:policy:j${i}`)))
+    const ttls = await Promise.all(Array.from({ length: 100 }, (_, i) => suite.raw.pttl(`tiercache:policy:j${i}`)))
     expect(Math.min(...ttls)).toBeGreaterThanOrEqual(89_000)
     expect(Math.max(...ttls)).toBeLessThanOrEqual(110_000)
     expect(Math.max(...ttls) - Math.min(...ttls)).toBeGreaterThan(5_000)
@@ -90,12 +73,12 @@ describe('TTLs in Redis', () => {
       ctx.setTtl('5s')
       return 'v'
     })
-    expect(await raw.pttl('tiercache:policy:short')).toBeLessThanOrEqual(5_000)
+    expect(await suite.raw.pttl('tiercache:policy:short')).toBeLessThanOrEqual(5_000)
     await cache.getOrSet('secret', (ctx) => {
       ctx.skipCache()
       return 'not cached'
     })
-    expect(await raw.exists('tiercache:policy:secret')).toBe(0)
+    expect(await suite.raw.exists('tiercache:policy:secret')).toBe(0)
   })
 })
 
@@ -109,7 +92,7 @@ describe('warm-up', () => {
       { concurrency: 50 },
     )
     expect(written).toBe(500)
-    expect(await raw.dbsize()).toBeGreaterThanOrEqual(500)
+    expect(await suite.raw.dbsize()).toBeGreaterThanOrEqual(500)
     const other = await instance()
     expect(await other.getMany(['w0', 'w499'])).toEqual(['value 0', 'value 499'])
   })
@@ -117,8 +100,8 @@ describe('warm-up', () => {
 
 describe('onBusDown', () => {
   it("while the bus is partitioned, the default bypasses L1; 'serve-stale-l1' keeps serving it", async () => {
-    const link = await TcpProxy.start(server.port)
-    cleanups.push(() => link.stop())
+    const link = await TcpProxy.start(suite.server.port)
+    suite.cleanup(() => link.stop())
     const strict = await instance({ maxStaleness: '300ms' }, link.url)
     const lenient = await instance({ maxStaleness: '300ms', onBusDown: 'serve-stale-l1' }, link.url)
     const writer = await instance()

@@ -2,34 +2,18 @@
  * Leases (coherence mechanism 4) across separate processes on a real
  * redis-server: distributed single-flight, and no stale sets.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
-import { Redis } from 'ioredis'
+import { describe, expect, it, vi } from 'vitest'
 import { InstanceProcess } from './support/instance.js'
-import { RedisServer } from './support/redis-server.js'
+import { useRedisSuite } from './support/redis-suite.js'
 import { TcpProxy } from './support/tcp-proxy.js'
 
-let server: RedisServer
-let raw: Redis
-const cleanups: Array<() => unknown> = []
-
-beforeAll(async () => {
-  server = await RedisServer.start()
-  raw = new Redis(server.url)
-})
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
-  await raw.flushall()
-})
-afterAll(async () => {
-  raw.disconnect()
-  await server.stop()
-})
+const suite = useRedisSuite()
 
 async function processes(count: number, env: Record<string, string> = {}): Promise<InstanceProcess[]> {
   const started = await Promise.all(
-    Array.from({ length: count }, () => InstanceProcess.start({ REDIS_URL: server.url, CACHE_NAME: 'stampede', ...env })),
+    Array.from({ length: count }, () => InstanceProcess.start({ REDIS_URL: suite.server.url, CACHE_NAME: 'stampede', ...env })),
   )
-  cleanups.push(() => started.forEach((p) => p.kill()))
+  suite.cleanup(() => started.forEach((p) => p.kill()))
   return started
 }
 
@@ -56,8 +40,8 @@ describe('leases against stale sets', () => {
   it('leases: a delete issued while a slow factory runs leaves no stale value anywhere', async () => {
     // The filler's bus is cut off, so its in-flight guard never hears of the
     // delete: only the revoked lease can keep its value out of L2.
-    const link = await TcpProxy.start(server.port)
-    cleanups.push(() => link.stop())
+    const link = await TcpProxy.start(suite.server.port)
+    suite.cleanup(() => link.stop())
     const [filler] = await processes(1, { BUS_URL: link.url })
     const [deleter] = await processes(1)
     const filling = filler!.call('slowGetOrSet', { key: 'k', value: 'computed-before-the-delete', factoryMs: 300 })
@@ -65,7 +49,7 @@ describe('leases against stale sets', () => {
     link.partition()
     await deleter!.call('delete', { key: 'k' })
     expect(await filling).toBe('computed-before-the-delete') // the caller still gets its answer
-    expect(await raw.exists('tiercache:stampede:k')).toBe(0) // but L2 did not take it
+    expect(await suite.raw.exists('tiercache:stampede:k')).toBe(0) // but L2 did not take it
     expect(await deleter!.call('get', { key: 'k' })).toBeUndefined()
     link.heal()
   })
@@ -87,7 +71,7 @@ describe('grace across processes', () => {
       const after = await Promise.all([a!.call<{ finished: number }>('factories'), b!.call<{ finished: number }>('factories')])
       expect(after[0]!.finished + after[1]!.finished).toBe(1)
     }, { timeout: 5_000 })
-    expect(await raw.pttl('tiercache:stampede:k')).toBeGreaterThan(60_000)
+    expect(await suite.raw.pttl('tiercache:stampede:k')).toBeGreaterThan(60_000)
   })
 })
 
