@@ -4,7 +4,7 @@ import type { OriginInvalidation } from './contracts.js'
  * The wire format of invalidations, shared by every bus that crosses a
  * process boundary:
  *
- *   {"v":1,"i":[[origin,"k",cache,key],[origin,"c",cache]]}
+ *   {"v":1,"i":[[origin,"k",cache,key],[origin,"t",cache,[tag,…]],[origin,"c",cache]]}
  *
  * JSON rather than msgpack: messages are a few dozen bytes, JSON.parse of
  * them is as fast as any decoder, and an operator can read the channel with
@@ -21,7 +21,11 @@ export interface DecodedMessage {
 
 export function encodeInvalidations(batch: readonly OriginInvalidation[]): string {
   const items = batch.map(({ origin, invalidation: inv }) =>
-    inv.kind === 'key' ? [origin, 'k', inv.cache, inv.key] : [origin, 'c', inv.cache],
+    inv.kind === 'key'
+      ? [origin, 'k', inv.cache, inv.key]
+      : inv.kind === 'tags'
+        ? [origin, 't', inv.cache, inv.tags]
+        : [origin, 'c', inv.cache],
   )
   return JSON.stringify({ v: BUS_PROTOCOL_VERSION, i: items })
 }
@@ -58,6 +62,9 @@ function decodeOne(item: unknown): OriginInvalidation | undefined {
   if (typeof origin !== 'string' || typeof cache !== 'string') return undefined
   if (kind === 'k' && typeof key === 'string' && item.length === 4) {
     return { origin, invalidation: { kind: 'key', cache, key } }
+  }
+  if (kind === 't' && item.length === 4 && Array.isArray(key) && key.length > 0 && key.every((tag) => typeof tag === 'string')) {
+    return { origin, invalidation: { kind: 'tags', cache, tags: key as string[] } }
   }
   if (kind === 'c' && item.length === 3) return { origin, invalidation: { kind: 'clear', cache } }
   return undefined

@@ -22,6 +22,7 @@ import {
   CircuitOpenError,
   FactoryError,
   InvalidArgumentError,
+  InvalidKeyError,
   InvalidOptionError,
   PublishError,
   TierCacheError,
@@ -30,6 +31,8 @@ import {
 } from './errors.js'
 import { FactoryCall, runFactory, type Factory } from './factory.js'
 import { InFlightGuard } from './in-flight-guard.js'
+import { fillTemplate, parseTemplate, type KeyParams } from './key-template.js'
+import { assertValidNamespace, assertValidTags, entryTags, NAMESPACE_SEPARATOR, namespacedKey, namespaceTag } from './tags.js'
 import { effectiveTtl, READ_POLICY_OPTIONS, resolvePolicy, type ReadPolicy, type ReadPolicyOptions } from './policy.js'
 import { newInstanceId } from './instance-id.js'
 import { assertKnownOptions } from './options.js'
@@ -90,10 +93,37 @@ export interface SetOptions {
   ttl?: Duration
   /** Overrides the cache's `grace` for this value. */
   grace?: Duration
+  /** Tags to write the value under; `invalidateTags` on any of them drops it everywhere. */
+  tags?: readonly string[]
 }
 
-/** Per-call overrides of the cache's read-path options. */
-export type GetOrSetOptions = ReadPolicyOptions
+/** Per-call overrides of the cache's read-path options, and the tags to store a produced value under. */
+export interface GetOrSetOptions extends ReadPolicyOptions {
+  tags?: readonly string[]
+}
+
+/** A cache scoped to a namespace; see `Cache.namespace`. */
+export interface CacheNamespace<V> {
+  readonly name: string
+  get(key: string): Promise<V | undefined>
+  getOrSet(key: string, factory: Factory<V>, options?: GetOrSetOptions): Promise<V>
+  getMany(keys: readonly string[]): Promise<Array<V | undefined>>
+  getOrSetMany(keys: readonly string[], loader: BatchLoader<V>, options?: GetOrSetOptions): Promise<V[]>
+  set(key: string, value: V, options?: SetOptions): Promise<void>
+  delete(key: string): Promise<void>
+  /** Drops every entry under this namespace (and deeper ones), on every instance. */
+  invalidate(): Promise<void>
+  namespace(sub: string): CacheNamespace<V>
+}
+
+/** A key builder; see `Cache.key`. */
+export interface KeyTemplate<T extends string, S extends string> {
+  (params: KeyParams<T>): string
+  readonly template: T
+  readonly scope: S | undefined
+  /** Drops every key of the scope these parameters name (all pages, all filters), on every instance. */
+  invalidate(params: KeyParams<S>): Promise<void>
+}
 
 /** One entry for `warm`: a `[key, value]` pair, or an object with its own TTL. */
 export type WarmEntry<V> = readonly [string, V] | { key: string; value: V; ttl?: Duration }
@@ -295,6 +325,7 @@ export class Cache<V = unknown> {
   async getOrSetMany(keys: readonly string[], loader: BatchLoader<V>, options?: GetOrSetOptions): Promise<V[]> {
     if (typeof loader !== 'function') throw new InvalidArgumentError('getOrSetMany needs a loader function', { cache: this.name })
     const policy = resolvePolicy(options, this.#policy, { cache: this.name })
+    if (options?.tags !== undefined) assertValidTags(this.name, options.tags)
     this.#assertOpen()
     if (!Array.isArray(keys)) throw new InvalidArgumentError('expected an array of keys', { cache: this.name })
     for (const key of keys) assertValidKey(this.name, key)
@@ -318,7 +349,7 @@ export class Cache<V = unknown> {
       toLoad.set(key, pending)
       results.push(pending.promise)
     })
-    if (toLoad.size > 0) void this.#loadMany(toLoad, loader, policy)
+    if (toLoad.size > 0) void this.#loadMany(toLoad, loader, policy, options?.tags)
     return Promise.all(results)
   }
 
@@ -329,7 +360,7 @@ export class Cache<V = unknown> {
    * (one batched write). A key another process is producing goes the
    * single-key way and waits for it. Each key settles on its own.
    */
-  async #loadMany(pending: Map<string, Deferred<V>>, loader: BatchLoader<V>, policy: ReadPolicy): Promise<void> {
+  async #loadMany(pending: Map<string, Deferred<V>>, loader: BatchLoader<V>, policy: ReadPolicy, tagsOption: readonly string[] | undefined): Promise<void> {
     const keys = [...pending.keys()]
     const tickets = new Map(keys.map((key) => [key, this.#guard.begin(key)]))
     const settle = (key: string, outcome: Promise<V>): Promise<void> =>
@@ -346,7 +377,7 @@ export class Cache<V = unknown> {
           pending.get(key)!.resolve(entry.value as V)
         } else if (read.leasedElsewhere === true) {
           const one: Factory<V> = async () => valueIn(await loader([key]), key, 0, this.name)
-          waits.push(settle(key, this.#load(key, one, policy, undefined, () => false)))
+          waits.push(settle(key, this.#load(key, one, policy, undefined, () => false, tagsOption)))
         } else {
           batch.push({ key, lease: read.lease })
         }
@@ -379,7 +410,8 @@ export class Cache<V = unknown> {
           batch.map(({ key, lease }, i) => {
             const value = valueIn(loaded, key, i, this.name)
             const expiresAt = now + effectiveTtl(policy, value, undefined)
-            const entry: TierEntry<V> = { value, createdAt: Date.now(), expiresAt, staleUntil: expiresAt + policy.graceMs }
+            const tags = entryTags(key, tagsOption)
+            const entry: TierEntry<V> = { value, createdAt: Date.now(), expiresAt, staleUntil: expiresAt + policy.graceMs, ...(tags === undefined ? {} : { tags }) }
             return settle(key, this.#store(key, entry, lease, tickets.get(key)!).then(() => value))
           }),
         )
@@ -500,6 +532,8 @@ export class Cache<V = unknown> {
     }
     // Parse per-call options before any I/O, so a bad option fails fast and writes nothing.
     const policy = resolvePolicy(options, this.#policy, { cache: this.name, key })
+    const tags = options?.tags
+    if (tags !== undefined) assertValidTags(this.name, tags, key)
     // Fail-safe backoff: after a factory failure answered with a stale value,
     // that value answers until the backoff ends (never past its grace).
     const backoff = this.#failSafe.get(key)
@@ -512,11 +546,11 @@ export class Cache<V = unknown> {
     // and one refresh runs behind (joining one already running).
     const stale = this.#l1Usable(key)
     if (stale !== undefined && policy.refreshStale === 'background') {
-      if (this.#joinable(key) === undefined) this.#startLoad(key, factory, policy, stale, true).catch(() => {})
+      if (this.#joinable(key) === undefined) this.#startLoad(key, factory, policy, stale, true, tags).catch(() => {})
       this.#counters.staleServed++
       return stale.value as V
     }
-    return this.#joinable(key) ?? this.#startLoad(key, factory, policy, stale, false)
+    return this.#joinable(key) ?? this.#startLoad(key, factory, policy, stale, false, tags)
   }
 
   /**
@@ -534,7 +568,14 @@ export class Cache<V = unknown> {
    * until it has finished. A refresh started for a stale value is answered
    * with that value from the start: callers that join it get it at once.
    */
-  #startLoad(key: string, factory: Factory<V>, policy: ReadPolicy, stale: TierEntry | undefined, answerStale: boolean): Promise<V> {
+  #startLoad(
+    key: string,
+    factory: Factory<V>,
+    policy: ReadPolicy,
+    stale: TierEntry | undefined,
+    answerStale: boolean,
+    tags: readonly string[] | undefined,
+  ): Promise<V> {
     const result = deferred<V>()
     const load: Load<V> = { promise: result.promise, staleUntil: Number.POSITIVE_INFINITY }
     let answered = false
@@ -548,7 +589,7 @@ export class Cache<V = unknown> {
     }
     if (answerStale) answer(stale!.value as V, usableUntil(stale!))
     this.#inFlight.set(key, load)
-    this.#load(key, factory, policy, stale, answer)
+    this.#load(key, factory, policy, stale, answer, tags)
       .then(
         (value) => answer(value),
         (error: unknown) => {
@@ -578,6 +619,7 @@ export class Cache<V = unknown> {
     policy: ReadPolicy,
     staleFromL1: TierEntry | undefined,
     answer: (value: V, staleUntil?: number) => boolean,
+    tagsOption?: readonly string[],
   ): Promise<V> {
     const ticket = this.#guard.begin(key)
     let stale = staleFromL1
@@ -644,7 +686,8 @@ export class Cache<V = unknown> {
         return value
       }
       const expiresAt = clock() + effectiveTtl(policy, value, call.ttlMs)
-      const entry: TierEntry<V> = { value, createdAt: Date.now(), expiresAt, staleUntil: expiresAt + policy.graceMs }
+      const tags = entryTags(key, call.tags ?? tagsOption)
+      const entry: TierEntry<V> = { value, createdAt: Date.now(), expiresAt, staleUntil: expiresAt + policy.graceMs, ...(tags === undefined ? {} : { tags }) }
       await this.#store(key, entry, lease, ticket)
       return value
     } finally {
@@ -789,9 +832,11 @@ export class Cache<V = unknown> {
     this.#assertOpen(key)
     assertValidKey(this.name, key)
     const policy = resolvePolicy(options, this.#policy, { cache: this.name, key })
+    if (options?.tags !== undefined) assertValidTags(this.name, options.tags, key)
     const now = clock()
     const expiresAt = now + effectiveTtl(policy, undefined, policy.ttlMs)
-    const entry: TierEntry<V> = { value, createdAt: Date.now(), expiresAt, staleUntil: expiresAt + policy.graceMs }
+    const tags = entryTags(key, options?.tags)
+    const entry: TierEntry<V> = { value, createdAt: Date.now(), expiresAt, staleUntil: expiresAt + policy.graceMs, ...(tags === undefined ? {} : { tags }) }
     const invalidation: Invalidation = { kind: 'key', cache: this.name, key }
     await this.#write(key, invalidation, async (publish) => void (await this.#l2!.set(key, entry, { publish })), entry)
   }
@@ -802,6 +847,147 @@ export class Cache<V = unknown> {
     assertValidKey(this.name, key)
     const invalidation: Invalidation = { kind: 'key', cache: this.name, key }
     await this.#write(key, invalidation, (publish) => this.#l2!.delete(key, { publish }))
+  }
+
+  /**
+   * Makes every entry written under any of `tags` a miss, on every instance:
+   * O(1) per tag in Redis (version counters, no scan), L1 copies dropped
+   * through the bus with the coherence contract's guarantees.
+   */
+  async invalidateTags(tags: readonly string[]): Promise<void> {
+    this.#assertOpen()
+    assertValidTags(this.name, tags)
+    if (tags.length > 0) await this.#invalidateTagged([...new Set(tags)])
+  }
+
+  /** Makes every entry under `namespace` (and its sub-namespaces: all pages, all filters) a miss, on every instance. */
+  async invalidateNamespace(namespace: string): Promise<void> {
+    this.#assertOpen()
+    assertValidNamespace(this.name, namespace)
+    await this.#invalidateTagged([namespaceTag(namespace)])
+  }
+
+  async #invalidateTagged(tags: readonly string[]): Promise<void> {
+    const invalidation: Invalidation = { kind: 'tags', cache: this.name, tags }
+    await this.#write(undefined, invalidation, (publish) => this.#l2!.invalidateTags(tags, { publish }))
+  }
+
+  /**
+   * A handle on `namespace` (`'company:42'`): the same calls with keys scoped
+   * to it, sharing this cache's tiers, bus and single-flight state. Its
+   * `invalidate()` drops everything under it; `namespace('orders')` nests.
+   */
+  namespace(namespace: string): CacheNamespace<V> {
+    assertValidNamespace(this.name, namespace)
+    const scoped = (key: string): string => {
+      assertValidKey(this.name, key)
+      if (key.includes(NAMESPACE_SEPARATOR)) {
+        throw new InvalidKeyError('a key in a namespace cannot itself be namespaced; nest with .namespace()', { cache: this.name, key })
+      }
+      return namespacedKey(namespace, key)
+    }
+    return {
+      name: namespace,
+      get: (key) => this.get(scoped(key)),
+      getOrSet: (key, factory, options) => this.getOrSet(scoped(key), factory, options),
+      getMany: (keys) => this.getMany(keys.map(scoped)),
+      getOrSetMany: (keys, loader, options) => {
+        const scopedKeys = keys.map(scoped)
+        const back = new Map(scopedKeys.map((full, i) => [full, keys[i]!]))
+        return this.getOrSetMany(scopedKeys, async (missing) => {
+          const loaded = await loader(missing.map((full) => back.get(full)!))
+          if (loaded instanceof Map) return new Map(missing.map((full) => [full, loaded.get(back.get(full)!) as V]))
+          return loaded
+        }, options)
+      },
+      set: (key, value, options) => this.set(scoped(key), value, options),
+      delete: (key) => this.delete(scoped(key)),
+      invalidate: () => this.invalidateNamespace(namespace),
+      namespace: (sub) => this.namespace(`${namespace}:${sub}`),
+    }
+  }
+
+  /**
+   * A typed key template: `cache.key('company:{companyId}:orders:page:{page}',
+   * { scope: 'company:{companyId}:orders' })` builds keys from exactly those
+   * parameters (escaping ':' inside values, so two parameter sets never build
+   * the same key), places each key in its scope's namespace, and
+   * `.invalidate({ companyId })` drops the whole scope.
+   */
+  key<T extends string, S extends string = never>(template: T, options: { scope?: S } = {}): KeyTemplate<T, S> {
+    const full = parseTemplate(template, 'key template', this.name)
+    const scope = options.scope === undefined ? undefined : parseTemplate(options.scope, 'scope', this.name)
+    if (scope !== undefined && scope.names.some((name) => !full.names.includes(name))) {
+      throw new InvalidArgumentError(`scope "${scope.source}" uses a parameter that key "${template}" does not have`, { cache: this.name })
+    }
+    const build = ((params: KeyParams<T>): string => {
+      const key = fillTemplate(full, params, this.name)
+      if (scope === undefined) return key
+      const pick = Object.fromEntries(scope.names.map((name) => [name, (params as Record<string, unknown>)[name]]))
+      const namespace = fillTemplate(scope, pick, this.name)
+      const local = key.startsWith(`${namespace}:`) ? key.slice(namespace.length + 1) : key
+      return namespacedKey(namespace, local)
+    }) as KeyTemplate<T, S>
+    Object.defineProperties(build, {
+      template: { value: template },
+      scope: { value: options.scope },
+      invalidate: {
+        value: async (params: KeyParams<S>) => {
+          if (scope === undefined) throw new InvalidArgumentError(`key "${template}" has no scope to invalidate`, { cache: this.name })
+          await this.invalidateNamespace(fillTemplate(scope, params, this.name))
+        },
+      },
+    })
+    return build
+  }
+
+  /**
+   * Memoizes `fn` through `getOrSet` (single-flight, leases and all):
+   * `cache.wrap(loadUser, { key: (id) => `user:${id}`, ttl: '5m', tags: (id) => [...] })`.
+   */
+  wrap<A extends unknown[]>(
+    fn: (...args: A) => V | Promise<V>,
+    options: { key: (...args: A) => string; tags?: readonly string[] | ((...args: A) => readonly string[]) } & ReadPolicyOptions,
+  ): (...args: A) => Promise<V> {
+    if (typeof fn !== 'function' || typeof options?.key !== 'function') {
+      throw new InvalidArgumentError('wrap needs a function and a key(...args) function', { cache: this.name })
+    }
+    const { key, tags, ...policy } = options
+    return (...args: A) =>
+      this.getOrSet(key(...args), () => fn(...args), { ...policy, tags: typeof tags === 'function' ? tags(...args) : tags })
+  }
+
+  /**
+   * Wires a domain event to invalidation in one line:
+   * `cache.invalidateOn(events, 'order.updated', (e) => ({ namespaces: [`company:${e.companyId}:orders`] }))`.
+   * Returns a function that unwires it. Failures go to `onError`.
+   */
+  invalidateOn<E>(
+    emitter: { on(event: string, listener: (payload: E) => void): unknown; off?(event: string, listener: (payload: E) => void): unknown },
+    event: string,
+    map: (payload: E) => { keys?: readonly string[]; tags?: readonly string[]; namespaces?: readonly string[] },
+  ): () => void {
+    const listener = (payload: E): void => {
+      let plan: { keys?: readonly string[]; tags?: readonly string[]; namespaces?: readonly string[] }
+      try {
+        plan = map(payload)
+      } catch (error) {
+        this.#report(new InvalidArgumentError(`invalidateOn("${event}"): the mapper threw: ${errorMessageOf(error)}`, { cache: this.name, cause: error }))
+        return
+      }
+      const work = [
+        ...(plan.keys ?? []).map((key) => this.delete(key)),
+        ...(plan.tags !== undefined && plan.tags.length > 0 ? [this.invalidateTags(plan.tags)] : []),
+        ...(plan.namespaces ?? []).map((namespace) => this.invalidateNamespace(namespace)),
+      ]
+      for (const done of work) {
+        done.catch((error: unknown) => this.#report(error instanceof TierCacheError ? error : this.#tierError('invalidate', undefined, error)))
+      }
+    }
+    emitter.on(event, listener)
+    return () => {
+      emitter.off?.(event, listener)
+    }
   }
 
   /** Removes every entry of this cache (no other cache's) from every tier, on every instance. */
@@ -887,6 +1073,16 @@ export class Cache<V = unknown> {
   #invalidateLocally(invalidation: Invalidation): void {
     if (invalidation.kind === 'clear') {
       this.#clearLocally()
+      return
+    }
+    if (invalidation.kind === 'tags') {
+      const tags = new Set(invalidation.tags)
+      if (this.#l1?.deleteTagged !== undefined) this.#l1.deleteTagged(tags)
+      else this.#l1?.clear()
+      for (const [key, { entry }] of this.#failSafe) if (entry.tags?.some((tag) => tags.has(tag)) === true) this.#failSafe.delete(key)
+      // Which reads in flight were tagged is unknown until they finish: none may fill, none may be joined.
+      this.#guard.invalidateAll()
+      this.#inFlight.clear()
       return
     }
     const key = invalidation.key

@@ -23,6 +23,11 @@ export interface TierEntry<V = unknown> {
    * Shared tiers keep the entry physically until then.
    */
   readonly staleUntil?: number
+  /**
+   * The tags (and namespaces) the value was written under: `invalidateTags`
+   * on any of them makes the entry a miss everywhere.
+   */
+  readonly tags?: readonly string[]
 }
 
 /** A fill lease (coherence mechanism 4), granted by a shared tier on a miss. */
@@ -146,6 +151,8 @@ export interface BoundLocalTier extends BoundTier {
   close(): void
   /** Entries held now (for stats and tests). */
   readonly size: number
+  /** Drops every entry written under any of `tags`. */
+  deleteTagged(tags: ReadonlySet<string>): void
 }
 
 export interface SharedTier extends Tier {
@@ -180,6 +187,11 @@ export interface BoundSharedTier extends BoundTier {
   releaseLease?(key: string, lease: TierLease): Promise<void>
   /** Reads several keys in one round trip, in order. Tiers without it are read key by key. */
   getMany?(keys: readonly string[]): Promise<Array<TierEntry | undefined>>
+  /**
+   * Makes every entry of this cache written under any of `tags` a miss, in
+   * O(1) per tag whatever the number of entries (version counters, no scan).
+   */
+  invalidateTags(tags: readonly string[], options?: TierWriteOptions): Promise<void>
 }
 
 /** Encodes entries for a shared tier. Must round-trip across processes with no shared state. */
@@ -192,6 +204,8 @@ export interface Serializer {
 export type Invalidation =
   /** Drop this key of this cache. */
   | { readonly kind: 'key'; readonly cache: string; readonly key: string }
+  /** Drop every entry of this cache written under any of these tags (namespaces are tags too). */
+  | { readonly kind: 'tags'; readonly cache: string; readonly tags: readonly string[] }
   /** Drop every entry of this cache. */
   | { readonly kind: 'clear'; readonly cache: string }
 

@@ -1,5 +1,6 @@
 import { parseDuration, type Duration } from './duration.js'
 import { FactoryTimeoutError } from './errors.js'
+import { assertValidTags } from './tags.js'
 
 /** What a factory learns about, and can decide for, the value it produces. */
 export interface FactoryContext<V> {
@@ -13,6 +14,8 @@ export interface FactoryContext<V> {
   setTtl(ttl: Duration): void
   /** Returns the value to the caller without caching it anywhere. */
   skipCache(): void
+  /** Stores this value under these tags (instead of the call's `tags`). */
+  setTags(tags: readonly string[]): void
 }
 
 /** Produces the value on a miss. `null` and `undefined` are cached as misses (negative caching). */
@@ -24,6 +27,7 @@ export class FactoryCall<V> implements FactoryContext<V> {
   readonly stale: V | undefined
   readonly hasStale: boolean
   ttlMs: number | undefined
+  tags: readonly string[] | undefined
   skipped = false
   readonly #cache: string
 
@@ -40,6 +44,11 @@ export class FactoryCall<V> implements FactoryContext<V> {
 
   skipCache(): void {
     this.skipped = true
+  }
+
+  setTags(tags: readonly string[]): void {
+    assertValidTags(this.#cache, tags, this.key)
+    this.tags = tags
   }
 }
 

@@ -1,5 +1,5 @@
 export { Cache, createCache } from './cache.js'
-export type { BatchLoader, CacheCounters, CacheOptions, GetOrSetOptions, SetOptions, WarmEntry, WarmSource } from './cache.js'
+export type { BatchLoader, CacheCounters, CacheNamespace, CacheOptions, KeyTemplate, GetOrSetOptions, SetOptions, WarmEntry, WarmSource } from './cache.js'
 export type { Factory, FactoryContext } from './factory.js'
 export type { ReadPolicyOptions } from './policy.js'
 export type {
@@ -52,3 +52,5 @@ export { TickBatcher } from './tick-batcher.js'
 export type { TickBatcherOptions } from './tick-batcher.js'
 export { BusMembers } from './bus-members.js'
 export { assertKnownOptions } from './options.js'
+export type { KeyParamNames, KeyParams } from './key-template.js'
+export { NAMESPACE_SEPARATOR } from './tags.js'

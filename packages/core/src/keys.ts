@@ -16,7 +16,21 @@ export function assertValidKey(cache: string, key: unknown): asserts key is stri
   if (key.length > MAX_KEY_LENGTH) {
     throw new InvalidKeyError(`key is ${key.length} characters, over the limit of ${MAX_KEY_LENGTH}`, { cache, key })
   }
+  const separator = key.indexOf('\u001e')
+  if (separator >= 0) {
+    // `<namespace>U+001E<key>`, as cache.namespace() and key templates build it.
+    const namespace = key.slice(0, separator)
+    if (separator === 0 || separator === key.length - 1 || key.indexOf('\u001e', separator + 1) >= 0 || !VALID_NAMESPACE.test(namespace)) {
+      throw new InvalidKeyError('key contains U+001E, which is reserved to separate a namespace from its keys; use cache.namespace()', {
+        cache,
+        key,
+      })
+    }
+  }
 }
+
+/** Namespace levels are separated by ':'; no level is empty and no control character appears. */
+const VALID_NAMESPACE = /^[^\u0000-\u001f:]+(?::[^\u0000-\u001f:]+)*$/
 
 /**
  * Cache names become part of shared-tier keys and bus messages, so they are

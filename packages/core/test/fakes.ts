@@ -33,6 +33,9 @@ export class FakeLocal implements BoundLocalTier {
   clear() {
     this.map.clear()
   }
+  deleteTagged(tags: ReadonlySet<string>) {
+    for (const [key, entry] of this.map) if (entry.tags?.some((tag) => tags.has(tag)) === true) this.map.delete(key)
+  }
   close() {}
   get size() {
     return this.map.size
@@ -103,6 +106,12 @@ export class ControlledShared implements BoundSharedTier {
     this.calls.push(`delete ${key}`)
     if (this.failWith !== undefined) throw this.failWith
     this.map.delete(key)
+    this.#carry(options)
+  }
+  async invalidateTags(tags: readonly string[], options?: TierWriteOptions) {
+    this.calls.push(`invalidateTags ${tags.join(',')}`)
+    if (this.failWith !== undefined) throw this.failWith
+    for (const [key, entry] of this.map) if (entry.tags?.some((tag) => tags.includes(tag)) === true) this.map.delete(key)
     this.#carry(options)
   }
   async clear(options?: TierWriteOptions) {

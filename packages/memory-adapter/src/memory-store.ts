@@ -26,6 +26,8 @@ interface StoredEntry {
   readonly staleUntil: number
   /** The cache's generation when written; a clear bumps the generation, so older entries read as absent. */
   readonly generation: number
+  /** The tags it was written under, each with its version then. */
+  readonly tags: ReadonlyArray<readonly [string, number]>
 }
 
 interface Lease {
@@ -39,6 +41,8 @@ interface Lease {
 interface Store {
   readonly entries: LRUCache<string, StoredEntry>
   readonly generations: Map<string, number>
+  /** Tag versions by `<cache>\u0000<tag>`; invalidateTags bumps them. */
+  readonly tagVersions: Map<string, number>
   /** Fill leases by store key; bounded by the keys being filled, expired ones dropped when met. */
   readonly leases: Map<string, Lease>
   tokens: number
@@ -63,6 +67,7 @@ export function memoryStore(options: MemoryStoreOptions = {}): SharedTier {
   const store: Store = {
     entries: new LRUCache<string, StoredEntry>({ max: maxEntries }),
     generations: new Map(),
+    tagVersions: new Map(),
     leases: new Map(),
     tokens: 0,
   }
@@ -96,6 +101,10 @@ class BoundMemoryStore implements BoundSharedTier {
     return `${this.#cache}\u0000${key}`
   }
 
+  #tagVersion(tag: string): number {
+    return this.#store.tagVersions.get(`${this.#cache}\u0000${tag}`) ?? 0
+  }
+
   #generation(): number {
     return this.#store.generations.get(this.#cache) ?? 0
   }
@@ -103,7 +112,11 @@ class BoundMemoryStore implements BoundSharedTier {
   #live(storeKey: string): StoredEntry | undefined {
     const stored = this.#store.entries.get(storeKey)
     if (stored === undefined) return undefined
-    if (stored.generation !== this.#generation() || stored.staleUntil <= clock()) {
+    if (
+      stored.generation !== this.#generation() ||
+      stored.staleUntil <= clock() ||
+      stored.tags.some(([tag, version]) => this.#tagVersion(tag) !== version)
+    ) {
       this.#store.entries.delete(storeKey)
       return undefined
     }
@@ -118,6 +131,7 @@ class BoundMemoryStore implements BoundSharedTier {
       createdAt: stored.createdAt,
       expiresAt: stored.expiresAt,
       staleUntil: stored.staleUntil,
+      ...(stored.tags.length > 0 ? { tags: stored.tags.map(([tag]) => tag) } : {}),
     }
   }
 
@@ -174,8 +188,14 @@ class BoundMemoryStore implements BoundSharedTier {
       expiresAt: entry.expiresAt,
       staleUntil: entry.staleUntil ?? entry.expiresAt,
       generation: this.#generation(),
+      tags: (entry.tags ?? []).map((tag) => [tag, this.#tagVersion(tag)] as const),
     })
     return true
+  }
+
+  /** O(1) per tag: bumps its version; entries written under the older one read as absent. */
+  async invalidateTags(tags: readonly string[]): Promise<void> {
+    for (const tag of tags) this.#store.tagVersions.set(`${this.#cache}\u0000${tag}`, this.#tagVersion(tag) + 1)
   }
 
   async delete(key: string): Promise<void> {

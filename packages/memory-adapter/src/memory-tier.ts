@@ -73,6 +73,15 @@ class BoundMemoryTier implements BoundLocalTier {
     this.#entries.delete(key)
   }
 
+  /** One pass over L1: tag invalidations are rare next to reads, and the hit path stays free of tag checks. */
+  deleteTagged(tags: ReadonlySet<string>): void {
+    const doomed: string[] = []
+    for (const [key, entry] of this.#entries.entries()) {
+      if (entry.tags !== undefined && entry.tags.some((tag) => tags.has(tag))) doomed.push(key)
+    }
+    for (const key of doomed) this.#entries.delete(key)
+  }
+
   clear(): void {
     this.#entries.clear()
   }

@@ -48,6 +48,9 @@ const DEFAULT_MAX_VALUE_BYTES = 1024 * 1024
 /** Version of the stored envelope `[version, createdAt, graceMs, value]`. */
 const ENVELOPE_VERSION = 1
 const COLON = 0x3a
+const COMMA = 0x2c
+/** Separates tags, and a tag from its version, in the stored header (tags cannot contain it). */
+const TAG_SEPARATOR = '\u001f'
 
 /**
  * The shared L2 tier on Redis. An entry is one string key holding
@@ -133,7 +136,13 @@ class BoundRedisTier implements BoundSharedTier {
         return undefined
       }
       const staleUntil = sentAt + remainingMs
-      return { value: decoded.value, createdAt: decoded.createdAt, expiresAt: staleUntil - decoded.graceMs, staleUntil }
+      return {
+        value: decoded.value,
+        createdAt: decoded.createdAt,
+        expiresAt: staleUntil - decoded.graceMs,
+        staleUntil,
+        ...(decoded.tags === undefined ? {} : { tags: decoded.tags }),
+      }
     })
   }
 
@@ -172,7 +181,13 @@ class BoundRedisTier implements BoundSharedTier {
       return { entry: undefined }
     }
     const staleUntil = sentAt + remainingMs
-    const entry = { value: decoded.value, createdAt: decoded.createdAt, expiresAt: staleUntil - decoded.graceMs, staleUntil }
+    const entry: TierEntry = {
+      value: decoded.value,
+      createdAt: decoded.createdAt,
+      expiresAt: staleUntil - decoded.graceMs,
+      staleUntil,
+      ...(decoded.tags === undefined ? {} : { tags: decoded.tags }),
+    }
     if (reply.length === 4) {
       // Stale (within grace) on the fill path: the refresh needs the lease like a miss.
       const [, , generation, granted] = reply
@@ -199,8 +214,27 @@ class BoundRedisTier implements BoundSharedTier {
       freshMs: Math.max(0, Math.floor(entry.expiresAt - now)),
       token: lease?.token,
       expectedGeneration: lease?.generation,
+      tags: entry.tags === undefined || entry.tags.length === 0 ? undefined : entry.tags.join(TAG_SEPARATOR),
       publish: this.#publishOf(options?.publish),
     })
+  }
+
+  /** O(1) per tag whatever the number of entries: each tag's version is replaced, in one script with the publish. */
+  async invalidateTags(tags: readonly string[], options?: TierWriteOptions): Promise<void> {
+    const publish = this.#publishOf(options?.publish)
+    await Promise.all(
+      tags.map((tag, i) =>
+        this.#write(undefined, {
+          kind: 't',
+          key: this.#generationKey,
+          generationKey: this.#generationKey,
+          leaseKey: this.#generationKey,
+          payload: Buffer.from(tag),
+          // The invalidation rides with the first tag's write: all of them go out in this tick's one script.
+          publish: i === 0 ? publish : undefined,
+        }),
+      ),
+    )
   }
 
   async releaseLease(key: string, lease: TierLease): Promise<void> {
@@ -293,19 +327,28 @@ class BoundRedisTier implements BoundSharedTier {
    * by another program, truncated, corrupted — reads as a miss, to be
    * overwritten by the next fill. It never throws into the caller's request.
    */
-  #decode(stored: Buffer): { value: unknown; createdAt: number; graceMs: number } | undefined {
+  #decode(stored: Buffer): { value: unknown; createdAt: number; graceMs: number; tags: string[] | undefined } | undefined {
+    // `<generation>,<fresh until>,<tag bytes>:<tags><envelope>`; the script already checked generation and tags.
     const separator = stored.subarray(0, HEADER_BYTES).indexOf(COLON)
     if (separator < 0) return undefined
+    const lastComma = stored.subarray(0, separator).lastIndexOf(COMMA)
+    const tagBytes = lastComma < 0 ? Number.NaN : Number(stored.subarray(lastComma + 1, separator).toString('latin1'))
+    if (!Number.isSafeInteger(tagBytes) || tagBytes < 0 || separator + 1 + tagBytes > stored.length) return undefined
+    let tags: string[] | undefined
+    if (tagBytes > 0) {
+      const parts = stored.subarray(separator + 1, separator + 1 + tagBytes).toString('utf8').split(TAG_SEPARATOR)
+      tags = parts.filter((_, i) => i % 2 === 0 && i < parts.length - 1)
+    }
     let envelope: unknown
     try {
-      envelope = this.#serializer.decode(stored.subarray(separator + 1))
+      envelope = this.#serializer.decode(stored.subarray(separator + 1 + tagBytes))
     } catch {
       return undefined
     }
     if (!Array.isArray(envelope) || envelope.length !== 4 || envelope[0] !== ENVELOPE_VERSION) return undefined
     const [, createdAt, graceMs, value] = envelope as [number, unknown, unknown, unknown]
     if (typeof createdAt !== 'number' || typeof graceMs !== 'number' || graceMs < 0) return undefined
-    return { value, createdAt, graceMs }
+    return { value, createdAt, graceMs, tags }
   }
 
   /** Runs one Redis call with a bounded wait, and types its failure. */

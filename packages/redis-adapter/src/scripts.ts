@@ -1,10 +1,11 @@
 import type { Redis } from 'ioredis'
 
 /*
- * Stored layout: an entry key holds `<generation>,<fresh until>:<msgpack
- * envelope>` — the cache's generation token when written, then the server
- * time (ms) until which the entry is fresh — and expires (PX) at the end of
- * its grace. The cache's generation key holds a token that `clear()`
+ * Stored layout: an entry key holds `<generation>,<fresh until>,<tag bytes>:
+ * <tags><msgpack envelope>` — the cache's generation token when written, the
+ * server time (ms) until which the entry is fresh, then the tags it was
+ * written under with their versions (`tag U+001F version U+001F`…) — and
+ * expires (PX) at the end of its grace. The cache's generation key holds a token that `clear()`
  * replaces. An entry is live only while its generation equals the current
  * token, which makes clear O(1) and lets a read check it in the same round
  * trip; its freshness lets the fill path take a lease for a stale entry.
@@ -20,14 +21,37 @@ export const HEADER_BYTES = 64
 
 /** Lua: the current generation of an entry's header if it is live (`generation` matches), and its fresh-until time. */
 const PARSE_HEADER = `
-local function parse_header(stored, generation)
+local function tag_key(generationKey, tag)
+  return string.sub(generationKey, 1, -4) .. 'tag:' .. tag
+end
+-- The entry's fresh-until time if it is live: written under the current
+-- generation, and every tag it was written under still holds the version it
+-- had then (invalidateTags replaces a tag's version). nil otherwise.
+local function parse_header(stored, generation, generationKey)
   if not stored or not generation then return nil end
   local head = string.sub(stored, 1, ${HEADER_BYTES})
   local separator = string.find(head, ':', 1, true)
-  local comma = string.find(head, ',', 1, true)
-  if separator == nil or comma == nil or comma > separator then return nil end
-  if string.sub(head, 1, comma - 1) ~= generation then return nil end
-  return tonumber(string.sub(head, comma + 1, separator - 1)) or 0
+  if separator == nil then return nil end
+  local first = string.find(head, ',', 1, true)
+  if first == nil or first > separator or string.sub(head, 1, first - 1) ~= generation then return nil end
+  local second = string.find(head, ',', first + 1, true)
+  if second == nil or second > separator then return nil end
+  local freshUntil = tonumber(string.sub(head, first + 1, second - 1)) or 0
+  local tagBytes = tonumber(string.sub(head, second + 1, separator - 1)) or 0
+  if tagBytes > 0 then
+    local section = string.sub(stored, separator + 1, separator + tagBytes)
+    local pos = 1
+    while pos <= #section do
+      local after_tag = string.find(section, '\\31', pos, true)
+      if after_tag == nil then return nil end
+      local after_version = string.find(section, '\\31', after_tag + 1, true)
+      if after_version == nil then return nil end
+      local current = redis.call('GET', tag_key(generationKey, string.sub(section, pos, after_tag - 1)))
+      if current ~= string.sub(section, after_tag + 1, after_version - 1) then return nil end
+      pos = after_version + 1
+    end
+  end
+  return freshUntil
 end
 -- A lease holds '<token>|<generation>': a lease taken before a clear no longer blocks anyone.
 local function lease_blocks(held, generation)
@@ -59,7 +83,7 @@ local function take_lease(generation)
 end
 local stored = redis.call('GET', KEYS[1])
 local generation = redis.call('GET', KEYS[2])
-local freshUntil = parse_header(stored, generation)
+local freshUntil = parse_header(stored, generation, KEYS[2])
 if freshUntil ~= nil then
   local remaining = redis.call('PTTL', KEYS[1])
   if ARGV[1] == '0' or freshUntil > now_ms() then return {stored, remaining} end
@@ -84,7 +108,7 @@ local generation = redis.call('GET', KEYS[1])
 local results = {}
 for i = 2, #KEYS do
   local stored = redis.call('GET', KEYS[i])
-  if parse_header(stored, generation) ~= nil then
+  if parse_header(stored, generation, KEYS[1]) ~= nil then
     results[i - 1] = {stored, redis.call('PTTL', KEYS[i])}
   else
     results[i - 1] = false
@@ -100,14 +124,17 @@ return results
  *
  * KEYS: three per operation: the target, the cache's generation key, the
  * key's lease. ARGV: the number of messages P, then P (channel, message)
- * pairs, then six per operation: kind, payload, ttl ms (to the end of
- * grace), fresh ms, lease token, expected generation. Kinds:
+ * pairs, then seven per operation: kind, payload, ttl ms (to the end of
+ * grace), fresh ms, lease token, expected generation, tags (joined by
+ * U+001F). Kinds:
  *   's' set (revokes the key's lease), 'd' delete (revokes it too),
  *   'c' clear (new generation token: fills begun before it cannot land),
  *   'f' fill under a lease: written only while the lease is still this
  *       token and the generation is unchanged since the read,
  *   'a' fill without a lease: written only if no fresh entry of this generation,
- *   'r' release a lease this token holds (the factory failed).
+ *   'r' release a lease this token holds (the factory failed),
+ *   't' invalidate a tag (payload: the tag): its version is replaced, so
+ *       every entry written under it reads as a miss, in O(1).
  * Returns per operation 1 (written), 0 (not written: lease revoked or
  * expired, generation changed, fresh entry present) or an error string. Each
  * operation runs under pcall: one failing operation neither stops the others
@@ -117,7 +144,7 @@ return results
 const WRITE_BATCH = `${PARSE_HEADER}
 local messages = tonumber(ARGV[1])
 local base = 1 + messages * 2
-local operations = (#ARGV - base) / 6
+local operations = (#ARGV - base) / 7
 local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 local function new_generation(i)
@@ -126,7 +153,27 @@ end
 local function failed(reply)
   return type(reply) == 'table' and reply.err ~= nil
 end
-local function run(i, kind, key, generationKey, leaseKey, payload, ttl, fresh, token, expected)
+-- '<tag>\\31<version>\\31…' for the tags of a write, creating a tag's version if it has none.
+local function tag_section(generationKey, tags, i)
+  local section = ''
+  for tag in string.gmatch(tags, '[^\\31]+') do
+    local key = tag_key(generationKey, tag)
+    local version = redis.pcall('GET', key)
+    if failed(version) then return nil, version.err end
+    if not version then
+      version = new_generation(i)
+      redis.pcall('SET', key, version)
+    end
+    section = section .. tag .. '\\31' .. version .. '\\31'
+  end
+  return section
+end
+local function run(i, kind, key, generationKey, leaseKey, payload, ttl, fresh, token, expected, tags)
+  if kind == 't' then
+    local reply = redis.pcall('SET', tag_key(generationKey, payload), new_generation(i))
+    if failed(reply) then return reply.err end
+    return 1
+  end
   if kind == 'c' then
     local reply = redis.pcall('SET', generationKey, new_generation(i))
     if failed(reply) then return reply.err end
@@ -158,12 +205,14 @@ local function run(i, kind, key, generationKey, leaseKey, payload, ttl, fresh, t
     redis.pcall('SET', generationKey, generation)
   end
   if kind == 'a' then
-    local head = redis.pcall('GETRANGE', key, 0, ${HEADER_BYTES - 1})
-    if failed(head) then return head.err end
-    local freshUntil = parse_header(head, generation)
+    local existing = redis.pcall('GET', key)
+    if failed(existing) then return existing.err end
+    local freshUntil = parse_header(existing, generation, generationKey)
     if freshUntil ~= nil and freshUntil > now then return 0 end
   end
-  local header = generation .. ',' .. (now + tonumber(fresh)) .. ':'
+  local section, err = tag_section(generationKey, tags, i)
+  if section == nil then return err end
+  local header = generation .. ',' .. (now + tonumber(fresh)) .. ',' .. #section .. ':' .. section
   local reply = redis.pcall('SET', key, header .. payload, 'PX', ttl)
   if failed(reply) then return reply.err end
   redis.pcall('DEL', leaseKey)
@@ -171,9 +220,9 @@ local function run(i, kind, key, generationKey, leaseKey, payload, ttl, fresh, t
 end
 local results = {}
 for i = 1, operations do
-  local a = base + (i - 1) * 6
+  local a = base + (i - 1) * 7
   local k = (i - 1) * 3
-  results[i] = run(i, ARGV[a + 1], KEYS[k + 1], KEYS[k + 2], KEYS[k + 3], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], ARGV[a + 5], ARGV[a + 6])
+  results[i] = run(i, ARGV[a + 1], KEYS[k + 1], KEYS[k + 2], KEYS[k + 3], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], ARGV[a + 5], ARGV[a + 6], ARGV[a + 7])
 end
 for m = 1, messages do
   redis.pcall('PUBLISH', ARGV[m * 2], ARGV[m * 2 + 1])

@@ -4,7 +4,7 @@ import { defineScripts } from './scripts.js'
 
 /** One write of a batch; see WRITE_BATCH in scripts.ts. */
 export interface WriteOperation {
-  readonly kind: 's' | 'a' | 'd' | 'c' | 'f' | 'r'
+  readonly kind: 's' | 'a' | 'd' | 'c' | 'f' | 'r' | 't'
   /** The entry key ('c': the generation key). */
   readonly key: string
   readonly generationKey: string
@@ -18,6 +18,8 @@ export interface WriteOperation {
   /** 'f' and 'r': the lease token; 'f': the generation the read saw. */
   readonly token?: string
   readonly expectedGeneration?: string
+  /** The tags to write the entry under (U+001F-joined). */
+  readonly tags?: string
   /** Invalidations to publish with this write, and the route they go by. */
   readonly publish?: { readonly route: PublishRoute; readonly batch: readonly OriginInvalidation[] }
 }
@@ -57,6 +59,7 @@ async function runBatch(client: Redis, operations: WriteOperation[]): Promise<Ar
       String(operation.freshMs ?? 0),
       operation.token ?? '',
       operation.expectedGeneration ?? '',
+      operation.tags ?? '',
     )
     const publish = operation.publish
     if (publish !== undefined) {

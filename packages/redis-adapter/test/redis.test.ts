@@ -112,7 +112,7 @@ describe('redisTier on a real redis-server', () => {
   async function writeRaw(cache: { set(key: string, value: unknown): Promise<void> }, key: string, payload: Buffer, ttlMs?: number) {
     await cache.set('seed-generation', 1)
     const generation = await raw.get('tiercache:users#gen')
-    const bytes = Buffer.concat([Buffer.from(`${generation},${Date.now() + 60_000}:`), payload])
+    const bytes = Buffer.concat([Buffer.from(`${generation},${Date.now() + 60_000},0:`), payload])
     if (ttlMs === undefined) await raw.set(`tiercache:users:${key}`, bytes)
     else await raw.set(`tiercache:users:${key}`, bytes, 'PX', ttlMs)
   }
