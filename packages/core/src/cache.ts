@@ -888,10 +888,11 @@ export class Cache<V = unknown> {
     }
     return {
       name: namespace,
-      get: (key) => this.get(scoped(key)),
-      getOrSet: (key, factory, options) => this.getOrSet(scoped(key), factory, options),
-      getMany: (keys) => this.getMany(keys.map(scoped)),
-      getOrSetMany: (keys, loader, options) => {
+      // async: a bad key rejects like any other call, never throws synchronously.
+      get: async (key) => this.get(scoped(key)),
+      getOrSet: async (key, factory, options) => this.getOrSet(scoped(key), factory, options),
+      getMany: async (keys) => this.getMany(keys.map(scoped)),
+      getOrSetMany: async (keys, loader, options) => {
         const scopedKeys = keys.map(scoped)
         const back = new Map(scopedKeys.map((full, i) => [full, keys[i]!]))
         return this.getOrSetMany(scopedKeys, async (missing) => {
@@ -900,8 +901,8 @@ export class Cache<V = unknown> {
           return loaded
         }, options)
       },
-      set: (key, value, options) => this.set(scoped(key), value, options),
-      delete: (key) => this.delete(scoped(key)),
+      set: async (key, value, options) => this.set(scoped(key), value, options),
+      delete: async (key) => this.delete(scoped(key)),
       invalidate: () => this.invalidateNamespace(namespace),
       namespace: (sub) => this.namespace(`${namespace}:${sub}`),
     }
