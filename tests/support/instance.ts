@@ -24,8 +24,9 @@ export class InstanceProcess {
     })
   }
 
-  static async start(env: Record<string, string>, fixture: string = FIXTURE): Promise<InstanceProcess> {
+  static async start(env: Record<string, string>, fixture: string = FIXTURE, execArgv: string[] = []): Promise<InstanceProcess> {
     const child = fork(fixture, [], {
+      execArgv,
       env: { ...process.env, ...env },
       serialization: 'advanced',
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],

@@ -1,0 +1,101 @@
+/**
+ * Tags, namespaces and typed keys across separate processes on a real
+ * redis-server: invalidation reaches every instance within the coherence
+ * bound, the write path never scans, and clock skew changes nothing.
+ */
+import { fileURLToPath } from 'node:url'
+import { describe, expect, it } from 'vitest'
+import { InstanceProcess } from './support/instance.js'
+import { useRedisSuite } from './support/redis-suite.js'
+
+const suite = useRedisSuite()
+const FIXTURE = fileURLToPath(new URL('./fixtures/instance.mjs', import.meta.url))
+const SKEW = fileURLToPath(new URL('./fixtures/skewed-clock.cjs', import.meta.url))
+/** The coherence bound (maxStaleness, 1 s by default). */
+const BOUND_MS = 1_000
+
+async function processes(count: number, env: Record<string, string> = {}, execArgv: string[] = []): Promise<InstanceProcess[]> {
+  const started = await Promise.all(
+    Array.from({ length: count }, () => InstanceProcess.start({ REDIS_URL: suite.server.url, CACHE_NAME: 'orders', ...env }, FIXTURE, execArgv)),
+  )
+  suite.cleanup(() => started.forEach((p) => p.kill()))
+  return started
+}
+
+/** Puts `key` in every reader's L1. */
+async function prime(readers: InstanceProcess[], key: string, expected: unknown) {
+  for (const reader of readers) expect(await reader.call('getOrSet', { key, value: 'unused' })).toEqual(expected)
+}
+
+async function allSee(readers: InstanceProcess[], key: string, expected: unknown) {
+  const waited = await Promise.all(readers.map((r) => r.call<number>('waitFor', { key, expected, boundMs: BOUND_MS })))
+  expect(waited.every((ms) => ms >= 0)).toBe(true)
+}
+
+describe('tags and namespaces across processes', () => {
+  it('invalidateTags on one instance: every instance stops serving the tagged entries within the bound', async () => {
+    const [writer, ...readers] = await processes(3)
+    await writer!.call('set', { key: 'order:1', value: 'o1', tags: ['company:42'] })
+    await writer!.call('set', { key: 'order:2', value: 'o2', tags: ['company:42'] })
+    await writer!.call('set', { key: 'order:3', value: 'o3', tags: ['company:7'] })
+    await new Promise((resolve) => setTimeout(resolve, 50)) // the sets' own invalidations have arrived
+    for (const key of ['order:1', 'order:2', 'order:3']) await prime(readers, key, `o${key.at(-1)}`)
+    await readers[0]!.call('invalidateTags', { tags: ['company:42'] })
+    await allSee([writer!, ...readers], 'order:1', undefined)
+    await allSee([writer!, ...readers], 'order:2', undefined)
+    for (const instance of [writer!, ...readers]) expect(await instance.call('get', { key: 'order:3' })).toBe('o3')
+  })
+
+  it("the seed case: company:{id}:orders:page:{n}; an order update drops every page of that company's orders everywhere", async () => {
+    const [api, ...workers] = await processes(3)
+    const page = (companyId: number, n: number) => api!.call<string>('orderPage', { companyId, page: n })
+    const pages = await Promise.all([page(42, 1), page(42, 2), page(42, 3), page(7, 1)])
+    // Every process builds the same key from the same parameters.
+    expect(await workers[0]!.call('orderPage', { companyId: 42, page: 2 })).toBe(pages[1])
+    for (const [i, key] of pages.entries()) await api!.call('set', { key, value: `page ${i}` })
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    for (const [i, key] of pages.entries()) await prime(workers, key, `page ${i}`)
+    await workers[1]!.call('invalidateNamespace', { namespace: 'company:42:orders' })
+    for (const key of pages.slice(0, 3)) await allSee([api!, ...workers], key, undefined)
+    for (const instance of [api!, ...workers]) expect(await instance.call('get', { key: pages[3] })).toBe('page 3')
+  })
+
+  it('no SCAN or KEYS on the write path: invalidating 1000 tagged entries is one script setting one version', async () => {
+    const [writer] = await processes(1)
+    for (let i = 0; i < 1_000; i++) await writer!.call('set', { key: `row:${i}`, value: i, tags: ['bulk'] })
+    const monitor = await suite.raw.duplicate().monitor()
+    const seen: string[] = []
+    monitor.on('monitor', (_time: string, args: string[]) => seen.push(String(args[0]).toLowerCase()))
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    await writer!.call('invalidateTags', { tags: ['bulk'] })
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    monitor.disconnect()
+    expect(seen.filter((command) => ['scan', 'keys', 'del', 'unlink', 'smembers', 'sscan'].includes(command))).toEqual([])
+    expect(seen.filter((command) => command === 'evalsha' || command === 'eval')).toHaveLength(1)
+    expect(await writer!.call('get', { key: 'row:999' })).toBeUndefined()
+    const info = (await suite.raw.info('commandstats')) as string
+    expect(info).not.toMatch(/cmdstat_(scan|keys):/)
+  })
+
+  it.each([[30_000], [-30_000]])('a clock %i ms off on one instance changes nothing: TTLs, tags and namespaces hold', async (offset) => {
+    const [skewed] = await processes(1, { CLOCK_OFFSET_MS: String(offset) }, ['--require', SKEW])
+    const [normal] = await processes(1)
+    expect(Math.abs((await skewed!.call<number>('clockNow')) - Date.now() - offset)).toBeLessThan(1_000)
+    // Written by the skewed instance, read by the normal one: the TTL is what was asked, not shifted by 30 s.
+    await skewed!.call('set', { key: 'k', value: 'v1', tags: ['t'], ttl: '10s' })
+    const pttl = await suite.raw.pttl('tiercache:orders:k')
+    expect(pttl).toBeGreaterThan(8_000)
+    expect(pttl).toBeLessThanOrEqual(10_000)
+    expect(await normal!.call('get', { key: 'k' })).toBe('v1')
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    await prime([skewed!], 'k', 'v1')
+    // Invalidations are versions, not timestamps: the skewed instance drops its copy like any other.
+    await normal!.call('invalidateTags', { tags: ['t'] })
+    await allSee([skewed!, normal!], 'k', undefined)
+    // And an entry the normal instance writes is neither stale nor immortal on the skewed one.
+    await normal!.call('set', { key: 'k2', value: 'v2', tags: ['t'], ttl: '10s' })
+    expect(await skewed!.call('get', { key: 'k2' })).toBe('v2')
+    await skewed!.call('invalidateNamespace', { namespace: 'unrelated' })
+    expect(await skewed!.call('get', { key: 'k2' })).toBe('v2')
+  })
+})
