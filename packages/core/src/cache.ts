@@ -30,6 +30,7 @@ import {
   errorMessageOf,
 } from './errors.js'
 import { FactoryCall, runFactory, type Factory } from './factory.js'
+import { describeMarkdown, type CacheDescription, type InvalidationPlan } from './describe.js'
 import { InFlightGuard } from './in-flight-guard.js'
 import { fillTemplate, parseTemplate, type KeyParams } from './key-template.js'
 import { assertValidNamespace, assertValidTags, entryTags, NAMESPACE_SEPARATOR, namespacedKey, namespaceTag } from './tags.js'
@@ -86,6 +87,12 @@ export interface CacheOptions extends ReadPolicyOptions {
    * giving up the staleness bound for availability during bus outages.
    */
   onBusDown?: 'bypass-l1' | 'serve-stale-l1'
+  /**
+   * How this cache's data becomes invalid, declared like an API: the events
+   * that invalidate it, its tags and namespaces, or `ttlOnly: true`. Shown by
+   * `describe()`. A cache without one gets a process warning at creation.
+   */
+  invalidation?: InvalidationPlan
 }
 
 export interface SetOptions {
@@ -144,7 +151,17 @@ export interface CacheCounters {
   circuit: 'closed' | 'open' | 'half-open' | 'off'
 }
 
-const KNOWN_OPTIONS = new Set<string>(['name', 'tiers', 'bus', 'maxStaleness', 'onError', 'circuitBreaker', 'onBusDown', ...READ_POLICY_OPTIONS])
+const KNOWN_OPTIONS = new Set<string>([
+  'name',
+  'tiers',
+  'bus',
+  'maxStaleness',
+  'onError',
+  'circuitBreaker',
+  'onBusDown',
+  'invalidation',
+  ...READ_POLICY_OPTIONS,
+])
 const NO_ENTRY: FillRead = { entry: undefined }
 const MAX_FAIL_SAFE_KEYS = 10_000
 
@@ -210,6 +227,9 @@ export class Cache<V = unknown> {
   #policy: ReadPolicy
   #counters = { factoryCalls: 0, factoryErrors: 0, failSafe: 0, staleServed: 0, leaseWaits: 0 }
   #breaker: CircuitBreaker | undefined
+  #invalidation: InvalidationPlan | undefined
+  #keyTemplates: Array<{ template: string; scope: string | undefined }> = []
+  #tierNames: string[]
   #onError: ((error: TierCacheError) => void) | undefined
   #warned = new Set<string>()
   #closed = false
@@ -228,6 +248,8 @@ export class Cache<V = unknown> {
     const { local, shared } = pickTiers(name, options.tiers)
     this.#policy = resolvePolicy(options, undefined, { cache: name })
     this.#breaker = makeBreaker(options.circuitBreaker, name)
+    this.#invalidation = checkPlan(options.invalidation, name)
+    this.#tierNames = options.tiers.map((tier) => tier.name)
     if (options.onBusDown !== undefined && options.onBusDown !== 'bypass-l1' && options.onBusDown !== 'serve-stale-l1') {
       throw new InvalidOptionError(`onBusDown: must be 'bypass-l1' or 'serve-stale-l1', got ${JSON.stringify(options.onBusDown)}`, {
         cache: name,
@@ -273,6 +295,7 @@ export class Cache<V = unknown> {
         const route = membership.route
         if (route !== undefined && this.#l2?.canPublishVia?.(route) === true) this.#atomicRoute = route
       }
+      if (this.#invalidation === undefined) warnNoPlan(name)
     } catch (error) {
       this.#closed = true
       this.#membership?.leave()
@@ -921,6 +944,7 @@ export class Cache<V = unknown> {
     if (scope !== undefined && scope.names.some((name) => !full.names.includes(name))) {
       throw new InvalidArgumentError(`scope "${scope.source}" uses a parameter that key "${template}" does not have`, { cache: this.name })
     }
+    this.#keyTemplates.push({ template, scope: options.scope })
     const build = ((params: KeyParams<T>): string => {
       const key = fillTemplate(full, params, this.name)
       if (scope === undefined) return key
@@ -1126,6 +1150,22 @@ export class Cache<V = unknown> {
     return this.#closed
   }
 
+  /** The cache as documentation: tiers, TTLs, key templates, invalidation plan; as an object and a Markdown table. */
+  describe(): CacheDescription & { markdown: string } {
+    const description: CacheDescription = {
+      name: this.name,
+      tiers: [...this.#tierNames],
+      bus: this.#membership !== undefined,
+      ttlMs: this.#policy.ttlMs,
+      negativeTtlMs: this.#policy.negativeTtlMs,
+      graceMs: this.#policy.graceMs,
+      maxStalenessMs: this.#maxStalenessMs,
+      keyTemplates: this.#keyTemplates.map((k) => ({ ...k })),
+      invalidation: this.#invalidation,
+    }
+    return { ...description, markdown: describeMarkdown([description]) }
+  }
+
   /** Counters of the read path's rarer events (fail-safe, stale answers, lease waits, factory calls). */
   stats(): CacheCounters {
     return {
@@ -1199,6 +1239,28 @@ function pickTiers(
     }
   })
   return { local, shared }
+}
+
+const warnedNoPlan = new Set<string>()
+
+/** Once per cache name and process: a cache nobody declared an invalidation plan for is how stale data ships. */
+function warnNoPlan(cache: string): void {
+  if (warnedNoPlan.has(cache)) return
+  warnedNoPlan.add(cache)
+  process.emitWarning(
+    `cache "${cache}" declares no invalidation plan: pass invalidation: { on, tags, namespaces } or { ttlOnly: true } (see describe())`,
+    { code: 'TIERCACHE_NO_INVALIDATION_PLAN' },
+  )
+}
+
+function checkPlan(plan: unknown, cache: string): InvalidationPlan | undefined {
+  if (plan === undefined) return undefined
+  if (plan === null || typeof plan !== 'object') throw new InvalidOptionError('invalidation: expected { on?, tags?, namespaces?, ttlOnly?, notes? }', { cache })
+  const known = new Set(['on', 'tags', 'namespaces', 'ttlOnly', 'notes'])
+  for (const field of Object.keys(plan)) {
+    if (!known.has(field)) throw new InvalidOptionError(`invalidation: unknown field "${field}"`, { cache })
+  }
+  return { ...(plan as InvalidationPlan) }
 }
 
 function isPair<V>(item: WarmEntry<V>): item is readonly [string, V] {

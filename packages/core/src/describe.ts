@@ -1,0 +1,67 @@
+/** How a cache's data becomes invalid, declared like an API contract. */
+export interface InvalidationPlan {
+  /** Domain events that invalidate it (documentation; wire them with `invalidateOn`). */
+  on?: readonly string[]
+  /** Tags its values are written under. */
+  tags?: readonly string[]
+  /** Namespaces (or key-template scopes) it invalidates by. */
+  namespaces?: readonly string[]
+  /** True when the TTL alone bounds staleness, deliberately (no explicit invalidation). */
+  ttlOnly?: boolean
+  /** Anything a reader of the plan should know. */
+  notes?: string
+}
+
+/** A plain description of one cache: what `describe()` returns. */
+export interface CacheDescription {
+  name: string
+  tiers: string[]
+  bus: boolean
+  ttlMs: number
+  negativeTtlMs: number
+  graceMs: number
+  maxStalenessMs: number
+  keyTemplates: Array<{ template: string; scope: string | undefined }>
+  invalidation: InvalidationPlan | undefined
+}
+
+const cell = (text: string) => text.replace(/\|/g, '\\|').replace(/\n/g, ' ')
+const ms = (value: number) => (value === 0 ? '—' : value % 1000 === 0 ? `${value / 1000}s` : `${value}ms`)
+
+function planText(plan: InvalidationPlan | undefined): string {
+  if (plan === undefined) return '**none declared**'
+  const parts: string[] = []
+  if (plan.on !== undefined && plan.on.length > 0) parts.push(`on ${plan.on.map((e) => `\`${e}\``).join(', ')}`)
+  if (plan.tags !== undefined && plan.tags.length > 0) parts.push(`tags ${plan.tags.map((t) => `\`${t}\``).join(', ')}`)
+  if (plan.namespaces !== undefined && plan.namespaces.length > 0) parts.push(`namespaces ${plan.namespaces.map((n) => `\`${n}\``).join(', ')}`)
+  if (plan.ttlOnly === true) parts.push('TTL only')
+  if (plan.notes !== undefined) parts.push(plan.notes)
+  return parts.join('; ')
+}
+
+/** A Markdown table of caches: keys/templates, TTL, grace, tiers, invalidation plan. */
+export function describeMarkdown(descriptions: readonly CacheDescription[]): string {
+  const lines = [
+    '| cache | keys | TTL | grace | tiers | invalidation |',
+    '| --- | --- | --- | --- | --- | --- |',
+  ]
+  for (const d of descriptions) {
+    const keys = d.keyTemplates.length === 0 ? 'free-form' : d.keyTemplates.map((k) => `\`${k.template}\`${k.scope === undefined ? '' : ` (scope \`${k.scope}\`)`}`).join('<br>')
+    lines.push(
+      `| ${cell(d.name)} | ${cell(keys)} | ${ms(d.ttlMs)} | ${ms(d.graceMs)} | ${cell(d.tiers.join(' + '))}${d.bus ? ' + bus' : ''} | ${cell(planText(d.invalidation))} |`,
+    )
+  }
+  return lines.join('\n')
+}
+
+/** Describes several caches at once (e.g. every cache sharing a bus): plain objects and one Markdown table. */
+export function describeCaches(caches: ReadonlyArray<{ describe(): CacheDescription & { markdown: string } }>): {
+  caches: CacheDescription[]
+  markdown: string
+} {
+  const descriptions = caches.map((cache) => {
+    const { markdown: _markdown, ...description } = cache.describe()
+    return description
+  })
+  return { caches: descriptions, markdown: describeMarkdown(descriptions) }
+}
