@@ -22,9 +22,9 @@ async function processes(count: number, env: Record<string, string> = {}, execAr
   return started
 }
 
-/** Puts `key` in every reader's L1. */
+/** Puts `expected` in every reader's L1, waiting out the pub/sub hop of the write before it (allowed by the bound). */
 async function prime(readers: InstanceProcess[], key: string, expected: unknown) {
-  for (const reader of readers) expect(await reader.call('getOrSet', { key, value: 'unused' })).toEqual(expected)
+  for (const reader of readers) expect(await reader.call<number>('waitFor', { key, expected, boundMs: BOUND_MS })).toBeGreaterThanOrEqual(0)
 }
 
 async function allSee(readers: InstanceProcess[], key: string, expected: unknown) {
@@ -38,7 +38,6 @@ describe('tags and namespaces across processes', () => {
     await writer!.call('set', { key: 'order:1', value: 'o1', tags: ['company:42'] })
     await writer!.call('set', { key: 'order:2', value: 'o2', tags: ['company:42'] })
     await writer!.call('set', { key: 'order:3', value: 'o3', tags: ['company:7'] })
-    await new Promise((resolve) => setTimeout(resolve, 50)) // the sets' own invalidations have arrived
     for (const key of ['order:1', 'order:2', 'order:3']) await prime(readers, key, `o${key.at(-1)}`)
     await readers[0]!.call('invalidateTags', { tags: ['company:42'] })
     await allSee([writer!, ...readers], 'order:1', undefined)
@@ -53,7 +52,6 @@ describe('tags and namespaces across processes', () => {
     // Every process builds the same key from the same parameters.
     expect(await workers[0]!.call('orderPage', { companyId: 42, page: 2 })).toBe(pages[1])
     for (const [i, key] of pages.entries()) await api!.call('set', { key, value: `page ${i}` })
-    await new Promise((resolve) => setTimeout(resolve, 50))
     for (const [i, key] of pages.entries()) await prime(workers, key, `page ${i}`)
     await workers[1]!.call('invalidateNamespace', { namespace: 'company:42:orders' })
     for (const key of pages.slice(0, 3)) await allSee([api!, ...workers], key, undefined)
@@ -87,7 +85,6 @@ describe('tags and namespaces across processes', () => {
     expect(pttl).toBeGreaterThan(8_000)
     expect(pttl).toBeLessThanOrEqual(10_000)
     expect(await normal!.call('get', { key: 'k' })).toBe('v1')
-    await new Promise((resolve) => setTimeout(resolve, 50))
     await prime([skewed!], 'k', 'v1')
     // Invalidations are versions, not timestamps: the skewed instance drops its copy like any other.
     await normal!.call('invalidateTags', { tags: ['t'] })
