@@ -18,7 +18,7 @@ const now = () => Number(process.hrtime.bigint()) / 1e6
 
 function instance(url) {
   const bus = redisBus({ redis: url, prefix: 'propagation' })
-  const cache = createCache({ name: 'p', tiers: [memoryTier(), redisTier({ redis: url, prefix: 'propagation' })], bus, ttl: '1h' })
+  const cache = createCache({ name: 'p', tiers: [memoryTier(), redisTier({ redis: url, prefix: 'propagation' })], bus, ttl: '1h', invalidation: { notes: 'benchmark' } })
   return { bus, cache }
 }
 

@@ -12,6 +12,8 @@ import { redisBus, redisTier } from '@tiercache/redis-adapter'
 
 const redisUrl = process.env.REDIS_URL
 const prefix = 'tiercache-demo' // keeps the demo's keys apart from anything else on that Redis
+/** Every cache declares how its data becomes invalid (describe() shows it). */
+const invalidation = { on: ['user.updated'], notes: 'writers call set/delete; the bus drops every L1 copy' }
 
 function makeInstances() {
   if (redisUrl === undefined || redisUrl === '') {
@@ -22,7 +24,7 @@ function makeInstances() {
       buses: [bus],
       instances: ['A', 'B', 'C'].map((id) => ({
         id,
-        cache: createCache({ name: 'users', tiers: [memoryTier({ maxEntries: 1_000 }), store], bus, ttl: '5m' }),
+        cache: createCache({ name: 'users', tiers: [memoryTier({ maxEntries: 1_000 }), store], bus, ttl: '5m', invalidation }),
       })),
     }
   }
@@ -32,7 +34,7 @@ function makeInstances() {
     buses.push(bus)
     return {
       id,
-      cache: createCache({ name: 'users', tiers: [memoryTier({ maxEntries: 1_000 }), redisTier({ redis: redisUrl, prefix })], bus, ttl: '5m' }),
+      cache: createCache({ name: 'users', tiers: [memoryTier({ maxEntries: 1_000 }), redisTier({ redis: redisUrl, prefix })], bus, ttl: '5m', invalidation }),
     }
   })
   return { mode: `Redis at ${redisUrl} (prefix "${prefix}")`, buses, instances }
@@ -109,6 +111,9 @@ await a.cache.getOrSet('user:404', findMissing, { negativeTtl: '10s' })
 await a.cache.getOrSet('user:404', findMissing, { negativeTtl: '10s' })
 await b.cache.getOrSet('user:404', findMissing, { negativeTtl: '10s' })
 check(missingLookups === 1, `lookups for the missing row: ${missingLookups}`)
+
+console.log('\n6. Every cache documents its keys, TTLs, tiers and invalidation plan (describe())')
+console.log(a.cache.describe().markdown.split('\n').map((line) => `  ${line}`).join('\n'))
 
 await Promise.all(instances.map(({ cache }) => cache.clear()))
 await Promise.all(instances.map(({ cache }) => cache.close()))

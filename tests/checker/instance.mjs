@@ -18,6 +18,7 @@ const writeIntervalMs = Number(env.WRITE_INTERVAL_MS ?? 20)
 const bus = redisBus({ redis: env.REDIS_URL, maxStaleness, timeout: '500ms' })
 let recoveredErrors = 0
 const cache = createCache({
+  invalidation: { notes: 'test instance: writes through set/delete/clear/invalidateTags' },
   name: 'checker',
   tiers: [memoryTier(), redisTier({ redis: env.REDIS_URL, timeout: '500ms' })],
   bus,
