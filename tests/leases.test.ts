@@ -93,4 +93,19 @@ describe('revoked leases keep stale values out of every tier', () => {
     expect(await deleter.get('a')).toBeUndefined()
     link.heal()
   })
+
+  it('a fill begun before a tag invalidation does not land after it', async () => {
+    const link = await TcpProxy.start(suite.server.port)
+    suite.cleanup(() => link.stop())
+    const filler = await instance({ onBusDown: 'serve-stale-l1' }, link.url)
+    const writer = await instance()
+    const filling = filler.getOrSet('k', () => sleep(300).then(() => 'read from the database before the update'), { tags: ['company:42'] })
+    await sleep(100)
+    link.partition() // the filler will not hear the invalidation: only the lease can stop its fill
+    await writer.invalidateTags(['company:42'])
+    await filling
+    expect(await suite.raw.exists('tiercache:leases:k')).toBe(0)
+    expect(await writer.get('k')).toBeUndefined()
+    link.heal()
+  })
 })

@@ -58,21 +58,45 @@ describe('tags and namespaces across processes', () => {
     for (const instance of [api!, ...workers]) expect(await instance.call('get', { key: pages[3] })).toBe('page 3')
   })
 
-  it('no SCAN or KEYS on the write path: invalidating 1000 tagged entries is one script setting one version', async () => {
+  it('no SCAN or KEYS on the write path: invalidating 1000 tagged entries is one script deleting one version key', async () => {
     const [writer] = await processes(1)
     for (let i = 0; i < 1_000; i++) await writer!.call('set', { key: `row:${i}`, value: i, tags: ['bulk'] })
     const monitor = await suite.raw.duplicate().monitor()
-    const seen: string[] = []
-    monitor.on('monitor', (_time: string, args: string[]) => seen.push(String(args[0]).toLowerCase()))
+    const seen: string[][] = []
+    monitor.on('monitor', (_time: string, args: string[]) => seen.push(args.map(String)))
     await new Promise((resolve) => setTimeout(resolve, 50))
     await writer!.call('invalidateTags', { tags: ['bulk'] })
     await new Promise((resolve) => setTimeout(resolve, 50))
     monitor.disconnect()
-    expect(seen.filter((command) => ['scan', 'keys', 'del', 'unlink', 'smembers', 'sscan'].includes(command))).toEqual([])
-    expect(seen.filter((command) => command === 'evalsha' || command === 'eval')).toHaveLength(1)
+    const names = seen.map((args) => args[0]!.toLowerCase())
+    expect(names.filter((name) => ['scan', 'keys', 'unlink', 'smembers', 'sscan'].includes(name))).toEqual([])
+    // The only deletion is the tag's version key; the 1000 entries are untouched (they read as misses).
+    expect(seen.filter((args) => args[0]!.toLowerCase() === 'del').map((args) => args[1])).toEqual(['tiercache:orders#tag:bulk'])
+    expect(names.filter((name) => name === 'evalsha' || name === 'eval')).toHaveLength(1)
     expect(await writer!.call('get', { key: 'row:999' })).toBeUndefined()
+    expect(await suite.raw.exists('tiercache:orders:row:999')).toBe(1)
     const info = (await suite.raw.info('commandstats')) as string
     expect(info).not.toMatch(/cmdstat_(scan|keys):/)
+  })
+
+  it('a tag version key lives only as long as the entries written under it, and invalidation removes it', async () => {
+    const [writer] = await processes(1)
+    await writer!.call('set', { key: 'short', value: 1, tags: ['t'], ttl: '2s' })
+    const pttl = await suite.raw.pttl('tiercache:orders#tag:t')
+    expect(pttl).toBeGreaterThan(0)
+    expect(pttl).toBeLessThanOrEqual(2_000)
+    await writer!.call('set', { key: 'long', value: 2, tags: ['t'], ttl: '1h' })
+    expect(await suite.raw.pttl('tiercache:orders#tag:t')).toBeGreaterThan(3_000_000) // extended to cover the longer entry
+    await writer!.call('invalidateTags', { tags: ['t'] })
+    expect(await suite.raw.exists('tiercache:orders#tag:t')).toBe(0)
+  })
+
+  it('many tags in one invalidation go as one operation: the message never precedes its tags', async () => {
+    const [writer, reader] = await processes(2)
+    const tags = Array.from({ length: 600 }, (_, i) => `tag:${i}`)
+    for (let i = 0; i < 20; i++) await writer!.call('set', { key: `k${i}`, value: i, tags: [tags[i * 30]!] })
+    await writer!.call('invalidateTags', { tags })
+    for (let i = 0; i < 20; i++) expect(await reader!.call('get', { key: `k${i}` })).toBeUndefined()
   })
 
   it.each([[30_000], [-30_000]])('a clock %i ms off on one instance changes nothing: TTLs, tags and namespaces hold', async (offset) => {

@@ -33,7 +33,15 @@ import { FactoryCall, runFactory, type Factory } from './factory.js'
 import { describeMarkdown, type CacheDescription, type InvalidationPlan } from './describe.js'
 import { InFlightGuard } from './in-flight-guard.js'
 import { fillTemplate, parseTemplate, type KeyParams } from './key-template.js'
-import { assertValidNamespace, assertValidTags, entryTags, NAMESPACE_SEPARATOR, namespacedKey, namespaceTag } from './tags.js'
+import {
+  assertValidNamespace,
+  assertValidTags,
+  entryTags,
+  MAX_TAGS_PER_INVALIDATION,
+  NAMESPACE_SEPARATOR,
+  namespacedKey,
+  namespaceTag,
+} from './tags.js'
 import { effectiveTtl, READ_POLICY_OPTIONS, resolvePolicy, type ReadPolicy, type ReadPolicyOptions } from './policy.js'
 import { newInstanceId } from './instance-id.js'
 import { assertKnownOptions } from './options.js'
@@ -879,7 +887,7 @@ export class Cache<V = unknown> {
    */
   async invalidateTags(tags: readonly string[]): Promise<void> {
     this.#assertOpen()
-    assertValidTags(this.name, tags)
+    assertValidTags(this.name, tags, undefined, MAX_TAGS_PER_INVALIDATION)
     if (tags.length > 0) await this.#invalidateTagged([...new Set(tags)])
   }
 
@@ -936,7 +944,8 @@ export class Cache<V = unknown> {
    * { scope: 'company:{companyId}:orders' })` builds keys from exactly those
    * parameters (escaping ':' inside values, so two parameter sets never build
    * the same key), places each key in its scope's namespace, and
-   * `.invalidate({ companyId })` drops the whole scope.
+   * `.invalidate({ companyId })` drops the whole scope. Values are written as
+   * strings: `{ page: 1 }` and `{ page: '1' }` name the same key, on purpose.
    */
   key<T extends string, S extends string = never>(template: T, options: { scope?: S } = {}): KeyTemplate<T, S> {
     const full = parseTemplate(template, 'key template', this.name)
@@ -944,12 +953,15 @@ export class Cache<V = unknown> {
     if (scope !== undefined && scope.names.some((name) => !full.names.includes(name))) {
       throw new InvalidArgumentError(`scope "${scope.source}" uses a parameter that key "${template}" does not have`, { cache: this.name })
     }
-    this.#keyTemplates.push({ template, scope: options.scope })
+    if (!this.#keyTemplates.some((k) => k.template === template && k.scope === options.scope)) {
+      this.#keyTemplates.push({ template, scope: options.scope })
+    }
     const build = ((params: KeyParams<T>): string => {
       const key = fillTemplate(full, params, this.name)
       if (scope === undefined) return key
       const pick = Object.fromEntries(scope.names.map((name) => [name, (params as Record<string, unknown>)[name]]))
       const namespace = fillTemplate(scope, pick, this.name)
+      assertValidNamespace(this.name, namespace) // a key its scope could not invalidate must not be written
       const local = key.startsWith(`${namespace}:`) ? key.slice(namespace.length + 1) : key
       return namespacedKey(namespace, local)
     }) as KeyTemplate<T, S>
@@ -978,7 +990,8 @@ export class Cache<V = unknown> {
       throw new InvalidArgumentError('wrap needs a function and a key(...args) function', { cache: this.name })
     }
     const { key, tags, ...policy } = options
-    return (...args: A) =>
+    // async: a key() or tags() that throws rejects the call like any other bad input.
+    return async (...args: A) =>
       this.getOrSet(key(...args), () => fn(...args), { ...policy, tags: typeof tags === 'function' ? tags(...args) : tags })
   }
 
@@ -996,8 +1009,13 @@ export class Cache<V = unknown> {
       let plan: { keys?: readonly string[]; tags?: readonly string[]; namespaces?: readonly string[] }
       try {
         plan = map(payload)
+        const arrays = plan === null || typeof plan !== 'object' ? [] : [plan.keys, plan.tags, plan.namespaces]
+        if (arrays.length === 0 || arrays.some((list) => list !== undefined && !Array.isArray(list))) {
+          throw new Error('the mapper must return { keys?, tags?, namespaces? } with arrays')
+        }
       } catch (error) {
-        this.#report(new InvalidArgumentError(`invalidateOn("${event}"): the mapper threw: ${errorMessageOf(error)}`, { cache: this.name, cause: error }))
+        // A listener must not throw into the emitter's caller: report instead.
+        this.#report(new InvalidArgumentError(`invalidateOn("${event}"): ${errorMessageOf(error)}`, { cache: this.name, cause: error }))
         return
       }
       const work = [
@@ -1257,8 +1275,15 @@ function checkPlan(plan: unknown, cache: string): InvalidationPlan | undefined {
   if (plan === undefined) return undefined
   if (plan === null || typeof plan !== 'object') throw new InvalidOptionError('invalidation: expected { on?, tags?, namespaces?, ttlOnly?, notes? }', { cache })
   const known = new Set(['on', 'tags', 'namespaces', 'ttlOnly', 'notes'])
-  for (const field of Object.keys(plan)) {
+  for (const [field, value] of Object.entries(plan)) {
     if (!known.has(field)) throw new InvalidOptionError(`invalidation: unknown field "${field}"`, { cache })
+    const valid =
+      field === 'ttlOnly'
+        ? typeof value === 'boolean'
+        : field === 'notes'
+          ? typeof value === 'string'
+          : Array.isArray(value) && value.every((item) => typeof item === 'string')
+    if (!valid) throw new InvalidOptionError(`invalidation.${field}: expected ${field === 'ttlOnly' ? 'a boolean' : field === 'notes' ? 'a string' : 'an array of strings'}`, { cache })
   }
   return { ...(plan as InvalidationPlan) }
 }

@@ -20,7 +20,7 @@ export function assertValidKey(cache: string, key: unknown): asserts key is stri
   if (separator >= 0) {
     // `<namespace>U+001E<key>`, as cache.namespace() and key templates build it.
     const namespace = key.slice(0, separator)
-    if (separator === 0 || separator === key.length - 1 || key.indexOf('\u001e', separator + 1) >= 0 || !VALID_NAMESPACE.test(namespace)) {
+    if (separator === 0 || separator === key.length - 1 || key.indexOf('\u001e', separator + 1) >= 0 || !VALID_NAMESPACE.test(namespace) || namespace.split(':').length > 16) {
       throw new InvalidKeyError('key contains U+001E, which is reserved to separate a namespace from its keys; use cache.namespace()', {
         cache,
         key,

@@ -17,11 +17,19 @@ import { MAX_KEY_LENGTH } from './keys.js'
 export const NAMESPACE_SEPARATOR = '\u001e'
 const NAMESPACE_TAG_PREFIX = '\u001e'
 const MAX_TAG_LENGTH = 256
+/** Tags per entry: each is checked on every L2 read (one lookup in the script) and travels in every tags message. */
+export const MAX_TAGS = 32
+/** Namespace levels: each level is a tag of every entry under it. */
+export const MAX_NAMESPACE_DEPTH = 16
 // Control characters are reserved: U+001E marks namespaces, U+001F separates tags in the Redis header.
 const CONTROL = /[\u0000-\u001f]/
 
-export function assertValidTags(cache: string, tags: unknown, key?: string): asserts tags is readonly string[] {
+/** Tags one invalidateTags call may name (they travel in one message). */
+export const MAX_TAGS_PER_INVALIDATION = 10_000
+
+export function assertValidTags(cache: string, tags: unknown, key?: string, limit = MAX_TAGS): asserts tags is readonly string[] {
   if (!Array.isArray(tags)) throw new InvalidArgumentError('tags must be an array of strings', { cache, key })
+  if (tags.length > limit) throw new InvalidArgumentError(`${tags.length} tags: at most ${limit}`, { cache, key })
   for (const tag of tags) {
     if (typeof tag !== 'string' || tag.length === 0 || tag.length > MAX_TAG_LENGTH || CONTROL.test(tag)) {
       throw new InvalidArgumentError(
@@ -40,6 +48,9 @@ export function assertValidNamespace(cache: string, namespace: unknown): asserts
   }
   if (namespace.startsWith(':') || namespace.endsWith(':') || namespace.includes('::')) {
     throw new InvalidKeyError(`namespace ${JSON.stringify(namespace)} has an empty level`, { cache })
+  }
+  if (namespace.split(':').length > MAX_NAMESPACE_DEPTH) {
+    throw new InvalidKeyError(`namespace has more than ${MAX_NAMESPACE_DEPTH} levels`, { cache })
   }
   if (namespace.length >= MAX_KEY_LENGTH) {
     throw new InvalidKeyError(`namespace is ${namespace.length} characters: no room left for keys under ${MAX_KEY_LENGTH}`, { cache })
@@ -69,5 +80,6 @@ export function namespaceTagsOf(key: string): string[] {
 export function entryTags(key: string, tags: readonly string[] | undefined): readonly string[] | undefined {
   const fromNamespace = namespaceTagsOf(key)
   if (fromNamespace.length === 0) return tags === undefined || tags.length === 0 ? undefined : tags
+  // At most MAX_TAGS + MAX_NAMESPACE_DEPTH: both are checked where they come in.
   return tags === undefined ? fromNamespace : [...new Set([...tags, ...fromNamespace])]
 }

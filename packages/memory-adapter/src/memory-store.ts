@@ -33,16 +33,18 @@ interface StoredEntry {
 interface Lease {
   readonly token: string
   readonly until: number
-  /** The generation it was taken under: a clear frees the key for new fills. */
-  readonly generation: number
+  /** The generation and tag epoch it was taken under: a clear or a tag invalidation frees the key for new fills. */
+  readonly scope: string
 }
 
 /** State shared by every cache bound to one store. */
 interface Store {
   readonly entries: LRUCache<string, StoredEntry>
   readonly generations: Map<string, number>
-  /** Tag versions by `<cache>\u0000<tag>`; invalidateTags bumps them. */
+  /** Tag versions by `<cache>\u0000<tag>`, unique numbers; invalidateTags deletes them (a missing version matches no entry). */
   readonly tagVersions: Map<string, number>
+  /** Per cache, replaced by every tag invalidation: a lease taken before one cannot fill after it. */
+  readonly tagEpochs: Map<string, number>
   /** Fill leases by store key; bounded by the keys being filled, expired ones dropped when met. */
   readonly leases: Map<string, Lease>
   tokens: number
@@ -68,6 +70,7 @@ export function memoryStore(options: MemoryStoreOptions = {}): SharedTier {
     entries: new LRUCache<string, StoredEntry>({ max: maxEntries }),
     generations: new Map(),
     tagVersions: new Map(),
+    tagEpochs: new Map(),
     leases: new Map(),
     tokens: 0,
   }
@@ -101,8 +104,24 @@ class BoundMemoryStore implements BoundSharedTier {
     return `${this.#cache}\u0000${key}`
   }
 
-  #tagVersion(tag: string): number {
-    return this.#store.tagVersions.get(`${this.#cache}\u0000${tag}`) ?? 0
+  #tagVersion(tag: string): number | undefined {
+    return this.#store.tagVersions.get(`${this.#cache}\u0000${tag}`)
+  }
+
+  /** The version to write an entry under, created if the tag has none. */
+  #ensureTagVersion(tag: string): number {
+    const key = `${this.#cache}\u0000${tag}`
+    let version = this.#store.tagVersions.get(key)
+    if (version === undefined) {
+      version = ++this.#store.tokens
+      this.#store.tagVersions.set(key, version)
+    }
+    return version
+  }
+
+  /** What a lease is bound to: the generation and the tag epoch. */
+  #leaseScope(): string {
+    return `${this.#generation()}/${this.#store.tagEpochs.get(this.#cache) ?? 0}`
   }
 
   #generation(): number {
@@ -145,13 +164,13 @@ class BoundMemoryStore implements BoundSharedTier {
     const now = clock()
     if (entry !== undefined && entry.expiresAt > now) return { entry }
     const storeKey = this.#storeKey(key)
-    const generation = this.#generation()
+    const scope = this.#leaseScope()
     const held = this.#store.leases.get(storeKey)
-    if (held !== undefined && held.until > now && held.generation === generation) return { entry, leasedElsewhere: true }
-    const lease = { token: String(++this.#store.tokens), until: now + leaseMs, generation }
+    if (held !== undefined && held.until > now && held.scope === scope) return { entry, leasedElsewhere: true }
+    const lease = { token: String(++this.#store.tokens), until: now + leaseMs, scope }
     if (this.#store.leases.size >= MAX_LEASES) pruneExpired(this.#store.leases, now)
     this.#store.leases.set(storeKey, lease)
-    return { entry, lease: { token: lease.token, generation: String(generation) } }
+    return { entry, lease: { token: lease.token, generation: scope } }
   }
 
   async releaseLease(key: string, lease: TierLease): Promise<void> {
@@ -176,7 +195,7 @@ class BoundMemoryStore implements BoundSharedTier {
     if (lease !== undefined) {
       // Written only while the lease holds and no clear happened since the read.
       const held = this.#store.leases.get(storeKey)
-      if (held?.token !== lease.token || held.until <= clock() || lease.generation !== String(this.#generation())) {
+      if (held?.token !== lease.token || held.until <= clock() || lease.generation !== this.#leaseScope()) {
         if (held?.token === lease.token) this.#store.leases.delete(storeKey) // ours, but void
         return false
       }
@@ -188,14 +207,15 @@ class BoundMemoryStore implements BoundSharedTier {
       expiresAt: entry.expiresAt,
       staleUntil: entry.staleUntil ?? entry.expiresAt,
       generation: this.#generation(),
-      tags: (entry.tags ?? []).map((tag) => [tag, this.#tagVersion(tag)] as const),
+      tags: (entry.tags ?? []).map((tag) => [tag, this.#ensureTagVersion(tag)] as const),
     })
     return true
   }
 
-  /** O(1) per tag: bumps its version; entries written under the older one read as absent. */
+  /** O(1) per tag: deletes its version; entries written under it read as absent, fills begun before it cannot land. */
   async invalidateTags(tags: readonly string[]): Promise<void> {
-    for (const tag of tags) this.#store.tagVersions.set(`${this.#cache}\u0000${tag}`, this.#tagVersion(tag) + 1)
+    for (const tag of tags) this.#store.tagVersions.delete(`${this.#cache}\u0000${tag}`)
+    this.#store.tagEpochs.set(this.#cache, ++this.#store.tokens)
   }
 
   async delete(key: string): Promise<void> {

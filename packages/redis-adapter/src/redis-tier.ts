@@ -219,22 +219,20 @@ class BoundRedisTier implements BoundSharedTier {
     })
   }
 
-  /** O(1) per tag whatever the number of entries: each tag's version is replaced, in one script with the publish. */
+  /**
+   * O(1) per tag whatever the number of entries: one operation deletes every
+   * tag's version and carries the invalidation, so the message can never go
+   * out before all of its tags are invalid.
+   */
   async invalidateTags(tags: readonly string[], options?: TierWriteOptions): Promise<void> {
-    const publish = this.#publishOf(options?.publish)
-    await Promise.all(
-      tags.map((tag, i) =>
-        this.#write(undefined, {
-          kind: 't',
-          key: this.#generationKey,
-          generationKey: this.#generationKey,
-          leaseKey: this.#generationKey,
-          payload: Buffer.from(tag),
-          // The invalidation rides with the first tag's write: all of them go out in this tick's one script.
-          publish: i === 0 ? publish : undefined,
-        }),
-      ),
-    )
+    await this.#write(undefined, {
+      kind: 't',
+      key: this.#generationKey,
+      generationKey: this.#generationKey,
+      leaseKey: this.#generationKey,
+      payload: Buffer.from(tags.join(TAG_SEPARATOR)),
+      publish: this.#publishOf(options?.publish),
+    })
   }
 
   async releaseLease(key: string, lease: TierLease): Promise<void> {

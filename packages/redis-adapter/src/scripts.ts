@@ -24,6 +24,12 @@ const PARSE_HEADER = `
 local function tag_key(generationKey, tag)
   return string.sub(generationKey, 1, -4) .. 'tag:' .. tag
 end
+-- Replaced by every tag invalidation of the cache: a lease records it, so a
+-- fill begun before a tag invalidation cannot land after it.
+local function lease_scope(generationKey, generation)
+  local epoch = redis.call('GET', string.sub(generationKey, 1, -4) .. 'tagepoch') or ''
+  return generation .. '/' .. epoch
+end
 -- The entry's fresh-until time if it is live: written under the current
 -- generation, and every tag it was written under still holds the version it
 -- had then (invalidateTags replaces a tag's version). nil otherwise.
@@ -87,7 +93,8 @@ local freshUntil = parse_header(stored, generation, KEYS[2])
 if freshUntil ~= nil then
   local remaining = redis.call('PTTL', KEYS[1])
   if ARGV[1] == '0' or freshUntil > now_ms() then return {stored, remaining} end
-  return {stored, remaining, generation, take_lease(generation)}
+  local scope = lease_scope(KEYS[2], generation)
+  return {stored, remaining, scope, take_lease(scope)}
 end
 if ARGV[1] == '0' then return false end
 if not generation then
@@ -95,7 +102,8 @@ if not generation then
   generation = time[1] .. string.format('%06d', tonumber(time[2])) .. '.0'
   redis.call('SET', KEYS[2], generation)
 end
-return {false, generation, take_lease(generation)}
+local scope = lease_scope(KEYS[2], generation)
+return {false, scope, take_lease(scope)}
 `
 
 /**
@@ -133,8 +141,10 @@ return results
  *       token and the generation is unchanged since the read,
  *   'a' fill without a lease: written only if no fresh entry of this generation,
  *   'r' release a lease this token holds (the factory failed),
- *   't' invalidate a tag (payload: the tag): its version is replaced, so
- *       every entry written under it reads as a miss, in O(1).
+ *   't' invalidate tags (payload: the tags, U+001F-joined): their versions
+ *       are deleted, so every entry written under them reads as a miss, in
+ *       O(1) per tag; and the cache's lease scope changes, so no fill begun
+ *       before it can land.
  * Returns per operation 1 (written), 0 (not written: lease revoked or
  * expired, generation changed, fresh entry present) or an error string. Each
  * operation runs under pcall: one failing operation neither stops the others
@@ -153,25 +163,33 @@ end
 local function failed(reply)
   return type(reply) == 'table' and reply.err ~= nil
 end
--- '<tag>\\31<version>\\31…' for the tags of a write, creating a tag's version if it has none.
-local function tag_section(generationKey, tags, i)
-  local section = ''
+-- '<tag>\\31<version>\\31…' for the tags of a write, creating a tag's version if
+-- it has none. A version key lives as long as the longest entry written under
+-- it (a lost one only turns entries into misses), so none outlives its use.
+local function tag_section(generationKey, tags, i, ttl)
+  local parts = {}
   for tag in string.gmatch(tags, '[^\\31]+') do
     local key = tag_key(generationKey, tag)
     local version = redis.pcall('GET', key)
     if failed(version) then return nil, version.err end
-    if not version then
+    if version then
+      redis.pcall('PEXPIRE', key, ttl, 'GT')
+    else
       version = new_generation(i)
-      redis.pcall('SET', key, version)
+      redis.pcall('SET', key, version, 'PX', ttl)
     end
-    section = section .. tag .. '\\31' .. version .. '\\31'
+    parts[#parts + 1] = tag .. '\\31' .. version .. '\\31'
   end
-  return section
+  return table.concat(parts)
 end
 local function run(i, kind, key, generationKey, leaseKey, payload, ttl, fresh, token, expected, tags)
   if kind == 't' then
-    local reply = redis.pcall('SET', tag_key(generationKey, payload), new_generation(i))
-    if failed(reply) then return reply.err end
+    -- Deleting a tag's version invalidates its entries (a missing version matches none) and leaves nothing behind.
+    for tag in string.gmatch(payload, '[^\\31]+') do
+      local reply = redis.pcall('DEL', tag_key(generationKey, tag))
+      if failed(reply) then return reply.err end
+    end
+    redis.pcall('SET', string.sub(generationKey, 1, -4) .. 'tagepoch', new_generation(i))
     return 1
   end
   if kind == 'c' then
@@ -194,7 +212,7 @@ local function run(i, kind, key, generationKey, leaseKey, payload, ttl, fresh, t
   if failed(generation) then return generation.err end
   if kind == 'f' then
     local held = redis.pcall('GET', leaseKey)
-    if held ~= token .. '|' .. expected or generation ~= expected then
+    if held ~= token .. '|' .. expected or not generation or lease_scope(generationKey, generation) ~= expected then
       -- Revoked, expired, or voided by a clear: not written. A voided lease of ours is dropped.
       if type(held) == 'string' and string.sub(held, 1, #token + 1) == token .. '|' then redis.pcall('DEL', leaseKey) end
       return 0
@@ -210,7 +228,7 @@ local function run(i, kind, key, generationKey, leaseKey, payload, ttl, fresh, t
     local freshUntil = parse_header(existing, generation, generationKey)
     if freshUntil ~= nil and freshUntil > now then return 0 end
   end
-  local section, err = tag_section(generationKey, tags, i)
+  local section, err = tag_section(generationKey, tags, i, ttl)
   if section == nil then return err end
   local header = generation .. ',' .. (now + tonumber(fresh)) .. ',' .. #section .. ':' .. section
   local reply = redis.pcall('SET', key, header .. payload, 'PX', ttl)
