@@ -31,6 +31,7 @@ import {
 } from './errors.js'
 import { FactoryCall, runFactory, type Factory } from './factory.js'
 import { describeMarkdown, type CacheDescription, type InvalidationPlan } from './describe.js'
+import { LatencyHistogram, type LatencySummary } from './histogram.js'
 import { InFlightGuard } from './in-flight-guard.js'
 import { fillTemplate, parseTemplate, type KeyParams } from './key-template.js'
 import {
@@ -144,8 +145,21 @@ export interface KeyTemplate<T extends string, S extends string> {
 export type WarmEntry<V> = readonly [string, V] | { key: string; value: V; ttl?: Duration }
 export type WarmSource<V> = Iterable<WarmEntry<V>> | AsyncIterable<WarmEntry<V>>
 
-/** Counters of the read path's rarer events (the hit path counts nothing). */
+/** A snapshot of the cache's counters and latencies (the L1 hit path pays one increment). */
 export interface CacheCounters {
+  l1Hits: number
+  /** Fresh values read from L2 on an L1 miss. */
+  l2Hits: number
+  /** Entries in this instance's L1 now. */
+  l1Entries: number
+  /** set, delete, clear and tag/namespace invalidations issued here. */
+  writes: number
+  /** Invalidations from other instances applied here. */
+  invalidationsReceived: number
+  /** Every L2 call (reads, writes, lease operations), ms. */
+  l2Latency: LatencySummary
+  /** Every factory and batch-loader call, ms. */
+  factoryLatency: LatencySummary
   factoryCalls: number
   factoryErrors: number
   /** Factory failures or hard timeouts answered with a stale value. */
@@ -233,7 +247,20 @@ export class Cache<V = unknown> {
   /** Set when the L2 publishes each write's invalidation in the same atomic step (mechanism 1). */
   #atomicRoute: PublishRoute | undefined
   #policy: ReadPolicy
-  #counters = { factoryCalls: 0, factoryErrors: 0, failSafe: 0, staleServed: 0, leaseWaits: 0 }
+  #counters = {
+    l2Hits: 0,
+    factoryCalls: 0,
+    factoryErrors: 0,
+    failSafe: 0,
+    staleServed: 0,
+    leaseWaits: 0,
+    writes: 0,
+    invalidationsReceived: 0,
+  }
+  /** A plain field, not in #counters: the L1 hit path pays one increment and nothing else. */
+  #l1Hits = 0
+  #l2Latency = new LatencyHistogram()
+  #factoryLatency = new LatencyHistogram()
   #breaker: CircuitBreaker | undefined
   #invalidation: InvalidationPlan | undefined
   #keyTemplates: Array<{ template: string; scope: string | undefined }> = []
@@ -325,14 +352,20 @@ export class Cache<V = unknown> {
     // validated on the miss path only: an invalid key can never have been
     // written, so it can never hit.
     const entry = this.#l1Hit(key)
-    if (entry !== undefined) return Promise.resolve(entry.value as V)
+    if (entry !== undefined) {
+      this.#l1Hits++
+      return Promise.resolve(entry.value as V)
+    }
     return this.#getOrSetMiss(key, factory, options)
   }
 
   /** The cached value, or `undefined` when no tier holds a fresh one. Never runs a factory. */
   get(key: string): Promise<V | undefined> {
     const entry = this.#l1Hit(key)
-    if (entry !== undefined) return Promise.resolve(entry.value as V)
+    if (entry !== undefined) {
+      this.#l1Hits++
+      return Promise.resolve(entry.value as V)
+    }
     return this.#getMiss(key)
   }
 
@@ -416,6 +449,7 @@ export class Cache<V = unknown> {
       if (batch.length > 0) {
         const batchKeys = batch.map(({ key }) => key)
         let loaded: Map<string, V> | V[]
+        const loaderStarted = clock()
         try {
           this.#counters.factoryCalls++
           loaded = await runFactory<Map<string, V> | V[]>(
@@ -430,12 +464,14 @@ export class Cache<V = unknown> {
             })
           }
         } catch (error) {
+          this.#factoryLatency.record(clock() - loaderStarted)
           this.#counters.factoryErrors++
           await Promise.all(batch.map(({ key, lease }) => (lease === undefined ? undefined : this.#releaseLease(key, lease))))
           for (const { key } of batch) pending.get(key)!.reject(error)
           batch.length = 0
           loaded = []
         }
+        if (batch.length > 0) this.#factoryLatency.record(clock() - loaderStarted)
         const now = clock()
         await Promise.all(
           batch.map(({ key, lease }, i) => {
@@ -663,6 +699,7 @@ export class Cache<V = unknown> {
         const entry = read.entry
         const now = clock()
         if (entry !== undefined && entry.expiresAt > now) {
+          this.#counters.l2Hits++
           this.#fillL1(key, entry, ticket)
           return entry.value as V
         }
@@ -686,6 +723,7 @@ export class Cache<V = unknown> {
       // 2. The factory.
       const call = new FactoryCall<V>(this.name, key, stale === undefined ? undefined : { value: stale.value as V })
       let value: V
+      const factoryStarted = clock()
       try {
         this.#counters.factoryCalls++
         value = await runFactory(factory, call, this.name, {
@@ -699,6 +737,7 @@ export class Cache<V = unknown> {
                 },
         })
       } catch (error) {
+        this.#factoryLatency.record(clock() - factoryStarted)
         this.#counters.factoryErrors++
         if (lease !== undefined) await this.#releaseLease(key, lease)
         const now = clock()
@@ -710,6 +749,8 @@ export class Cache<V = unknown> {
         this.#rememberFailSafe(key, stale, Math.min(now + policy.failSafeBackoffMs, usableUntil(stale)))
         return stale.value as V
       }
+
+      this.#factoryLatency.record(clock() - factoryStarted)
 
       // 3. Store, unless the factory said not to or an invalidation overtook it.
       if (call.skipped) {
@@ -777,6 +818,7 @@ export class Cache<V = unknown> {
     try {
       const cached = await this.#readL2(key)
       if (cached === undefined) return undefined
+      this.#counters.l2Hits++
       this.#fillL1(key, cached, ticket)
       return cached.value as V
     } finally {
@@ -840,11 +882,14 @@ export class Cache<V = unknown> {
         tier: this.#l2Name,
       })
     }
+    const started = clock()
     try {
       const result = await run()
+      this.#l2Latency.record(clock() - started)
       breaker.success()
       return result
     } catch (error) {
+      this.#l2Latency.record(clock() - started)
       // A value the tier refused to encode never reached it: no verdict on its health.
       if ((error as { code?: unknown } | null)?.code === 'ERR_SERIALIZATION') breaker.release()
       else breaker.failure()
@@ -1053,6 +1098,7 @@ export class Cache<V = unknown> {
     writeL2: (publish: AtomicPublish | undefined) => Promise<void>,
     l1Entry?: TierEntry,
   ): Promise<void> {
+    this.#counters.writes++
     const atomic: AtomicPublish | undefined =
       this.#atomicRoute === undefined
         ? undefined
@@ -1144,7 +1190,9 @@ export class Cache<V = unknown> {
   }
 
   #onRemoteInvalidation(invalidation: Invalidation): void {
-    if (!this.#closed) this.#invalidateLocally(invalidation)
+    if (this.#closed) return
+    this.#counters.invalidationsReceived++
+    this.#invalidateLocally(invalidation)
   }
 
   // --------------------------------------------------------------- lifecycle
@@ -1187,9 +1235,13 @@ export class Cache<V = unknown> {
   /** Counters of the read path's rarer events (fail-safe, stale answers, lease waits, factory calls). */
   stats(): CacheCounters {
     return {
+      l1Hits: this.#l1Hits,
       ...this.#counters,
+      l1Entries: this.#l1?.size ?? 0,
       circuitOpenings: this.#breaker?.openings ?? 0,
       circuit: this.#breaker?.state ?? 'off',
+      l2Latency: this.#l2Latency.summary(),
+      factoryLatency: this.#factoryLatency.summary(),
     }
   }
 

@@ -342,3 +342,19 @@ describe('review regressions', () => {
     await expect(joined).rejects.toBeInstanceOf(FactoryTimeoutError)
   })
 })
+
+describe('stats', () => {
+  it('counts hits per tier, factory calls, writes and received invalidations, with latencies', async () => {
+    const { cache: c, l2 } = cache()
+    await c.getOrSet('a', async () => 'A') // miss: factory
+    await c.getOrSet('a', async () => 'unused') // L1 hit
+    await c.get('a') // L1 hit
+    l2.map.set('b', { value: 'B', createdAt: 0, expiresAt: clock() + 60_000 })
+    await c.get('b') // L2 hit
+    await c.set('c', 'C')
+    const stats = c.stats()
+    expect(stats).toMatchObject({ l1Hits: 2, l2Hits: 1, factoryCalls: 1, writes: 1, l1Entries: 3 })
+    expect(stats.factoryLatency.count).toBe(1)
+    expect(stats.l2Latency.count).toBeGreaterThanOrEqual(3)
+  })
+})

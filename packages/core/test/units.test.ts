@@ -127,3 +127,22 @@ describe('BusMembers', () => {
     expect(members.size).toBe(3)
   })
 })
+
+describe('LatencyHistogram', () => {
+  it('summarizes quantiles within its bucket resolution, in fixed memory', async () => {
+    const { LatencyHistogram } = await import('../src/index.js')
+    const histogram = new LatencyHistogram()
+    expect(histogram.summary()).toEqual({ count: 0, p50: 0, p95: 0, p99: 0, max: 0 })
+    for (let i = 1; i <= 1000; i++) histogram.record(i / 10) // 0.1 ms … 100 ms
+    const summary = histogram.summary()
+    expect(summary.count).toBe(1000)
+    expect(summary.max).toBe(100)
+    expect(summary.p50).toBeGreaterThanOrEqual(50)
+    expect(summary.p50).toBeLessThan(50 * 1.13)
+    expect(summary.p99).toBeGreaterThanOrEqual(99)
+    expect(summary.p99).toBeLessThanOrEqual(100)
+    histogram.record(0)
+    histogram.record(1e9)
+    expect(histogram.summary().max).toBe(1e9)
+  })
+})
