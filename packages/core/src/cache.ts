@@ -1,3 +1,4 @@
+import { advise, type Advice } from './advisor.js'
 import { CircuitBreaker } from './circuit-breaker.js'
 import { clock } from './clock.js'
 import type {
@@ -160,6 +161,8 @@ export interface CacheCounters {
   l2Latency: LatencySummary
   /** Every factory and batch-loader call, ms. */
   factoryLatency: LatencySummary
+  /** Misses where L1 held the key but its TTL had run out (the advisor's "raise TTL"). */
+  expiredMisses: number
   factoryCalls: number
   factoryErrors: number
   /** Factory failures or hard timeouts answered with a stale value. */
@@ -256,6 +259,7 @@ export class Cache<V = unknown> {
     leaseWaits: 0,
     writes: 0,
     invalidationsReceived: 0,
+    expiredMisses: 0,
   }
   /** A plain field, not in #counters: the L1 hit path pays one increment and nothing else. */
   #l1Hits = 0
@@ -609,9 +613,11 @@ export class Cache<V = unknown> {
       if (now < backoff.until && usableUntil(backoff.entry) > now) return backoff.entry.value as V
       this.#failSafe.delete(key)
     }
+    const held = this.#l1?.get(key)
+    if (held !== undefined && held.expiresAt <= clock()) this.#counters.expiredMisses++
     // Stale-while-revalidate: past its TTL but within grace, L1 answers at once
     // and one refresh runs behind (joining one already running).
-    const stale = this.#l1Usable(key)
+    const stale = this.#l1Usable(held)
     if (stale !== undefined && policy.refreshStale === 'background') {
       if (this.#joinable(key) === undefined) this.#startLoad(key, factory, policy, stale, true, tags).catch(() => {})
       this.#counters.staleServed++
@@ -803,9 +809,8 @@ export class Cache<V = unknown> {
     this.#failSafe.set(key, { until, entry })
   }
 
-  /** The L1 entry usable past its TTL (within grace), if L1 is trusted. */
-  #l1Usable(key: string): TierEntry | undefined {
-    const entry = this.#l1?.get(key)
+  /** The L1 entry if usable past its TTL (within grace) and L1 is trusted. */
+  #l1Usable(entry: TierEntry | undefined): TierEntry | undefined {
     if (entry === undefined || entry.staleUntil === undefined) return undefined
     const now = clock()
     return entry.staleUntil > now && now - this.#trust.verifiedAt < this.#maxStalenessMs ? entry : undefined
@@ -1230,6 +1235,16 @@ export class Cache<V = unknown> {
       invalidation: this.#invalidation,
     }
     return { ...description, markdown: describeMarkdown([description]) }
+  }
+
+  /**
+   * Profile first, cache second: compares the measured factory cost with the
+   * L2 round trip and the hit rate, and says whether this cache pays off
+   * ("l1-only: factory 1.2 ms < 2x L2 round trip 0.9 ms", "do-not-cache: hit
+   * rate 3 %", "raise-ttl: 45 % of misses are expirations").
+   */
+  advise(): Advice {
+    return advise(this.name, this.stats(), this.#l2 !== undefined)
   }
 
   /** Counters of the read path's rarer events (fail-safe, stale answers, lease waits, factory calls). */

@@ -1,0 +1,73 @@
+import { describe, expect, it } from 'vitest'
+import { adviseAll, createCache, type BoundSharedTier, type SharedTier, type TierEntry } from '../src/index.js'
+import { fakeLocalTier } from './fakes.js'
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
+/** A shared tier with a fixed round trip, to stand for a Redis of known latency. */
+function slowShared(roundTripMs: number): SharedTier {
+  const map = new Map<string, TierEntry>()
+  const bound: BoundSharedTier = {
+    get: async (key) => {
+      await sleep(roundTripMs)
+      return map.get(key)
+    },
+    set: async (key, entry) => {
+      await sleep(roundTripMs)
+      map.set(key, entry)
+    },
+    delete: async (key) => {
+      map.delete(key)
+    },
+    clear: async () => map.clear(),
+    invalidateTags: async () => {},
+    close: async () => {},
+  }
+  return { kind: 'shared', name: 'slow', bind: () => bound }
+}
+
+const plan = { invalidation: { ttlOnly: true } }
+
+describe('the caching advisor', () => {
+  it('says nothing before it has enough lookups', () => {
+    const c = createCache({ name: 'new', tiers: [fakeLocalTier()], ...plan })
+    expect(c.advise().recommendation).toBe('not-enough-data')
+  })
+
+  it('do-not-cache: a hit rate near zero', async () => {
+    const c = createCache({ name: 'unique', tiers: [fakeLocalTier()], ...plan })
+    for (let i = 0; i < 120; i++) await c.getOrSet(`k${i}`, async () => i)
+    const advice = c.advise()
+    expect(advice.recommendation).toBe('do-not-cache')
+    expect(advice.reason).toContain('hit rate 0 %')
+  })
+
+  it('l1-only: a factory cheaper than two L2 round trips', async () => {
+    const c = createCache({ name: 'cheap', tiers: [fakeLocalTier(), slowShared(4)], ...plan })
+    for (let i = 0; i < 30; i++) await c.getOrSet(`k${i}`, async () => i) // ~0 ms factory, 4 ms L2
+    for (let round = 0; round < 5; round++) for (let i = 0; i < 30; i++) await c.getOrSet(`k${i}`, async () => i)
+    const advice = c.advise()
+    expect(advice.recommendation).toBe('l1-only')
+    expect(advice.reason).toMatch(/factory .* < 2x L2 round trip/)
+  })
+
+  it('raise-ttl: most misses are expirations', async () => {
+    const c = createCache({ name: 'short', tiers: [fakeLocalTier()], ttl: '30ms', ...plan })
+    for (let round = 0; round < 4; round++) {
+      for (let i = 0; i < 20; i++) for (let hit = 0; hit < 3; hit++) await c.getOrSet(`k${i}`, async () => i)
+      await sleep(40)
+    }
+    expect(c.advise().recommendation).toBe('raise-ttl')
+  })
+
+  it('keep: a slow factory and a good hit rate; adviseAll tables several caches', async () => {
+    const c = createCache({ name: 'worth-it', tiers: [fakeLocalTier(), slowShared(1)], ...plan })
+    for (let i = 0; i < 5; i++) await c.getOrSet(`k${i}`, () => sleep(10).then(() => i))
+    for (let round = 0; round < 30; round++) for (let i = 0; i < 5; i++) await c.getOrSet(`k${i}`, async () => i)
+    expect(c.advise().recommendation).toBe('keep')
+    const other = createCache({ name: 'idle', tiers: [fakeLocalTier()], ...plan })
+    const { advice, table } = adviseAll([c, other])
+    expect(advice.map((a) => a.recommendation)).toEqual(['keep', 'not-enough-data'])
+    expect(table).toContain('| worth-it | keep |')
+  })
+})
