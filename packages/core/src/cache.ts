@@ -32,6 +32,17 @@ import {
 } from './errors.js'
 import { FactoryCall, runFactory, type Factory } from './factory.js'
 import { describeMarkdown, type CacheDescription, type InvalidationPlan } from './describe.js'
+import {
+  hitChannel,
+  invalidationChannel,
+  missChannel,
+  writeChannel,
+  type HitEvent,
+  type InvalidationEvent,
+  type Logger,
+  type MissEvent,
+  type WriteEvent,
+} from './events.js'
 import { LatencyHistogram, type LatencySummary } from './histogram.js'
 import { InFlightGuard } from './in-flight-guard.js'
 import { fillTemplate, parseTemplate, type KeyParams } from './key-template.js'
@@ -82,6 +93,12 @@ export interface CacheOptions extends ReadPolicyOptions {
    * warning per error code and cache.
    */
   onError?: (error: TierCacheError) => void
+  /**
+   * A pino-compatible logger (`warn(object, message)`) for recovered errors
+   * when no `onError` is given; each error is logged with its cache, key,
+   * tier and code.
+   */
+  logger?: Logger
   /**
    * Skips the shared tier after `failureThreshold` consecutive failures, for
    * `openFor`, then lets one call probe it (half-open). While open, reads go
@@ -185,6 +202,7 @@ const KNOWN_OPTIONS = new Set<string>([
   'circuitBreaker',
   'onBusDown',
   'invalidation',
+  'logger',
   ...READ_POLICY_OPTIONS,
 ])
 const NO_ENTRY: FillRead = { entry: undefined }
@@ -270,6 +288,7 @@ export class Cache<V = unknown> {
   #keyTemplates: Array<{ template: string; scope: string | undefined }> = []
   #tierNames: string[]
   #onError: ((error: TierCacheError) => void) | undefined
+  #logger: Logger | undefined
   #warned = new Set<string>()
   #closed = false
   /** Single-flight: one load per key at a time in this instance; later callers join it. */
@@ -307,6 +326,10 @@ export class Cache<V = unknown> {
     this.name = name
     this.instanceId = newInstanceId()
     this.#onError = options.onError
+    if (options.logger !== undefined && typeof options.logger?.warn !== 'function') {
+      throw new InvalidOptionError('logger must have a warn(object, message) method (pino, console, …)', { cache: name })
+    }
+    this.#logger = options.logger
     // Bind and join only after every option is valid, and undo the bindings
     // if joining fails: a rejected createCache holds nothing open.
     this.#l1 = local?.bind({ cacheName: name })
@@ -317,7 +340,10 @@ export class Cache<V = unknown> {
         instanceId: this.instanceId,
         cacheName: name,
         onInvalidation: (invalidation) => this.#onRemoteInvalidation(invalidation),
-        onGap: () => this.#clearLocally(),
+        onGap: () => {
+          if (invalidationChannel.hasSubscribers) invalidationChannel.publish({ cache: name, kind: 'gap', key: undefined } satisfies InvalidationEvent)
+          this.#clearLocally()
+        },
       })
       const membership = this.#membership
       if (membership !== undefined) {
@@ -358,6 +384,7 @@ export class Cache<V = unknown> {
     const entry = this.#l1Hit(key)
     if (entry !== undefined) {
       this.#l1Hits++
+      if (hitChannel.hasSubscribers) hitChannel.publish({ cache: this.name, key, tier: 'l1', stale: false } satisfies HitEvent)
       return Promise.resolve(entry.value as V)
     }
     return this.#getOrSetMiss(key, factory, options)
@@ -368,6 +395,7 @@ export class Cache<V = unknown> {
     const entry = this.#l1Hit(key)
     if (entry !== undefined) {
       this.#l1Hits++
+      if (hitChannel.hasSubscribers) hitChannel.publish({ cache: this.name, key, tier: 'l1', stale: false } satisfies HitEvent)
       return Promise.resolve(entry.value as V)
     }
     return this.#getMiss(key)
@@ -706,6 +734,7 @@ export class Cache<V = unknown> {
         const now = clock()
         if (entry !== undefined && entry.expiresAt > now) {
           this.#counters.l2Hits++
+          if (hitChannel.hasSubscribers) hitChannel.publish({ cache: this.name, key, tier: 'l2', stale: false } satisfies HitEvent)
           this.#fillL1(key, entry, ticket)
           return entry.value as V
         }
@@ -743,20 +772,29 @@ export class Cache<V = unknown> {
                 },
         })
       } catch (error) {
-        this.#factoryLatency.record(clock() - factoryStarted)
+        const factoryMs = clock() - factoryStarted
+        this.#factoryLatency.record(factoryMs)
         this.#counters.factoryErrors++
         if (lease !== undefined) await this.#releaseLease(key, lease)
         const now = clock()
-        if (stale === undefined || usableUntil(stale) <= now) throw error
+        if (stale === undefined || usableUntil(stale) <= now) {
+          if (missChannel.hasSubscribers) missChannel.publish({ cache: this.name, key, factoryMs, outcome: 'error' } satisfies MissEvent)
+          throw error
+        }
         // Fail-safe: answer with the stale value, and keep answering with it
         // for failSafeBackoff (within its grace) before trying the factory again.
         this.#counters.failSafe++
         this.#report(this.#factoryError('factory failed; answered with the stale value (fail-safe)', key, error))
         this.#rememberFailSafe(key, stale, Math.min(now + policy.failSafeBackoffMs, usableUntil(stale)))
+        if (missChannel.hasSubscribers) missChannel.publish({ cache: this.name, key, factoryMs, outcome: 'fail-safe' } satisfies MissEvent)
         return stale.value as V
       }
 
-      this.#factoryLatency.record(clock() - factoryStarted)
+      const factoryMs = clock() - factoryStarted
+      this.#factoryLatency.record(factoryMs)
+      if (missChannel.hasSubscribers) {
+        missChannel.publish({ cache: this.name, key, factoryMs, outcome: call.skipped ? 'not-stored' : 'stored' } satisfies MissEvent)
+      }
 
       // 3. Store, unless the factory said not to or an invalidation overtook it.
       if (call.skipped) {
@@ -1104,6 +1142,9 @@ export class Cache<V = unknown> {
     l1Entry?: TierEntry,
   ): Promise<void> {
     this.#counters.writes++
+    if (writeChannel.hasSubscribers) {
+      writeChannel.publish({ cache: this.name, kind: invalidation.kind === 'key' ? (l1Entry === undefined ? 'delete' : 'set') : invalidation.kind, key } satisfies WriteEvent)
+    }
     const atomic: AtomicPublish | undefined =
       this.#atomicRoute === undefined
         ? undefined
@@ -1197,6 +1238,9 @@ export class Cache<V = unknown> {
   #onRemoteInvalidation(invalidation: Invalidation): void {
     if (this.#closed) return
     this.#counters.invalidationsReceived++
+    if (invalidationChannel.hasSubscribers) {
+      invalidationChannel.publish({ cache: this.name, kind: invalidation.kind, key: invalidation.kind === 'key' ? invalidation.key : undefined } satisfies InvalidationEvent)
+    }
     this.#invalidateLocally(invalidation)
   }
 
@@ -1287,6 +1331,14 @@ export class Cache<V = unknown> {
         this.#onError(error)
       } catch {
         // A throwing error handler must not turn a recovered error into a failed call.
+      }
+      return
+    }
+    if (this.#logger !== undefined) {
+      try {
+        this.#logger.warn({ cache: error.cache, key: error.key, tier: error.tier, code: error.code, err: error }, error.message)
+      } catch {
+        // A broken logger must not fail the call.
       }
       return
     }
