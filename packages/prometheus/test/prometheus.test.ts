@@ -1,0 +1,26 @@
+import { createCache } from '@tiercache/core'
+import { memoryBus, memoryStore, memoryTier } from '@tiercache/memory-adapter'
+import { Registry } from 'prom-client'
+import { describe, expect, it } from 'vitest'
+import { registerTiercacheMetrics } from '../src/index.js'
+
+describe('registerTiercacheMetrics', () => {
+  it('exports hits, misses, latencies and bus health with cache/tier/result labels, read at scrape time', async () => {
+    const registry = new Registry()
+    const bus = memoryBus()
+    const users = createCache<string>({ name: 'users', tiers: [memoryTier(), memoryStore()], bus, invalidation: { ttlOnly: true } })
+    registerTiercacheMetrics([users], { registry, buses: { main: bus } })
+    await users.getOrSet('a', async () => 'A')
+    await users.getOrSet('a', async () => 'A')
+    await users.getOrSet('a', async () => 'A')
+    const text = await registry.metrics()
+    expect(text).toContain('tiercache_lookups_total{cache="users",tier="l1",result="hit"} 2')
+    expect(text).toContain('tiercache_lookups_total{cache="users",tier="any",result="miss"} 1')
+    expect(text).toContain('tiercache_factory_calls_total{cache="users",outcome="called"} 1')
+    expect(text).toMatch(/tiercache_latency_ms\{cache="users",source="factory",quantile="0.5"\} [\d.e-]+/)
+    expect(text).toContain('tiercache_l1_entries{cache="users"} 1')
+    expect(text).toContain('tiercache_bus_trusted{bus="main"} 1')
+    await users.getOrSet('a', async () => 'A')
+    expect(await registry.metrics()).toContain('tiercache_lookups_total{cache="users",tier="l1",result="hit"} 3')
+  })
+})
