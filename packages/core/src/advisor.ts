@@ -11,6 +11,8 @@ export type Recommendation = 'keep' | 'l1-only' | 'do-not-cache' | 'raise-ttl' |
 
 export interface Advice {
   cache: string
+  /** For per-group advice (`adviseGroups()`): the namespace or key-template scope. */
+  group?: string
   recommendation: Recommendation
   /** One sentence with the numbers behind it. */
   reason: string

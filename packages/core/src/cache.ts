@@ -45,6 +45,7 @@ import {
 } from './events.js'
 import { LatencyHistogram, type LatencySummary } from './histogram.js'
 import { InFlightGuard } from './in-flight-guard.js'
+import { GroupProfiles } from './profiles.js'
 import { fillTemplate, parseTemplate, type KeyParams } from './key-template.js'
 import {
   assertValidNamespace,
@@ -93,6 +94,14 @@ export interface CacheOptions extends ReadPolicyOptions {
    * warning per error code and cache.
    */
   onError?: (error: TierCacheError) => void
+  /**
+   * `'auto'`: once a group of keys (a namespace, a key template's scope) has
+   * been sampled, stop using L2 for it while its factory costs less than two
+   * L2 round trips (the advisor's "l1-only"), and go back when that changes.
+   * Each decision is logged. Writes still go to L2 and the bus, so coherence
+   * is unchanged. Default `'fixed'`.
+   */
+  policy?: 'fixed' | 'auto'
   /**
    * A pino-compatible logger (`warn(object, message)`) for recovered errors
    * when no `onError` is given; each error is logged with its cache, key,
@@ -203,6 +212,7 @@ const KNOWN_OPTIONS = new Set<string>([
   'onBusDown',
   'invalidation',
   'logger',
+  'policy',
   ...READ_POLICY_OPTIONS,
 ])
 const NO_ENTRY: FillRead = { entry: undefined }
@@ -282,6 +292,8 @@ export class Cache<V = unknown> {
   /** A plain field, not in #counters: the L1 hit path pays one increment and nothing else. */
   #l1Hits = 0
   #l2Latency = new LatencyHistogram()
+  #profiles = new GroupProfiles()
+  #autoPolicy = false
   #factoryLatency = new LatencyHistogram()
   #breaker: CircuitBreaker | undefined
   #invalidation: InvalidationPlan | undefined
@@ -330,6 +342,10 @@ export class Cache<V = unknown> {
       throw new InvalidOptionError('logger must have a warn(object, message) method (pino, console, …)', { cache: name })
     }
     this.#logger = options.logger
+    if (options.policy !== undefined && options.policy !== 'fixed' && options.policy !== 'auto') {
+      throw new InvalidOptionError(`policy: must be 'fixed' or 'auto', got ${JSON.stringify(options.policy)}`, { cache: name })
+    }
+    this.#autoPolicy = options.policy === 'auto'
     // Bind and join only after every option is valid, and undo the bindings
     // if joining fails: a rejected createCache holds nothing open.
     this.#l1 = local?.bind({ cacheName: name })
@@ -728,8 +744,9 @@ export class Cache<V = unknown> {
     try {
       // 1. L2, and other processes' leases.
       const waitUntil = clock() + policy.lockTimeoutMs
+      const skipL2 = this.#l1OnlyByPolicy(key)
       for (let attempt = 0; ; attempt++) {
-        const read = await this.#readForFill(key, policy.lockTimeoutMs)
+        const read = skipL2 ? NO_ENTRY : await this.#readForFill(key, policy.lockTimeoutMs)
         const entry = read.entry
         const now = clock()
         if (entry !== undefined && entry.expiresAt > now) {
@@ -792,6 +809,7 @@ export class Cache<V = unknown> {
 
       const factoryMs = clock() - factoryStarted
       this.#factoryLatency.record(factoryMs)
+      this.#profiles.recordMiss(key, factoryMs)
       if (missChannel.hasSubscribers) {
         missChannel.publish({ cache: this.name, key, factoryMs, outcome: call.skipped ? 'not-stored' : 'stored' } satisfies MissEvent)
       }
@@ -821,7 +839,7 @@ export class Cache<V = unknown> {
    * answers the caller, but is cached nowhere.
    */
   async #store(key: string, entry: TierEntry<V>, lease: TierLease | undefined, ticket: number): Promise<void> {
-    const l2 = this.#l2
+    const l2 = this.#l1OnlyByPolicy(key) ? undefined : this.#l2
     let mayFillL1 = true
     if (l2 !== undefined && this.#guard.mayFill(key, ticket) && (lease !== undefined || l2.readForFill === undefined)) {
       try {
@@ -838,6 +856,22 @@ export class Cache<V = unknown> {
       await this.#releaseLease(key, lease)
     }
     if (mayFillL1) this.#fillL1(key, entry, ticket)
+  }
+
+  /** `policy: 'auto'` decided this key's group does not pay for L2 (needs an L1 to fall back on). */
+  #l1OnlyByPolicy(key: string): boolean {
+    if (!this.#autoPolicy || this.#l1 === undefined || this.#l2 === undefined) return false
+    const l2 = this.#l2Latency
+    return (
+      this.#profiles.decide(key, l2.quantile(0.5), l2.summary().count, (group, decision, factoryP50Ms) => {
+        const message =
+          decision === 'l1-only'
+            ? `policy auto: "${group}" now skips L2 (factory ${factoryP50Ms.toFixed(2)} ms < 2x L2 round trip ${l2.quantile(0.5).toFixed(2)} ms)`
+            : `policy auto: "${group}" uses L2 again (factory ${factoryP50Ms.toFixed(2)} ms >= 2x L2 round trip ${l2.quantile(0.5).toFixed(2)} ms)`
+        if (this.#logger !== undefined) this.#logger.warn({ cache: this.name, group, decision, factoryP50Ms }, message)
+        else process.emitWarning(`cache "${this.name}": ${message}`, { code: 'TIERCACHE_POLICY_AUTO' })
+      }) === 'l1-only'
+    )
   }
 
   /** Bounded: a flood of failing keys must not grow it without limit (oldest dropped first). */
@@ -1289,6 +1323,19 @@ export class Cache<V = unknown> {
    */
   advise(): Advice {
     return advise(this.name, this.stats(), this.#l2 !== undefined)
+  }
+
+  /**
+   * The advisor per group of keys (namespace or key-template scope): each
+   * group's own factory cost against this cache's L2 round trip and hit rate.
+   */
+  adviseGroups(): Advice[] {
+    const stats = this.stats()
+    return this.#profiles.groups().map(({ group, misses, factoryP50Ms }) => {
+      // Hits are counted per cache, not per group (the hit path stays free of it): the group's own number is its factory cost.
+      const groupStats: CacheCounters = { ...stats, factoryLatency: { ...stats.factoryLatency, count: misses, p50: factoryP50Ms } }
+      return { ...advise(`${this.name} ${group}`, groupStats, this.#l2 !== undefined), group }
+    })
   }
 
   /** Counters of the read path's rarer events (fail-safe, stale answers, lease waits, factory calls). */

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import { adviseAll, createCache, type BoundSharedTier, type SharedTier, type TierEntry } from '../src/index.js'
 import { fakeLocalTier } from './fakes.js'
 
@@ -69,5 +69,44 @@ describe('the caching advisor', () => {
     const { advice, table } = adviseAll([c, other])
     expect(advice.map((a) => a.recommendation)).toEqual(['keep', 'not-enough-data'])
     expect(table).toContain('| worth-it | keep |')
+  })
+})
+
+describe("policy: 'auto' and per-group advice", () => {
+  it('stops using L2 for a group whose factory is cheaper than two L2 round trips, keeps it for the others, and logs it', async () => {
+    const calls: string[] = []
+    const tier = slowShared(3)
+    const spied: SharedTier = {
+      ...tier,
+      bind: (scope) => {
+        const bound = tier.bind(scope)
+        return {
+          ...bound,
+          get: (key) => {
+            calls.push(key)
+            return bound.get(key)
+          },
+        }
+      },
+    }
+    const logger = { warn: vi.fn() }
+    const c = createCache({ name: 'auto', tiers: [fakeLocalTier(), spied], policy: 'auto', logger, ...plan })
+    const cheap = c.namespace('cheap')
+    const costly = c.namespace('costly')
+    for (let i = 0; i < 25; i++) {
+      await cheap.getOrSet(`k${i}`, async () => i)
+      await costly.getOrSet(`k${i}`, () => sleep(15).then(() => i))
+    }
+    calls.length = 0
+    for (let i = 25; i < 35; i++) {
+      await cheap.getOrSet(`k${i}`, async () => i)
+      await costly.getOrSet(`k${i}`, () => sleep(15).then(() => i))
+    }
+    expect(calls.filter((key) => key.startsWith('cheap'))).toEqual([])
+    expect(calls.filter((key) => key.startsWith('costly'))).toHaveLength(10)
+    expect(logger.warn).toHaveBeenCalledWith(expect.objectContaining({ group: 'cheap', decision: 'l1-only' }), expect.stringContaining('skips L2'))
+    for (let i = 0; i < 35; i++) await cheap.getOrSet(`k${i}`, async () => i) // hits, so the advisor has its sample
+    const groups = Object.fromEntries(c.adviseGroups().map((a) => [a.group, a.recommendation]))
+    expect(groups).toMatchObject({ cheap: 'l1-only', costly: 'keep' })
   })
 })
