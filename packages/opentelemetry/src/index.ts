@@ -1,0 +1,76 @@
+import type { Attributes, Meter, ObservableGauge, ObservableResult } from '@opentelemetry/api'
+import type { Bus, Cache } from '@tiercache/core'
+
+export interface OtelOptions {
+  /** Instrument name prefix. Default `'tiercache.'`. */
+  prefix?: string
+  /** Buses whose health to report, by name. */
+  buses?: Record<string, Bus>
+}
+
+/**
+ * Reports tiercache's metrics through an OpenTelemetry `Meter` as observable
+ * gauges, read from `cache.stats()` and `bus.status()` at collection time:
+ * nothing is added to the cache's hot path. Running totals are gauges of the
+ * totals (as in `@tiercache/prometheus`). Returns a function that stops
+ * reporting.
+ *
+ * Instruments (default prefix): `tiercache.lookups{cache,tier,result}`,
+ * `tiercache.factory.calls{cache,outcome}`, `tiercache.latency{cache,source,quantile}` (ms),
+ * `tiercache.l1.entries{cache}`, `tiercache.circuit.open{cache}`,
+ * `tiercache.bus.trusted{bus}`, `tiercache.bus.gaps{bus}`.
+ */
+export function registerTiercacheOtelMetrics(meter: Meter, caches: ReadonlyArray<Cache<unknown>>, options: OtelOptions = {}): () => void {
+  const prefix = options.prefix ?? 'tiercache.'
+  const registered: Array<[ObservableGauge, (result: ObservableResult<Attributes>) => void]> = []
+  const gauge = (name: string, description: string, unit: string, callback: (result: ObservableResult<Attributes>) => void): void => {
+    const instrument = meter.createObservableGauge(`${prefix}${name}`, { description, unit })
+    instrument.addCallback(callback)
+    registered.push([instrument, callback])
+  }
+  gauge('lookups', 'Lookups by tier and result (running total)', '{lookup}', (result) => {
+    for (const cache of caches) {
+      const s = cache.stats()
+      result.observe(s.l1Hits, { cache: cache.name, tier: 'l1', result: 'hit' })
+      result.observe(s.l2Hits, { cache: cache.name, tier: 'l2', result: 'hit' })
+      result.observe(s.staleServed, { cache: cache.name, tier: 'any', result: 'stale' })
+      result.observe(s.factoryCalls, { cache: cache.name, tier: 'any', result: 'miss' })
+    }
+  })
+  gauge('factory.calls', 'Factory calls by outcome (running total)', '{call}', (result) => {
+    for (const cache of caches) {
+      const s = cache.stats()
+      result.observe(s.factoryCalls, { cache: cache.name, outcome: 'called' })
+      result.observe(s.factoryErrors, { cache: cache.name, outcome: 'error' })
+      result.observe(s.failSafe, { cache: cache.name, outcome: 'fail_safe' })
+    }
+  })
+  gauge('latency', 'Latency quantiles', 'ms', (result) => {
+    for (const cache of caches) {
+      const s = cache.stats()
+      for (const [source, summary] of [['l2', s.l2Latency], ['factory', s.factoryLatency]] as const) {
+        for (const [quantile, value] of [['0.5', summary.p50], ['0.95', summary.p95], ['0.99', summary.p99]] as const) {
+          result.observe(value, { cache: cache.name, source, quantile })
+        }
+      }
+    }
+  })
+  gauge('l1.entries', "Entries in this instance's L1", '{entry}', (result) => {
+    for (const cache of caches) result.observe(cache.stats().l1Entries, { cache: cache.name })
+  })
+  gauge('circuit.open', '1 while the circuit breaker skips L2', '1', (result) => {
+    for (const cache of caches) result.observe(cache.stats().circuit === 'open' ? 1 : 0, { cache: cache.name })
+  })
+  const buses = Object.entries(options.buses ?? {})
+  if (buses.length > 0) {
+    gauge('bus.trusted', '1 while L1 may be trusted (liveness proven within maxStaleness)', '1', (result) => {
+      for (const [name, bus] of buses) result.observe(bus.status().trusted ? 1 : 0, { bus: name })
+    })
+    gauge('bus.gaps', 'Subscription gaps seen (running total)', '{gap}', (result) => {
+      for (const [name, bus] of buses) result.observe(bus.status().gapsSeen, { bus: name })
+    })
+  }
+  return () => {
+    for (const [instrument, callback] of registered) instrument.removeCallback(callback)
+  }
+}
