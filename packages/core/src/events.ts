@@ -34,17 +34,26 @@ export interface InvalidationEvent {
   key: string | undefined
 }
 
+/** A bus's subscription broke (L1 bypassed) or was proven again (every L1 cleared, then trusted). */
+export interface BusStateEvent {
+  /** The bus's channel. */
+  channel: string
+  state: 'gap-opened' | 'gap-closed'
+}
+
 export const CHANNELS = {
   hit: 'tiercache:hit',
   miss: 'tiercache:miss',
   write: 'tiercache:write',
   invalidation: 'tiercache:invalidation',
+  bus: 'tiercache:bus',
 } as const
 
 export const hitChannel = channel(CHANNELS.hit)
 export const missChannel = channel(CHANNELS.miss)
 export const writeChannel = channel(CHANNELS.write)
 export const invalidationChannel = channel(CHANNELS.invalidation)
+export const busStateChannel = channel(CHANNELS.bus)
 
 /** A pino-compatible logger (`logger.warn(object, message)`); console-like loggers work too. */
 export interface Logger {

@@ -5,6 +5,7 @@ import {
   InvalidOptionError,
   TickBatcher,
   assertKnownOptions,
+  busStateChannel,
   clock,
   decodeInvalidations,
   encodeInvalidations,
@@ -12,6 +13,7 @@ import {
   parseDuration,
   type Bus,
   type BusMember,
+  type BusStateEvent,
   type BusMembership,
   type BusStatus,
   type Duration,
@@ -203,6 +205,9 @@ class RedisPubSubBus implements RedisBus {
 
   /** The subscription broke: messages published from now until it is restored are lost to us. */
   #onBreak(): void {
+    if (!this.#gapOpen && busStateChannel.hasSubscribers) {
+      busStateChannel.publish({ channel: this.#config.channel, state: 'gap-opened' } satisfies BusStateEvent)
+    }
     this.#trust.verifiedAt = Number.NEGATIVE_INFINITY
     this.#gapOpen = true
     this.#epoch++
@@ -260,6 +265,7 @@ class RedisPubSubBus implements RedisBus {
       if (this.#proven) this.#gapsSeen++ // the first proof ends start-up, not a gap
       this.#members.gap()
       this.#proven = true
+      if (busStateChannel.hasSubscribers) busStateChannel.publish({ channel: this.#config.channel, state: 'gap-closed' } satisfies BusStateEvent)
       this.#resolveFirstProof()
     }
     if (sentAt > this.#trust.verifiedAt) this.#trust.verifiedAt = sentAt

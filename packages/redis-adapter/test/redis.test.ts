@@ -1,5 +1,6 @@
 import { clock, createCache, InvalidOptionError, SerializationError, TierError, type TierCacheError } from '@tiercache/core'
 import { memoryTier } from '@tiercache/memory-adapter'
+import { subscribe, unsubscribe } from 'node:diagnostics_channel'
 import { Redis } from 'ioredis'
 import { Packr } from 'msgpackr'
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
@@ -258,6 +259,22 @@ describe('redisBus', () => {
     await vi.waitFor(() => expect(a.bus.status().messagesReceived).toBe(1), { timeout: 5_000 })
     await raw.del('tiercache:users:k') // if the echo had evicted L1, the next get would miss
     expect(await a.cache.get('k')).toBe('mine')
+  })
+
+  it('bus state changes are published on the tiercache:bus diagnostics channel', async () => {
+    const events: unknown[] = []
+    const listener = (event: unknown) => events.push(event)
+    subscribe('tiercache:bus', listener)
+    try {
+      const a = instance()
+      await a.bus.ready()
+      await raw.call('CLIENT', 'KILL', 'TYPE', 'pubsub')
+      await vi.waitFor(() => expect(a.bus.status().gapsSeen).toBe(1), { timeout: 5_000 })
+      const mine = events.filter((e) => (e as { channel: string }).channel === 'tiercache:invalidations')
+      expect(mine.map((e) => (e as { state: string }).state)).toEqual(['gap-closed', 'gap-opened', 'gap-closed'])
+    } finally {
+      unsubscribe('tiercache:bus', listener)
+    }
   })
 
   it('malformed messages on the channel are dropped and counted, never thrown', async () => {
