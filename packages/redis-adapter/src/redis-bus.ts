@@ -205,6 +205,7 @@ class RedisPubSubBus implements RedisBus {
 
   /** The subscription broke: messages published from now until it is restored are lost to us. */
   #onBreak(): void {
+    if (this.#closed) return // closing is not a gap
     if (!this.#gapOpen && busStateChannel.hasSubscribers) {
       busStateChannel.publish({ channel: this.#config.channel, state: 'gap-opened' } satisfies BusStateEvent)
     }
