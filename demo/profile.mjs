@@ -30,6 +30,9 @@ function slowStore(store, hopMs) {
       }
       return {
         get: hop(bound.get.bind(bound)),
+        getMany: hop(bound.getMany.bind(bound)),
+        readForFill: hop(bound.readForFill.bind(bound)),
+        releaseLease: hop(bound.releaseLease.bind(bound)),
         set: hop(bound.set.bind(bound)),
         delete: hop(bound.delete.bind(bound)),
         clear: hop(bound.clear.bind(bound)),

@@ -39,15 +39,16 @@ const pct = (share: number) => `${Math.round(share * 100)} %`
 const msText = (ms: number) => `${ms < 10 ? ms.toFixed(2) : ms.toFixed(0)} ms`
 
 export function advise(cache: string, stats: CacheCounters, hasL2: boolean): Advice {
-  const hits = stats.l1Hits + stats.l2Hits + stats.staleServed
-  const misses = stats.factoryCalls
-  const lookups = hits + misses
+  // Every lookup, per key: answered by L1 (fresh or stale), or not (then by a
+  // load in flight, L2, or the factory). A miss is a key no tier had.
+  const lookups = stats.l1Hits + stats.staleServed + stats.l1Misses
+  const misses = stats.misses
   const numbers = {
     lookups,
-    hitRate: lookups === 0 ? 0 : hits / lookups,
+    hitRate: lookups === 0 ? 0 : Math.max(0, 1 - misses / lookups),
     factoryP50Ms: stats.factoryLatency.p50,
     l2P50Ms: stats.l2Latency.p50,
-    expiredMissShare: misses === 0 ? 0 : stats.expiredMisses / misses,
+    expiredMissShare: misses === 0 ? 0 : Math.min(1, stats.expiredMisses / misses),
   }
   const advice = (recommendation: Recommendation, reason: string): Advice => ({ cache, recommendation, reason, numbers })
   if (lookups < MIN_LOOKUPS) return advice('not-enough-data', `${lookups} lookups so far; advice needs ${MIN_LOOKUPS}`)

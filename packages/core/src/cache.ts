@@ -45,7 +45,7 @@ import {
 } from './events.js'
 import { LatencyHistogram, type LatencySummary } from './histogram.js'
 import { InFlightGuard } from './in-flight-guard.js'
-import { GroupProfiles } from './profiles.js'
+import { GroupProfiles, MIN_GROUP_SAMPLE } from './profiles.js'
 import { fillTemplate, parseTemplate, type KeyParams } from './key-template.js'
 import {
   assertValidNamespace,
@@ -187,8 +187,12 @@ export interface CacheCounters {
   l2Latency: LatencySummary
   /** Every factory and batch-loader call, ms. */
   factoryLatency: LatencySummary
-  /** Misses where L1 held the key but its TTL had run out (the advisor's "raise TTL"). */
+  /** Factory runs where L1 held the key but its TTL had run out (the advisor's "raise TTL"). */
   expiredMisses: number
+  /** Lookups (per key) L1 could not answer fresh. Lookups in all: `l1Hits + staleServed + l1Misses`. */
+  l1Misses: number
+  /** Keys no tier had (a factory or loader produced them, or get returned absent). Hit rate: `1 - misses / lookups`. */
+  misses: number
   factoryCalls: number
   factoryErrors: number
   /** Factory failures or hard timeouts answered with a stale value. */
@@ -288,6 +292,10 @@ export class Cache<V = unknown> {
     writes: 0,
     invalidationsReceived: 0,
     expiredMisses: 0,
+    /** Lookups (per key) that L1 could not answer fresh: they went to the in-flight load, L2 or the factory. */
+    l1Misses: 0,
+    /** Keys no tier had: produced by a factory or loader (once per load), or returned absent by get/getMany. */
+    misses: 0,
   }
   /** A plain field, not in #counters: the L1 hit path pays one increment and nothing else. */
   #l1Hits = 0
@@ -443,6 +451,9 @@ export class Cache<V = unknown> {
     for (const key of keys) assertValidKey(this.name, key)
     // L1 here; L2 in #loadMany, whose reads take the leases in the same round trip.
     const entries = keys.map((key) => this.#l1Hit(key))
+    const inL1 = entries.filter((entry) => entry !== undefined).length
+    this.#l1Hits += inL1
+    this.#counters.l1Misses += entries.length - inL1
     const results: Array<V | Promise<V>> = []
     const toLoad = new Map<string, Deferred<V>>()
     entries.forEach((entry, i) => {
@@ -485,6 +496,7 @@ export class Cache<V = unknown> {
         const key = keys[i]!
         const entry = read.entry
         if (entry !== undefined && entry.expiresAt > clock()) {
+          this.#counters.l2Hits++
           this.#fillL1(key, entry, tickets.get(key)!)
           pending.get(key)!.resolve(entry.value as V)
         } else if (read.leasedElsewhere === true) {
@@ -500,6 +512,7 @@ export class Cache<V = unknown> {
         const loaderStarted = clock()
         try {
           this.#counters.factoryCalls++
+          this.#counters.misses += batch.length
           loaded = await runFactory<Map<string, V> | V[]>(
             () => loader(batchKeys),
             new FactoryCall(this.name, batchKeys.join(','), undefined),
@@ -549,8 +562,13 @@ export class Cache<V = unknown> {
     for (const key of keys) assertValidKey(this.name, key)
     const entries: Array<TierEntry | undefined> = keys.map((key) => this.#l1Hit(key))
     const missing = keys.filter((_, i) => entries[i] === undefined)
+    this.#l1Hits += keys.length - missing.length
+    this.#counters.l1Misses += missing.length
     const l2 = this.#l2
-    if (missing.length === 0 || l2 === undefined) return entries
+    if (missing.length === 0 || l2 === undefined) {
+      this.#counters.misses += missing.length
+      return entries
+    }
     const tickets = missing.map((key) => this.#guard.begin(key))
     try {
       let found: Array<TierEntry | undefined>
@@ -570,7 +588,10 @@ export class Cache<V = unknown> {
         j++
         if (candidate !== undefined && candidate.expiresAt > now) {
           entries[i] = candidate
+          this.#counters.l2Hits++
           this.#fillL1(key, candidate, ticket)
+        } else {
+          this.#counters.misses++
         }
       })
       return entries
@@ -654,11 +675,13 @@ export class Cache<V = unknown> {
     const backoff = this.#failSafe.get(key)
     if (backoff !== undefined) {
       const now = clock()
-      if (now < backoff.until && usableUntil(backoff.entry) > now) return backoff.entry.value as V
+      if (now < backoff.until && usableUntil(backoff.entry) > now) {
+        this.#counters.staleServed++
+        return backoff.entry.value as V
+      }
       this.#failSafe.delete(key)
     }
     const held = this.#l1?.get(key)
-    if (held !== undefined && held.expiresAt <= clock()) this.#counters.expiredMisses++
     // Stale-while-revalidate: past its TTL but within grace, L1 answers at once
     // and one refresh runs behind (joining one already running).
     const stale = this.#l1Usable(held)
@@ -667,6 +690,7 @@ export class Cache<V = unknown> {
       this.#counters.staleServed++
       return stale.value as V
     }
+    this.#counters.l1Misses++
     return this.#joinable(key) ?? this.#startLoad(key, factory, policy, stale, false, tags)
   }
 
@@ -776,8 +800,11 @@ export class Cache<V = unknown> {
       const call = new FactoryCall<V>(this.name, key, stale === undefined ? undefined : { value: stale.value as V })
       let value: V
       const factoryStarted = clock()
+      const expired = this.#l1?.get(key)
+      if (expired !== undefined && expired.expiresAt <= factoryStarted) this.#counters.expiredMisses++
       try {
         this.#counters.factoryCalls++
+        this.#counters.misses++
         value = await runFactory(factory, call, this.name, {
           softTimeoutMs: policy.softTimeoutMs,
           hardTimeoutMs: policy.hardTimeoutMs,
@@ -861,6 +888,8 @@ export class Cache<V = unknown> {
   /** `policy: 'auto'` decided this key's group does not pay for L2 (needs an L1 to fall back on). */
   #l1OnlyByPolicy(key: string): boolean {
     if (!this.#autoPolicy || this.#l1 === undefined || this.#l2 === undefined) return false
+    // While L1 is not trusted (a bus gap), an L1-only group would send every request to the factory: use L2.
+    if (clock() - this.#trust.verifiedAt >= this.#maxStalenessMs) return false
     const l2 = this.#l2Latency
     return (
       this.#profiles.decide(key, l2.quantile(0.5), l2.summary().count, (group, decision, factoryP50Ms) => {
@@ -868,8 +897,12 @@ export class Cache<V = unknown> {
           decision === 'l1-only'
             ? `policy auto: "${group}" now skips L2 (factory ${factoryP50Ms.toFixed(2)} ms < 2x L2 round trip ${l2.quantile(0.5).toFixed(2)} ms)`
             : `policy auto: "${group}" uses L2 again (factory ${factoryP50Ms.toFixed(2)} ms >= 2x L2 round trip ${l2.quantile(0.5).toFixed(2)} ms)`
-        if (this.#logger !== undefined) this.#logger.warn({ cache: this.name, group, decision, factoryP50Ms }, message)
-        else process.emitWarning(`cache "${this.name}": ${message}`, { code: 'TIERCACHE_POLICY_AUTO' })
+        try {
+          if (this.#logger !== undefined) this.#logger.warn({ cache: this.name, group, decision, factoryP50Ms }, message)
+          else process.emitWarning(`cache "${this.name}": ${message}`, { code: 'TIERCACHE_POLICY_AUTO' })
+        } catch {
+          // A broken logger must not fail the call.
+        }
       }) === 'l1-only'
     )
   }
@@ -891,10 +924,14 @@ export class Cache<V = unknown> {
   async #getMiss(key: string): Promise<V | undefined> {
     this.#assertOpen(key)
     assertValidKey(this.name, key)
+    this.#counters.l1Misses++
     const ticket = this.#guard.begin(key)
     try {
       const cached = await this.#readL2(key)
-      if (cached === undefined) return undefined
+      if (cached === undefined) {
+        this.#counters.misses++
+        return undefined
+      }
       this.#counters.l2Hits++
       this.#fillL1(key, cached, ticket)
       return cached.value as V
@@ -951,7 +988,14 @@ export class Cache<V = unknown> {
    */
   async #l2Call<T>(key: string | undefined, run: () => Promise<T>): Promise<T> {
     const breaker = this.#breaker
-    if (breaker === undefined) return run()
+    if (breaker === undefined) {
+      const started = clock()
+      try {
+        return await run()
+      } finally {
+        this.#l2Latency.record(clock() - started)
+      }
+    }
     if (!breaker.allow()) {
       throw new CircuitOpenError('shared tier skipped: circuit breaker open after repeated failures', {
         cache: this.name,
@@ -1332,6 +1376,15 @@ export class Cache<V = unknown> {
   adviseGroups(): Advice[] {
     const stats = this.stats()
     return this.#profiles.groups().map(({ group, misses, factoryP50Ms }) => {
+      if (misses < MIN_GROUP_SAMPLE) {
+        return {
+          cache: `${this.name} ${group}`,
+          group,
+          recommendation: 'not-enough-data' as const,
+          reason: `${misses} factory runs in this group so far; advice needs ${MIN_GROUP_SAMPLE}`,
+          numbers: { lookups: misses, hitRate: 0, factoryP50Ms, l2P50Ms: stats.l2Latency.p50, expiredMissShare: 0 },
+        }
+      }
       // Hits are counted per cache, not per group (the hit path stays free of it): the group's own number is its factory cost.
       const groupStats: CacheCounters = { ...stats, factoryLatency: { ...stats.factoryLatency, count: misses, p50: factoryP50Ms } }
       return { ...advise(`${this.name} ${group}`, groupStats, this.#l2 !== undefined), group }

@@ -57,8 +57,12 @@ export class GroupProfiles {
     if (profile === undefined || profile.misses < MIN_GROUP_SAMPLE || l2Samples < MIN_GROUP_SAMPLE) return 'keep'
     if (profile.decidedAt === 0 || profile.misses - profile.decidedAt >= REVISIT_EVERY) {
       const factoryP50Ms = profile.factory.quantile(0.5)
-      const decision: GroupDecision = factoryP50Ms < 2 * l2P50Ms ? 'l1-only' : 'keep'
+      // A margin against flapping: L1-only below 2 round trips, back to L2 above 3.
+      const decision: GroupDecision =
+        profile.decision === 'keep' ? (factoryP50Ms < 2 * l2P50Ms ? 'l1-only' : 'keep') : factoryP50Ms > 3 * l2P50Ms ? 'keep' : 'l1-only'
       profile.decidedAt = profile.misses
+      // Each decision looks at the factory cost since the last one, so a change in it is seen.
+      profile.factory = new LatencyHistogram()
       if (decision !== profile.decision) {
         profile.decision = decision
         onChange(group, decision, factoryP50Ms)
@@ -67,6 +71,7 @@ export class GroupProfiles {
     return profile.decision
   }
 
+  /** Per group: factory runs in all, and the factory's median since the group's last decision. */
   groups(): Array<{ group: string; misses: number; factoryP50Ms: number }> {
     return [...this.#profiles].map(([group, profile]) => ({ group, misses: profile.misses, factoryP50Ms: profile.factory.quantile(0.5) }))
   }

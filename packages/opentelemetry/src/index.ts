@@ -1,4 +1,4 @@
-import type { Attributes, Meter, ObservableGauge, ObservableResult } from '@opentelemetry/api'
+import type { Attributes, Meter, Observable, ObservableResult } from '@opentelemetry/api'
 import type { Bus, Cache } from '@tiercache/core'
 
 export interface OtelOptions {
@@ -22,22 +22,26 @@ export interface OtelOptions {
  */
 export function registerTiercacheOtelMetrics(meter: Meter, caches: ReadonlyArray<Cache<unknown>>, options: OtelOptions = {}): () => void {
   const prefix = options.prefix ?? 'tiercache.'
-  const registered: Array<[ObservableGauge, (result: ObservableResult<Attributes>) => void]> = []
-  const gauge = (name: string, description: string, unit: string, callback: (result: ObservableResult<Attributes>) => void): void => {
-    const instrument = meter.createObservableGauge(`${prefix}${name}`, { description, unit })
+  const registered: Array<[Observable<Attributes>, (result: ObservableResult<Attributes>) => void]> = []
+  const add = (instrument: Observable<Attributes>, callback: (result: ObservableResult<Attributes>) => void) => {
     instrument.addCallback(callback)
     registered.push([instrument, callback])
   }
-  gauge('lookups', 'Lookups by tier and result (running total)', '{lookup}', (result) => {
+  const gauge = (name: string, description: string, unit: string, callback: (result: ObservableResult<Attributes>) => void): void =>
+    add(meter.createObservableGauge(`${prefix}${name}`, { description, unit }), callback)
+  // Running totals are monotonic: observable counters.
+  const counter = (name: string, description: string, unit: string, callback: (result: ObservableResult<Attributes>) => void): void =>
+    add(meter.createObservableCounter(`${prefix}${name}`, { description, unit }), callback)
+  counter('lookups', 'Lookups by tier and result', '{lookup}', (result) => {
     for (const cache of caches) {
       const s = cache.stats()
       result.observe(s.l1Hits, { cache: cache.name, tier: 'l1', result: 'hit' })
+      result.observe(s.staleServed, { cache: cache.name, tier: 'l1', result: 'stale' })
       result.observe(s.l2Hits, { cache: cache.name, tier: 'l2', result: 'hit' })
-      result.observe(s.staleServed, { cache: cache.name, tier: 'any', result: 'stale' })
-      result.observe(s.factoryCalls, { cache: cache.name, tier: 'any', result: 'miss' })
+      result.observe(s.misses, { cache: cache.name, tier: 'none', result: 'miss' })
     }
   })
-  gauge('factory.calls', 'Factory calls by outcome (running total)', '{call}', (result) => {
+  counter('factory.calls', 'Factory calls by outcome (running total)', '{call}', (result) => {
     for (const cache of caches) {
       const s = cache.stats()
       result.observe(s.factoryCalls, { cache: cache.name, outcome: 'called' })
@@ -45,12 +49,12 @@ export function registerTiercacheOtelMetrics(meter: Meter, caches: ReadonlyArray
       result.observe(s.failSafe, { cache: cache.name, outcome: 'fail_safe' })
     }
   })
-  gauge('latency', 'Latency quantiles', 'ms', (result) => {
+  gauge('latency', 'Latency quantiles since start', 's', (result) => {
     for (const cache of caches) {
       const s = cache.stats()
       for (const [source, summary] of [['l2', s.l2Latency], ['factory', s.factoryLatency]] as const) {
         for (const [quantile, value] of [['0.5', summary.p50], ['0.95', summary.p95], ['0.99', summary.p99]] as const) {
-          result.observe(value, { cache: cache.name, source, quantile })
+          result.observe(value / 1000, { cache: cache.name, source, quantile })
         }
       }
     }
@@ -66,7 +70,7 @@ export function registerTiercacheOtelMetrics(meter: Meter, caches: ReadonlyArray
     gauge('bus.trusted', '1 while L1 may be trusted (liveness proven within maxStaleness)', '1', (result) => {
       for (const [name, bus] of buses) result.observe(bus.status().trusted ? 1 : 0, { bus: name })
     })
-    gauge('bus.gaps', 'Subscription gaps seen (running total)', '{gap}', (result) => {
+    counter('bus.gaps', 'Subscription gaps seen', '{gap}', (result) => {
       for (const [name, bus] of buses) result.observe(bus.status().gapsSeen, { bus: name })
     })
   }

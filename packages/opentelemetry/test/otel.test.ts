@@ -32,7 +32,7 @@ describe('registerTiercacheOtelMetrics', () => {
     await users.getOrSet('a', async () => 'A')
     const collected = await points(reader)
     expect(collected.get('tiercache.lookups')).toContainEqual({ attributes: { cache: 'users', tier: 'l1', result: 'hit' }, value: 1 })
-    expect(collected.get('tiercache.lookups')).toContainEqual({ attributes: { cache: 'users', tier: 'any', result: 'miss' }, value: 1 })
+    expect(collected.get('tiercache.lookups')).toContainEqual({ attributes: { cache: 'users', tier: 'none', result: 'miss' }, value: 1 })
     expect(collected.get('tiercache.l1.entries')).toContainEqual({ attributes: { cache: 'users' }, value: 1 })
     expect(collected.get('tiercache.bus.trusted')).toContainEqual({ attributes: { bus: 'main' }, value: 1 })
     expect(collected.get('tiercache.latency')?.length).toBe(6)

@@ -1,5 +1,5 @@
 import type { Bus, Cache } from '@tiercache/core'
-import { Gauge, register, type Registry } from 'prom-client'
+import { Counter, Gauge, register, type Registry } from 'prom-client'
 
 export interface PrometheusOptions {
   /** The registry to register in (prom-client's default registry if omitted). */
@@ -13,20 +13,36 @@ export interface PrometheusOptions {
 /**
  * Registers tiercache's metrics with prom-client. Values are read from
  * `cache.stats()` and `bus.status()` at scrape time (collect callbacks), so
- * nothing is added to the cache's hot path. Counters are exported as gauges
- * of their running totals (prom-client's `Counter` cannot be set from a
- * snapshot); use `rate()` on them as on counters.
+ * nothing is added to the cache's hot path. Totals are Counters (set from the
+ * running totals at each scrape); latency quantiles are gauges in seconds,
+ * over the process's lifetime. Give caches distinct names: two with one name
+ * would report under the same labels.
  *
  * Metric names (with the default prefix): `tiercache_lookups_total{cache,tier,result}`,
- * `tiercache_factory_calls_total{cache,outcome}`, `tiercache_latency_ms{cache,source,quantile}`,
+ * `tiercache_factory_calls_total{cache,outcome}`, `tiercache_latency_seconds{cache,source,quantile}`,
  * `tiercache_l1_entries{cache}`, `tiercache_circuit_open{cache}`,
  * `tiercache_bus_trusted{bus}`, `tiercache_bus_gaps_total{bus}`, `tiercache_bus_messages_total{bus,direction}`.
  */
 export function registerTiercacheMetrics(caches: ReadonlyArray<Cache<unknown>>, options: PrometheusOptions = {}): () => void {
   const prefix = options.prefix ?? 'tiercache_'
   const registers = options.registry === undefined ? undefined : [options.registry]
-  const metrics: Gauge[] = []
-  const gauge = (name: string, help: string, labelNames: string[], collect: (g: Gauge) => void): void => {
+  const metrics: Array<Gauge | Counter> = []
+  type Set = (labels: Record<string, string>, value: number) => void
+  // Totals are Counters, set from the running totals at scrape time (reset, then inc by the total).
+  const counter = (name: string, help: string, labelNames: string[], collect: (set: Set) => void): void => {
+    const metric: Counter = new Counter({
+      name: `${prefix}${name}`,
+      help,
+      labelNames,
+      registers,
+      collect() {
+        metric.reset()
+        collect((labels, value) => metric.inc(labels, value))
+      },
+    })
+    metrics.push(metric)
+  }
+  const gauge = (name: string, help: string, labelNames: string[], collect: (set: Set) => void): void => {
     const metric: Gauge = new Gauge({
       name: `${prefix}${name}`,
       help,
@@ -34,58 +50,58 @@ export function registerTiercacheMetrics(caches: ReadonlyArray<Cache<unknown>>, 
       registers,
       collect() {
         metric.reset()
-        collect(metric)
+        collect((labels, value) => metric.set(labels, value))
       },
     })
     metrics.push(metric)
   }
-  gauge('lookups_total', 'Lookups by tier and result', ['cache', 'tier', 'result'], (g) => {
+  counter('lookups_total', 'Lookups by tier and result', ['cache', 'tier', 'result'], (set) => {
     for (const cache of caches) {
       const s = cache.stats()
-      g.set({ cache: cache.name, tier: 'l1', result: 'hit' }, s.l1Hits)
-      g.set({ cache: cache.name, tier: 'l2', result: 'hit' }, s.l2Hits)
-      g.set({ cache: cache.name, tier: 'any', result: 'stale' }, s.staleServed)
-      g.set({ cache: cache.name, tier: 'any', result: 'miss' }, s.factoryCalls)
+      set({ cache: cache.name, tier: 'l1', result: 'hit' }, s.l1Hits)
+      set({ cache: cache.name, tier: 'l1', result: 'stale' }, s.staleServed)
+      set({ cache: cache.name, tier: 'l2', result: 'hit' }, s.l2Hits)
+      set({ cache: cache.name, tier: 'none', result: 'miss' }, s.misses)
     }
   })
-  gauge('factory_calls_total', 'Factory calls by outcome', ['cache', 'outcome'], (g) => {
+  counter('factory_calls_total', 'Factory calls by outcome', ['cache', 'outcome'], (set) => {
     for (const cache of caches) {
       const s = cache.stats()
-      g.set({ cache: cache.name, outcome: 'called' }, s.factoryCalls)
-      g.set({ cache: cache.name, outcome: 'error' }, s.factoryErrors)
-      g.set({ cache: cache.name, outcome: 'fail_safe' }, s.failSafe)
+      set({ cache: cache.name, outcome: 'called' }, s.factoryCalls)
+      set({ cache: cache.name, outcome: 'error' }, s.factoryErrors)
+      set({ cache: cache.name, outcome: 'fail_safe' }, s.failSafe)
     }
   })
-  gauge('latency_ms', 'Latency quantiles in milliseconds', ['cache', 'source', 'quantile'], (g) => {
+  gauge('latency_seconds', 'Latency quantiles since start, in seconds', ['cache', 'source', 'quantile'], (set) => {
     for (const cache of caches) {
       const s = cache.stats()
       for (const [source, summary] of [['l2', s.l2Latency], ['factory', s.factoryLatency]] as const) {
-        g.set({ cache: cache.name, source, quantile: '0.5' }, summary.p50)
-        g.set({ cache: cache.name, source, quantile: '0.95' }, summary.p95)
-        g.set({ cache: cache.name, source, quantile: '0.99' }, summary.p99)
+        set({ cache: cache.name, source, quantile: '0.5' }, summary.p50 / 1000)
+        set({ cache: cache.name, source, quantile: '0.95' }, summary.p95 / 1000)
+        set({ cache: cache.name, source, quantile: '0.99' }, summary.p99 / 1000)
       }
     }
   })
-  gauge('l1_entries', 'Entries in this instance\'s L1', ['cache'], (g) => {
-    for (const cache of caches) g.set({ cache: cache.name }, cache.stats().l1Entries)
+  gauge('l1_entries', "Entries in this instance's L1", ['cache'], (set) => {
+    for (const cache of caches) set({ cache: cache.name }, cache.stats().l1Entries)
   })
-  gauge('circuit_open', '1 while the circuit breaker skips L2', ['cache'], (g) => {
-    for (const cache of caches) g.set({ cache: cache.name }, cache.stats().circuit === 'open' ? 1 : 0)
+  gauge('circuit_open', '1 while the circuit breaker skips L2', ['cache'], (set) => {
+    for (const cache of caches) set({ cache: cache.name }, cache.stats().circuit === 'open' ? 1 : 0)
   })
   const buses = Object.entries(options.buses ?? {})
   if (buses.length > 0) {
-    gauge('bus_trusted', '1 while L1 may be trusted (liveness proven within maxStaleness)', ['bus'], (g) => {
-      for (const [name, bus] of buses) g.set({ bus: name }, bus.status().trusted ? 1 : 0)
+    gauge('bus_trusted', '1 while L1 may be trusted (liveness proven within maxStaleness)', ['bus'], (set) => {
+      for (const [name, bus] of buses) set({ bus: name }, bus.status().trusted ? 1 : 0)
     })
-    gauge('bus_gaps_total', 'Subscription gaps seen (each cleared every L1 on the bus)', ['bus'], (g) => {
-      for (const [name, bus] of buses) g.set({ bus: name }, bus.status().gapsSeen)
+    counter('bus_gaps_total', 'Subscription gaps seen (each cleared every L1 on the bus)', ['bus'], (set) => {
+      for (const [name, bus] of buses) set({ bus: name }, bus.status().gapsSeen)
     })
-    gauge('bus_messages_total', 'Bus messages by direction', ['bus', 'direction'], (g) => {
+    counter('bus_messages_total', 'Bus messages by direction', ['bus', 'direction'], (set) => {
       for (const [name, bus] of buses) {
         const status = bus.status()
-        g.set({ bus: name, direction: 'published' }, status.messagesPublished + status.messagesPublishedAtomically)
-        g.set({ bus: name, direction: 'received' }, status.messagesReceived)
-        g.set({ bus: name, direction: 'dropped' }, status.messagesDropped)
+        set({ bus: name, direction: 'published' }, status.messagesPublished + status.messagesPublishedAtomically)
+        set({ bus: name, direction: 'received' }, status.messagesReceived)
+        set({ bus: name, direction: 'dropped' }, status.messagesDropped)
       }
     })
   }

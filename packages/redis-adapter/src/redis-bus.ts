@@ -265,8 +265,10 @@ class RedisPubSubBus implements RedisBus {
       this.#gapOpen = false
       if (this.#proven) this.#gapsSeen++ // the first proof ends start-up, not a gap
       this.#members.gap()
+      if (this.#proven && busStateChannel.hasSubscribers) {
+        busStateChannel.publish({ channel: this.#config.channel, state: 'gap-closed' } satisfies BusStateEvent)
+      }
       this.#proven = true
-      if (busStateChannel.hasSubscribers) busStateChannel.publish({ channel: this.#config.channel, state: 'gap-closed' } satisfies BusStateEvent)
       this.#resolveFirstProof()
     }
     if (sentAt > this.#trust.verifiedAt) this.#trust.verifiedAt = sentAt
