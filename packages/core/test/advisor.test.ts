@@ -110,3 +110,25 @@ describe("policy: 'auto' and per-group advice", () => {
     expect(groups).toMatchObject({ cheap: 'l1-only', costly: 'keep' })
   })
 })
+
+describe('advisor counting (review regressions)', () => {
+  it('batch lookups count per key: a getOrSetMany workload with 90 % hits is seen as 90 % hits', async () => {
+    const c = createCache({ name: 'batch', tiers: [fakeLocalTier()], ...plan })
+    const keys = Array.from({ length: 10 }, (_, i) => `k${i}`)
+    for (let round = 0; round < 10; round++) await c.getOrSetMany(keys, async (missing) => missing.map((k) => k))
+    const stats = c.stats()
+    expect(stats).toMatchObject({ l1Hits: 90, l1Misses: 10, misses: 10 })
+    expect(c.advise().numbers.hitRate).toBeCloseTo(0.9)
+  })
+
+  it("policy 'auto' goes back to L2 when the factory becomes slow", async () => {
+    const logger = { warn: vi.fn() }
+    const c = createCache({ name: 'reversal', tiers: [fakeLocalTier(), slowShared(2)], policy: 'auto', logger, ...plan })
+    const group = c.namespace('g')
+    let i = 0
+    for (; i < 25; i++) await group.getOrSet(`k${i}`, async () => i)
+    expect(logger.warn).toHaveBeenCalledWith(expect.objectContaining({ decision: 'l1-only' }), expect.any(String))
+    for (; i < 90; i++) await group.getOrSet(`k${i}`, () => sleep(12).then(() => i))
+    expect(logger.warn).toHaveBeenLastCalledWith(expect.objectContaining({ decision: 'keep' }), expect.stringContaining('uses L2 again'))
+  })
+})
