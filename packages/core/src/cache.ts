@@ -892,7 +892,7 @@ export class Cache<V = unknown> {
     if (clock() - this.#trust.verifiedAt >= this.#maxStalenessMs) return false
     const l2 = this.#l2Latency
     return (
-      this.#profiles.decide(key, l2.quantile(0.5), l2.summary().count, (group, decision, factoryP50Ms) => {
+      this.#profiles.decide(key, l2.quantile(0.5), l2.count, (group, decision, factoryP50Ms) => {
         const message =
           decision === 'l1-only'
             ? `policy auto: "${group}" now skips L2 (factory ${factoryP50Ms.toFixed(2)} ms < 2x L2 round trip ${l2.quantile(0.5).toFixed(2)} ms)`

@@ -31,6 +31,10 @@ export class LatencyHistogram {
     if (ms > this.#max) this.#max = ms
   }
 
+  get count(): number {
+    return this.#count
+  }
+
   /** The upper bound of the bucket holding quantile `q`. */
   quantile(q: number): number {
     if (this.#count === 0) return 0

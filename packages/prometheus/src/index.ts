@@ -28,33 +28,18 @@ export function registerTiercacheMetrics(caches: ReadonlyArray<Cache<unknown>>, 
   const registers = options.registry === undefined ? undefined : [options.registry]
   const metrics: Array<Gauge | Counter> = []
   type Set = (labels: Record<string, string>, value: number) => void
-  // Totals are Counters, set from the running totals at scrape time (reset, then inc by the total).
-  const counter = (name: string, help: string, labelNames: string[], collect: (set: Set) => void): void => {
-    const metric: Counter = new Counter({
-      name: `${prefix}${name}`,
-      help,
-      labelNames,
-      registers,
-      collect() {
-        metric.reset()
-        collect((labels, value) => metric.inc(labels, value))
-      },
-    })
+  /** One metric read at scrape time: reset, then written from the running values (Counters: inc by the total). */
+  const define = <M extends Gauge | Counter>(metric: M, write: (metric: M) => Set, collect: (set: Set) => void): void => {
+    ;(metric as unknown as { collect: () => void }).collect = () => {
+      metric.reset()
+      collect(write(metric))
+    }
     metrics.push(metric)
   }
-  const gauge = (name: string, help: string, labelNames: string[], collect: (set: Set) => void): void => {
-    const metric: Gauge = new Gauge({
-      name: `${prefix}${name}`,
-      help,
-      labelNames,
-      registers,
-      collect() {
-        metric.reset()
-        collect((labels, value) => metric.set(labels, value))
-      },
-    })
-    metrics.push(metric)
-  }
+  const counter = (name: string, help: string, labelNames: string[], collect: (set: Set) => void): void =>
+    define(new Counter({ name: `${prefix}${name}`, help, labelNames, registers }), (m) => (labels, value) => m.inc(labels, value), collect)
+  const gauge = (name: string, help: string, labelNames: string[], collect: (set: Set) => void): void =>
+    define(new Gauge({ name: `${prefix}${name}`, help, labelNames, registers }), (m) => (labels, value) => m.set(labels, value), collect)
   counter('lookups_total', 'Lookups by tier and result', ['cache', 'tier', 'result'], (set) => {
     for (const cache of caches) {
       const s = cache.stats()

@@ -5,7 +5,7 @@ import { Redis } from 'ioredis'
 import { Packr } from 'msgpackr'
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
 import { RedisServer } from '../../../tests/support/redis-server.js'
-import { redisBus, redisTier, type RedisBus } from '../src/index.js'
+import { redisBus, redisTier } from '../src/index.js'
 
 let server: RedisServer
 let raw: Redis
