@@ -7,10 +7,13 @@ export type RedisInput = string | Redis
 /**
  * Options for every connection tiercache opens itself. Commands never wait
  * forever: one retry across a reconnect, then the caller's timeout decides.
+ * No ioredis auto-pipelining: reads and writes are already batched per tick
+ * into one script call each (read-batcher.ts, write-batcher.ts), and
+ * auto-pipelining would only add a `setImmediate` and a Pipeline per call.
  */
 const CONNECTION_DEFAULTS: RedisOptions = {
   maxRetriesPerRequest: 1,
-  enableAutoPipelining: true,
+  enableAutoPipelining: false,
   connectTimeout: 2_000,
   retryStrategy: (attempt: number) => Math.min(50 * attempt, 1_000),
 }

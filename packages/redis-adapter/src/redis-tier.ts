@@ -23,6 +23,8 @@ import { assertValidPrefix, DEFAULT_PREFIX, entryKey, generationKey, leaseKey } 
 import { randomBytes } from 'node:crypto'
 import { defineScripts, HEADER_BYTES, type ScriptedRedis } from './scripts.js'
 import { assertEncodable, msgpackSerializer } from './serializer.js'
+import { submitFastRead, submitRead } from './read-batcher.js'
+import { serverClockOf, type ServerClock } from './server-clock.js'
 import { submitWrite, type WriteOperation } from './write-batcher.js'
 
 export interface RedisTierOptions {
@@ -52,10 +54,29 @@ const COMMA = 0x2c
 /** Separates tags, and a tag from its version, in the stored header (tags cannot contain it). */
 const TAG_SEPARATOR = '\u001f'
 
+const NOT_FOUND: FillRead = Object.freeze({ entry: undefined })
+
+/**
+ * `<generation>,<fresh until>,<tag bytes>:<tags><envelope>` (see scripts.ts),
+ * or undefined if the bytes do not start with such a header.
+ */
+function parseHeader(stored: Buffer): { generation: string; freshUntil: number; tagBytes: number; bodyStart: number } | undefined {
+  const separator = stored.subarray(0, HEADER_BYTES).indexOf(COLON)
+  if (separator < 0) return undefined
+  const firstComma = stored.indexOf(COMMA)
+  const lastComma = stored.subarray(0, separator).lastIndexOf(COMMA)
+  if (firstComma < 0 || lastComma <= firstComma) return undefined
+  const freshUntil = Number(stored.toString('latin1', firstComma + 1, lastComma))
+  const tagBytes = Number(stored.toString('latin1', lastComma + 1, separator))
+  const bodyStart = separator + 1 + tagBytes
+  if (!Number.isSafeInteger(freshUntil) || !Number.isSafeInteger(tagBytes) || tagBytes < 0 || bodyStart > stored.length) return undefined
+  return { generation: stored.toString('latin1', 0, firstComma), freshUntil, tagBytes, bodyStart }
+}
+
 /**
  * The shared L2 tier on Redis. An entry is one string key holding
  * `<generation>:<msgpack envelope>` with a PX expiry. A read is one Lua
- * script (one round trip) that also checks the cache's generation (bumped by
+ * script (one round trip; the reads of one tick share one call) that also checks the cache's generation (bumped by
  * `clear()`) and returns the remaining TTL. Writes issued in one tick go as
  * one script that also publishes their invalidations when the bus shares
  * this connection (same URL, or the same ioredis client).
@@ -102,12 +123,14 @@ class BoundRedisTier implements BoundSharedTier {
   #serializer: Serializer
   /** Lease tokens: unique per process and tier binding, then a counter. */
   #tokenPrefix = `${randomBytes(6).toString('base64url')}.`
+  #serverClock: ServerClock
   #leases = 0
 
   constructor(config: BoundRedisTierConfig) {
     this.#cache = config.scope.cacheName
     this.#lease = acquireCommandConnection(config.input, 'tiercache')
     this.#redis = defineScripts(this.#lease.client)
+    this.#serverClock = serverClockOf(this.#lease.client)
     this.#prefix = config.prefix
     this.#generationKey = generationKey(config.prefix, this.#cache)
     this.#timeoutMs = config.timeoutMs
@@ -151,20 +174,75 @@ class BoundRedisTier implements BoundSharedTier {
     return this.#read(key, leaseMs)
   }
 
+  /**
+   * A read takes the fast path — one MGET of the entry and its cache's
+   * generation, checked here, no script — when the answer cannot need Redis's
+   * help: a live, untagged entry that is fresh (or any live entry, for a plain
+   * read), or a plain read's miss. Everything else (a miss or a stale entry on
+   * the fill path, which needs the lease; a tagged entry, whose tag versions
+   * the script checks; anything odd) goes through READ_ENTRIES. A script call
+   * costs Redis about 6 µs against well under 1 µs for the MGET, about a
+   * seventh of a whole L2 hit on loopback. When most fill-path reads end up in
+   * the script anyway (a miss-heavy load), they go there directly, so a miss
+   * does not pay two round trips.
+   */
   async #read(key: string, leaseMs: number): Promise<FillRead> {
+    const aheadMs = this.#fastReadAllowed(leaseMs) ? this.#serverClock.aheadMs(clock()) : undefined
+    if (aheadMs !== undefined) {
+      const [stored, generation] = await this.#call('read', key, (redis) =>
+        submitFastRead(redis, entryKey(this.#prefix, this.#cache, key), this.#generationKey),
+      )
+      const read = this.#checkFastRead(stored, generation, aheadMs, leaseMs)
+      if (leaseMs > 0) this.#noteFillRead(read !== undefined)
+      if (read !== undefined) return read
+    }
+    return this.#scriptedRead(key, leaseMs)
+  }
+
+  /** Fill-path reads that needed the script, as a decaying share (1/8 per read): above one half, skip the fast path. */
+  #fillScriptShare = 0
+
+  #fastReadAllowed(leaseMs: number): boolean {
+    return leaseMs === 0 || this.#fillScriptShare < 0.5
+  }
+
+  #noteFillRead(servedFast: boolean): void {
+    this.#fillScriptShare = this.#fillScriptShare * 0.875 + (servedFast ? 0 : 0.125)
+  }
+
+  /** The fast path's answer, or undefined when the read needs the script. */
+  #checkFastRead(stored: Buffer | null, generation: Buffer | null, aheadMs: number, leaseMs: number): FillRead | undefined {
+    const plainRead = leaseMs === 0
+    if (stored === null || generation === null) return plainRead ? NOT_FOUND : undefined // no entry, or none can be live
+    const header = parseHeader(stored)
+    if (header === undefined) return undefined
+    if (header.generation !== generation.toString('latin1')) return plainRead ? NOT_FOUND : undefined // cleared since
+    if (header.tagBytes > 0) return undefined
+    const envelope = this.#decodeEnvelope(stored.subarray(header.bodyStart))
+    if (envelope === undefined) return undefined
+    // Server time to local time with an over-estimated offset: never later than the true expiry.
+    const expiresAt = header.freshUntil - aheadMs
+    const staleUntil = expiresAt + envelope.graceMs
+    const now = clock()
+    if (expiresAt <= now && !(plainRead && staleUntil > now)) return plainRead && staleUntil <= now ? NOT_FOUND : undefined
+    return { entry: { value: envelope.value, createdAt: envelope.createdAt, expiresAt, staleUntil } }
+  }
+
+  async #scriptedRead(key: string, leaseMs: number): Promise<FillRead> {
     const token = leaseMs > 0 ? `${this.#tokenPrefix}${++this.#leases}` : ''
     // The remaining TTL is measured by Redis after the request left: counting it
     // from the send time never stretches an entry's life by the reply's transit.
     const sentAt = clock()
     const reply = await this.#call('read', key, (redis) =>
-      redis.tiercacheGetBuffer(
-        entryKey(this.#prefix, this.#cache, key),
-        this.#generationKey,
-        leaseKey(this.#prefix, this.#cache, key),
-        String(leaseMs),
+      submitRead(redis, {
+        entryKey: entryKey(this.#prefix, this.#cache, key),
+        generationKey: this.#generationKey,
+        leaseKey: leaseKey(this.#prefix, this.#cache, key),
+        leaseMs: String(leaseMs),
         token,
-      ),
+      }),
     )
+    if (leaseMs > 0 && !this.#fastReadAllowed(leaseMs)) this.#noteFillRead(reply !== null && reply[0] !== null && reply.length === 2)
     if (reply === null) return { entry: undefined }
     if (reply[0] === null) {
       const [, generation, granted] = reply
@@ -326,27 +404,29 @@ class BoundRedisTier implements BoundSharedTier {
    * overwritten by the next fill. It never throws into the caller's request.
    */
   #decode(stored: Buffer): { value: unknown; createdAt: number; graceMs: number; tags: string[] | undefined } | undefined {
-    // `<generation>,<fresh until>,<tag bytes>:<tags><envelope>`; the script already checked generation and tags.
-    const separator = stored.subarray(0, HEADER_BYTES).indexOf(COLON)
-    if (separator < 0) return undefined
-    const lastComma = stored.subarray(0, separator).lastIndexOf(COMMA)
-    const tagBytes = lastComma < 0 ? Number.NaN : Number(stored.subarray(lastComma + 1, separator).toString('latin1'))
-    if (!Number.isSafeInteger(tagBytes) || tagBytes < 0 || separator + 1 + tagBytes > stored.length) return undefined
+    // The script already checked generation and tags; here only the shape matters.
+    const header = parseHeader(stored)
+    if (header === undefined) return undefined
     let tags: string[] | undefined
-    if (tagBytes > 0) {
-      const parts = stored.subarray(separator + 1, separator + 1 + tagBytes).toString('utf8').split(TAG_SEPARATOR)
+    if (header.tagBytes > 0) {
+      const parts = stored.subarray(header.bodyStart - header.tagBytes, header.bodyStart).toString('utf8').split(TAG_SEPARATOR)
       tags = parts.filter((_, i) => i % 2 === 0 && i < parts.length - 1)
     }
+    const envelope = this.#decodeEnvelope(stored.subarray(header.bodyStart))
+    return envelope === undefined ? undefined : { ...envelope, tags }
+  }
+
+  #decodeEnvelope(bytes: Buffer): { value: unknown; createdAt: number; graceMs: number } | undefined {
     let envelope: unknown
     try {
-      envelope = this.#serializer.decode(stored.subarray(separator + 1 + tagBytes))
+      envelope = this.#serializer.decode(bytes)
     } catch {
       return undefined
     }
     if (!Array.isArray(envelope) || envelope.length !== 4 || envelope[0] !== ENVELOPE_VERSION) return undefined
     const [, createdAt, graceMs, value] = envelope as [number, unknown, unknown, unknown]
     if (typeof createdAt !== 'number' || typeof graceMs !== 'number' || graceMs < 0) return undefined
-    return { value, createdAt, graceMs, tags }
+    return { value, createdAt, graceMs }
   }
 
   /** Runs one Redis call with a bounded wait, and types its failure. */

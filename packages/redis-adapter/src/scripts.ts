@@ -72,38 +72,51 @@ end
 `
 
 /**
- * Reads an entry if it belongs to the cache's current generation. On the
- * fill path (lease ms > 0), a miss or a stale entry also asks for the key's
- * lease (coherence mechanism 4) in the same round trip; a lease left from
- * before a clear is taken over.
- * KEYS: entry, generation, lease. ARGV: lease ms ('0': no lease), token.
- * Returns false (a miss, no lease asked); {stored, remaining ms} (a hit);
- * {stored, remaining ms, generation, granted} (a stale hit on the fill path);
- * {false, generation, granted} (a miss on the fill path).
+ * Reads a batch of entries — every read issued in one tick on a connection —
+ * each only if it belongs to its cache's current generation. On the fill
+ * path (lease ms > 0), a miss or a stale entry also asks for the key's lease
+ * (coherence mechanism 4) in the same round trip; a lease left from before a
+ * clear is taken over. Reads run in submission order, so a second read of a
+ * key in the batch sees the lease the first one took, as it would one round
+ * trip later.
+ * KEYS: three per read: entry, generation, lease. ARGV: two per read: lease
+ * ms ('0': no lease), token.
+ * Returns per read false (a miss, no lease asked); {stored, remaining ms} (a
+ * hit); {stored, remaining ms, generation, granted} (a stale hit on the fill
+ * path); {false, generation, granted} (a miss on the fill path); then, last,
+ * the server's time in ms (the fast path's clock sample, server-clock.ts).
  */
-const READ_ENTRY = `${PARSE_HEADER}
-local function take_lease(generation)
-  if lease_blocks(redis.call('GET', KEYS[3]), generation) then return 0 end
-  redis.call('SET', KEYS[3], ARGV[2] .. '|' .. generation, 'PX', ARGV[1])
+const READ_ENTRIES = `${PARSE_HEADER}
+local function take_lease(leaseKey, generation, leaseMs, token)
+  if lease_blocks(redis.call('GET', leaseKey), generation) then return 0 end
+  redis.call('SET', leaseKey, token .. '|' .. generation, 'PX', leaseMs)
   return 1
 end
-local stored = redis.call('GET', KEYS[1])
-local generation = redis.call('GET', KEYS[2])
-local freshUntil = parse_header(stored, generation, KEYS[2])
-if freshUntil ~= nil then
-  local remaining = redis.call('PTTL', KEYS[1])
-  if ARGV[1] == '0' or freshUntil > now_ms() then return {stored, remaining} end
-  local scope = lease_scope(KEYS[2], generation)
-  return {stored, remaining, scope, take_lease(scope)}
+local function read(entryKey, generationKey, leaseKey, leaseMs, token)
+  local stored = redis.call('GET', entryKey)
+  local generation = redis.call('GET', generationKey)
+  local freshUntil = parse_header(stored, generation, generationKey)
+  if freshUntil ~= nil then
+    local remaining = redis.call('PTTL', entryKey)
+    if leaseMs == '0' or freshUntil > now_ms() then return {stored, remaining} end
+    local scope = lease_scope(generationKey, generation)
+    return {stored, remaining, scope, take_lease(leaseKey, scope, leaseMs, token)}
+  end
+  if leaseMs == '0' then return false end
+  if not generation then
+    local time = redis.call('TIME')
+    generation = time[1] .. string.format('%06d', tonumber(time[2])) .. '.0'
+    redis.call('SET', generationKey, generation)
+  end
+  local scope = lease_scope(generationKey, generation)
+  return {false, scope, take_lease(leaseKey, scope, leaseMs, token)}
 end
-if ARGV[1] == '0' then return false end
-if not generation then
-  local time = redis.call('TIME')
-  generation = time[1] .. string.format('%06d', tonumber(time[2])) .. '.0'
-  redis.call('SET', KEYS[2], generation)
+local results = {}
+for i = 1, #KEYS / 3 do
+  results[i] = read(KEYS[i * 3 - 2], KEYS[i * 3 - 1], KEYS[i * 3], ARGV[i * 2 - 1], ARGV[i * 2])
 end
-local scope = lease_scope(KEYS[2], generation)
-return {false, scope, take_lease(scope)}
+results[#KEYS / 3 + 1] = now_ms()
+return results
 `
 
 /**
@@ -254,14 +267,11 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0
 `
 
+/** One read's reply from READ_ENTRIES. */
+export type ReadReply = [Buffer, number] | [Buffer, number, Buffer, number] | [null, Buffer, number] | null
+
 export interface ScriptedRedis extends Redis {
-  tiercacheGetBuffer(
-    entryKey: string,
-    generationKey: string,
-    leaseKey: string,
-    leaseMs: string,
-    token: string,
-  ): Promise<[Buffer, number] | [Buffer, number, Buffer, number] | [null, Buffer, number] | null>
+  tiercacheReadBuffer(numberOfKeys: number, ...keysAndArgs: string[]): Promise<ReadReply[]>
   tiercacheWrite(numberOfKeys: number, ...keysAndArgs: Array<string | Buffer>): Promise<Array<number | string>>
   tiercacheDiscard(entryKey: string, stored: Buffer): Promise<number>
   tiercacheGetManyBuffer(numberOfKeys: number, ...keys: string[]): Promise<Array<[Buffer, number] | null>>
@@ -270,8 +280,8 @@ export interface ScriptedRedis extends Redis {
 /** Registers the scripts on a client (EVALSHA, reloaded by ioredis after NOSCRIPT, e.g. after a Redis restart). */
 export function defineScripts(client: Redis): ScriptedRedis {
   const scripted = client as ScriptedRedis
-  if (typeof scripted.tiercacheGetBuffer !== 'function') {
-    client.defineCommand('tiercacheGet', { numberOfKeys: 3, lua: READ_ENTRY })
+  if (typeof scripted.tiercacheReadBuffer !== 'function') {
+    client.defineCommand('tiercacheRead', { lua: READ_ENTRIES }) // numberOfKeys given per call
     client.defineCommand('tiercacheWrite', { lua: WRITE_BATCH }) // numberOfKeys given per call
     client.defineCommand('tiercacheDiscard', { numberOfKeys: 1, lua: DISCARD_IF_UNCHANGED })
     client.defineCommand('tiercacheGetMany', { lua: READ_MANY }) // numberOfKeys given per call

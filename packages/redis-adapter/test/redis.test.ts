@@ -46,11 +46,11 @@ describe('redisTier on a real redis-server', () => {
     expect(pttl).toBeLessThanOrEqual(90_000)
   })
 
-  it('an L2 hit is one round trip: one EVALSHA, no other command', async () => {
+  it('an L2 hit is one round trip: one MGET of the entry and its generation, no script, no other command', async () => {
     const writer = instance()
     await writer.cache.set('k', 'v')
     const reader = instance()
-    await reader.cache.get('warm-up') // loads the script on this connection (EVAL after NOSCRIPT, once)
+    await reader.cache.get('warm-up') // the first read goes through the script: it brings the server-clock sample
     const monitor = await raw.monitor()
     const sent: string[] = []
     monitor.on('monitor', (_time: string, args: string[], source: string) => {
@@ -60,7 +60,37 @@ describe('redisTier on a real redis-server', () => {
     expect(await reader.cache.get('k')).toBe('v')
     await new Promise((resolve) => setTimeout(resolve, 50))
     monitor.disconnect()
-    expect(sent).toEqual(['evalsha'])
+    expect(sent).toEqual(['mget'])
+  })
+
+  it('fast read path: misses, tagged entries and stale entries on the fill path go through the script; a miss-heavy load goes there directly', async () => {
+    const { cache } = instance()
+    await cache.get('warm-up')
+    await cache.set('tagged', 'T', { tags: ['t1'] })
+    await cache.set('stale', 'S', { ttl: '50ms', grace: '1h' })
+    await new Promise((resolve) => setTimeout(resolve, 80))
+    const reader = instance()
+    await reader.bus.ready()
+    const monitor = await raw.monitor()
+    const sent: string[] = []
+    monitor.on('monitor', (_time: string, args: string[], source: string) => {
+      const command = String(args[0]).toLowerCase()
+      if (!source.includes('lua') && (command === 'mget' || command === 'evalsha')) sent.push(command)
+    })
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    // A tagged entry needs its tag versions checked in Redis: MGET, then the script.
+    expect(await reader.cache.getOrSet('tagged', () => 'factory')).toBe('T')
+    // A stale entry on the fill path needs the lease for its refresh: MGET, then the script.
+    await reader.cache.getOrSet('stale', () => 'refreshed', { refreshStale: 'wait' })
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    expect(sent.slice(0, 4)).toEqual(['mget', 'evalsha', 'mget', 'evalsha'])
+    // Misses: after a few, fill-path reads skip the MGET they would only repeat in the script.
+    sent.length = 0
+    for (let i = 0; i < 12; i++) await reader.cache.getOrSet(`miss-${i}`, () => i)
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    monitor.disconnect()
+    expect(sent.slice(-4)).toEqual(['evalsha', 'evalsha', 'evalsha', 'evalsha']) // read, write, read, write: no MGET left
+    expect(sent.filter((command) => command === 'mget').length).toBeLessThan(12)
   })
 
   it('getMany: one read script for the keys L1 lacks; getOrSetMany: pipelined lease reads, one loader call, one write script', async () => {
@@ -81,9 +111,10 @@ describe('redisTier on a real redis-server', () => {
     expect(loaded).toEqual(['A', 'loaded x1', 'loaded x2', 'loaded x3'])
     await new Promise((resolve) => setTimeout(resolve, 50))
     monitor.disconnect()
-    // getMany: one read script. getOrSetMany: 'a' from L1; for x1-x3 one read script each (they
-    // take the leases; auto-pipelined into one round trip), one loader call, one write script for the fills.
-    expect(sent).toEqual(['evalsha', 'evalsha', 'evalsha', 'evalsha', 'evalsha'])
+    // getMany: one read script. getOrSetMany: 'a' from L1; x1-x3 in one MGET (the fast path,
+    // batched per tick), then, as misses, in one read script that takes their leases, one
+    // loader call, one write script for the fills.
+    expect(sent).toEqual(['evalsha', 'mget', 'evalsha', 'evalsha'])
     expect(await instance().cache.get('x2')).toBe('loaded x2')
   })
 
