@@ -9,7 +9,9 @@ import { OTHER_CONTESTANTS, createOtherContestant } from '@tiercache/bench-conte
 
 const require = createRequire(import.meta.url)
 
-export const CONTESTANTS = ['tiercache', ...OTHER_CONTESTANTS]
+const ALL = ['tiercache', ...OTHER_CONTESTANTS]
+/** Every contestant, or those named in BENCH_CONTESTANTS (comma-separated) while working on one of them. */
+export const CONTESTANTS = process.env.BENCH_CONTESTANTS ? process.env.BENCH_CONTESTANTS.split(',').filter((n) => ALL.includes(n)) : ALL
 
 export async function createContestant(name, options) {
   if (name === 'tiercache') return tiercache(options)

@@ -13,6 +13,16 @@ export interface MemoryTierOptions {
 const DEFAULT_MAX_ENTRIES = 10_000
 
 /**
+ * Stands in for an entry deleted while it was the only one. lru-cache empties
+ * itself by refilling its preallocated arrays, so deleting its last entry costs
+ * O(maxEntries) — measured 32 µs at 10 000 and 0.72 ms at 200 000, against
+ * about 1.5 µs for any other delete — and a cache holding one hot key (a
+ * config, a feature flag) would pay that on every invalidation, with its event
+ * loop blocked. Overwriting the entry with this marker is O(1); `get` hides it.
+ */
+const DELETED: TierEntry = Object.freeze({ value: undefined, createdAt: 0, expiresAt: Number.NEGATIVE_INFINITY })
+
+/**
  * The in-process L1 tier: an LRU of entries, read synchronously.
  *
  * Expiry is checked by the cache against `expiresAt` on each hit rather than
@@ -50,6 +60,8 @@ export function memoryTier(options: MemoryTierOptions = {}): LocalTier {
 
 class BoundMemoryTier implements BoundLocalTier {
   #entries: LRUCache<string, TierEntry>
+  /** The key that may hold `DELETED` (at most one does; it is re-checked, since a set or eviction replaces it). */
+  #deletedKey: string | undefined
   #release: (() => void) | undefined
 
   constructor(maxEntries: number, release: () => void) {
@@ -58,7 +70,9 @@ class BoundMemoryTier implements BoundLocalTier {
   }
 
   get(key: string): TierEntry | undefined {
-    return this.#entries.get(key)
+    const entry = this.#entries.get(key)
+    // One pointer comparison on the hit path (measured: within run-to-run noise).
+    return entry === DELETED ? undefined : entry
   }
 
   set(key: string, entry: TierEntry, options?: { ifAbsent?: boolean }): void {
@@ -70,6 +84,13 @@ class BoundMemoryTier implements BoundLocalTier {
   }
 
   delete(key: string): void {
+    if (this.#entries.size === 1) {
+      if (this.#entries.has(key)) {
+        this.#entries.set(key, DELETED)
+        this.#deletedKey = key
+      }
+      return
+    }
     this.#entries.delete(key)
   }
 
@@ -79,20 +100,22 @@ class BoundMemoryTier implements BoundLocalTier {
     for (const [key, entry] of this.#entries.entries()) {
       if (entry.tags !== undefined && entry.tags.some((tag) => tags.has(tag))) doomed.push(key)
     }
-    for (const key of doomed) this.#entries.delete(key)
+    for (const key of doomed) this.delete(key)
   }
 
   clear(): void {
     this.#entries.clear()
+    this.#deletedKey = undefined
   }
 
   close(): void {
-    this.#entries.clear()
+    this.clear()
     this.#release?.()
     this.#release = undefined
   }
 
   get size(): number {
-    return this.#entries.size
+    const size = this.#entries.size
+    return this.#deletedKey !== undefined && this.#entries.peek(this.#deletedKey) === DELETED ? size - 1 : size
   }
 }

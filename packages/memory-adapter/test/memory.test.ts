@@ -91,6 +91,43 @@ describe('memoryTier', () => {
     expect(await cache.get('c')).toBe(3)
   })
 
+  it('deleting the only entry (kept as an O(1) marker inside lru-cache) reads as absent and is not counted', async () => {
+    const tier = memoryTier({ maxEntries: 200_000 }).bind({ cacheName: 'one-key' })
+    const entry = (value: number) => ({ value, createdAt: Date.now(), expiresAt: Date.now() + 60_000 })
+    tier.set('flag', entry(1))
+    tier.delete('flag')
+    expect(tier.get('flag')).toBeUndefined()
+    expect(tier.size).toBe(0)
+    tier.delete('flag') // deleting it again changes nothing
+    expect(tier.size).toBe(0)
+    tier.set('other', entry(2))
+    expect(tier.size).toBe(1)
+    expect(tier.get('flag')).toBeUndefined()
+    tier.set('flag', entry(3))
+    expect(tier.get('flag')?.value).toBe(3)
+    expect(tier.size).toBe(2)
+    tier.delete('other')
+    tier.delete('flag')
+    expect(tier.size).toBe(0)
+    expect(tier.get('other')).toBeUndefined()
+    expect(tier.get('flag')).toBeUndefined()
+  })
+
+  it('a one-key cache sees every remote write: the deleted-entry marker never answers a read', async () => {
+    const store = memoryStore()
+    const bus = memoryBus()
+    const writer = createCache<number>({ name: 'flags', tiers: [memoryTier(), store], bus, ttl: '1h' })
+    const reader = createCache<number>({ name: 'flags', tiers: [memoryTier(), store], bus, ttl: '1h' })
+    for (let version = 1; version <= 5; version++) {
+      await writer.set('flag', version)
+      expect(await reader.get('flag')).toBe(version)
+      expect(await reader.getOrSet('flag', () => -1)).toBe(version)
+    }
+    await writer.delete('flag')
+    expect(await reader.get('flag')).toBeUndefined()
+    expect(reader.stats().l1Entries).toBe(0)
+  })
+
   it('one memoryTier serves one cache: binding it twice is an error', () => {
     const tier = memoryTier()
     createCache({ name: 'first', tiers: [tier] })
