@@ -35,6 +35,7 @@ function makeInstances() {
     buses.push(bus)
     return {
       id,
+      bus,
       cache: createCache({ name: 'users', tiers: [memoryTier({ maxEntries: 1_000 }), redisTier({ redis: redisUrl, prefix })], bus, ttl: '5m', invalidation }),
     }
   })
@@ -49,6 +50,17 @@ const check = (ok, what) => {
   if (!ok) failures++
 }
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
+const received = () => instances.map((instance) => instance.bus?.status().messagesReceived ?? 0)
+/**
+ * A write resolves once Redis took its invalidation; reaching the other
+ * instances is one more pub/sub hop (in-process delivery is synchronous).
+ * Wait for that hop, however long a loaded machine makes it (up to 2 s).
+ */
+async function delivered(writer, before) {
+  const deadline = Date.now() + 2_000
+  const waiting = () => instances.some((instance, i) => instance !== writer && instance.bus !== undefined && instance.bus.status().messagesReceived <= before[i])
+  while (waiting() && Date.now() < deadline) await sleep(1)
+}
 const ms = (start) => `${(performance.now() - start).toFixed(2)} ms`
 
 let databaseQueries = 0
@@ -81,20 +93,23 @@ check(databaseQueries === 1, `the database was queried once (${databaseQueries})
 check(first.loadedAt instanceof Date, 'a Date survives the round trip through L2')
 
 console.log('\n2. Coherence: A writes; the bus tells B and C to drop their L1 copies')
+let before = received()
 await a.cache.set('user:42', { ...first, plan: 'pro' })
-if (redisUrl) await sleep(5) // one pub/sub hop on a real network; in-process delivery is synchronous
+await delivered(a, before)
 const seenByB = await b.cache.get('user:42')
 const seenByC = await c.cache.get('user:42')
 check(seenByB?.plan === 'pro' && seenByC?.plan === 'pro', `B and C read plan "${seenByB?.plan}" / "${seenByC?.plan}"`)
 
 console.log('\n3. Delete and clear reach every instance')
+before = received()
 await c.cache.delete('user:42')
-if (redisUrl) await sleep(5)
+await delivered(c, before)
 check((await a.cache.get('user:42')) === undefined, 'after C deletes user:42, A has no copy')
 await a.cache.set('user:1', { id: 1 })
 await b.cache.get('user:1')
+before = received()
 await b.cache.clear()
-if (redisUrl) await sleep(5)
+await delivered(b, before)
 check((await a.cache.get('user:1')) === undefined, 'after B clears the cache, A has no copy')
 
 console.log('\n4. Stampede: 500 concurrent reads of one cold key run the factory once')

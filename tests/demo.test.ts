@@ -6,7 +6,16 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { RedisServer } from './support/redis-server.js'
 
 const DEMO = fileURLToPath(new URL('../demo/demo.mjs', import.meta.url))
-const run = promisify(execFile)
+const execFileAsync = promisify(execFile)
+/** The demo's own narration says which check failed: keep it in the test's failure. */
+async function run(file: string, args: string[], options: Parameters<typeof execFileAsync>[2]) {
+  try {
+    return await execFileAsync(file, args, { ...options, encoding: 'utf8' })
+  } catch (error) {
+    const { stdout, stderr } = error as { stdout?: string; stderr?: string }
+    throw new Error(`${String((error as Error).message)}\n--- stdout ---\n${stdout ?? ''}\n--- stderr ---\n${stderr ?? ''}`)
+  }
+}
 
 let server: RedisServer
 beforeAll(async () => {

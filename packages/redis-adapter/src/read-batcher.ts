@@ -70,14 +70,27 @@ async function runScriptBatch(client: Redis, requests: ReadRequest[]): Promise<R
   return replies
 }
 
+/**
+ * One MGET: every entry key, then each distinct generation key once (the
+ * reads of a tick are usually one cache's, so 64 reads ask for 65 keys, not 128).
+ */
 async function runFastBatch(client: Redis, requests: Array<readonly [string, string]>): Promise<FastReadReply[]> {
-  const keys: string[] = new Array(requests.length * 2)
+  const keys: string[] = new Array<string>(requests.length)
+  const generationSlot: number[] = new Array<number>(requests.length)
+  let lastGenerationKey = ''
+  let lastSlot = -1
   for (let i = 0; i < requests.length; i++) {
-    keys[i * 2] = requests[i]![0]
-    keys[i * 2 + 1] = requests[i]![1]
+    const [entryKey, generationKey] = requests[i]!
+    keys[i] = entryKey
+    if (generationKey !== lastGenerationKey || lastSlot < 0) {
+      const known = keys.indexOf(generationKey, requests.length)
+      lastSlot = known >= 0 ? known : keys.push(generationKey) - 1
+      lastGenerationKey = generationKey
+    }
+    generationSlot[i] = lastSlot
   }
   const values = await client.mgetBuffer(...keys)
-  const replies: FastReadReply[] = new Array(requests.length)
-  for (let i = 0; i < requests.length; i++) replies[i] = [values[i * 2] ?? null, values[i * 2 + 1] ?? null]
+  const replies: FastReadReply[] = new Array<FastReadReply>(requests.length)
+  for (let i = 0; i < requests.length; i++) replies[i] = [values[i] ?? null, values[generationSlot[i]!] ?? null]
   return replies
 }

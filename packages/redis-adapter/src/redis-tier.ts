@@ -21,6 +21,7 @@ import {
 import { acquireCommandConnection, assertRedisInput, type ConnectionLease, type RedisInput } from './connections.js'
 import { assertValidPrefix, DEFAULT_PREFIX, entryKey, generationKey, leaseKey } from './keyspace.js'
 import { randomBytes } from 'node:crypto'
+import { Deadlines } from './deadlines.js'
 import { defineScripts, HEADER_BYTES, type ScriptedRedis } from './scripts.js'
 import { assertEncodable, msgpackSerializer } from './serializer.js'
 import { submitFastRead, submitRead } from './read-batcher.js'
@@ -56,21 +57,63 @@ const TAG_SEPARATOR = '\u001f'
 
 const NOT_FOUND: FillRead = Object.freeze({ entry: undefined })
 
+interface Header {
+  /** The generation is bytes [0, generationEnd). */
+  readonly generationEnd: number
+  readonly freshUntil: number
+  readonly tagBytes: number
+  readonly bodyStart: number
+}
+
 /**
  * `<generation>,<fresh until>,<tag bytes>:<tags><envelope>` (see scripts.ts),
- * or undefined if the bytes do not start with such a header.
+ * or undefined if the bytes do not start with such a header. Scanned byte by
+ * byte in JS: it runs once per L2 hit, and the Buffer methods this replaced
+ * (subarray, indexOf, toString: a native call each) were about a fifth of the
+ * adapter's time per read in a 64-caller profile.
  */
-function parseHeader(stored: Buffer): { generation: string; freshUntil: number; tagBytes: number; bodyStart: number } | undefined {
-  const separator = stored.subarray(0, HEADER_BYTES).indexOf(COLON)
-  if (separator < 0) return undefined
-  const firstComma = stored.indexOf(COMMA)
-  const lastComma = stored.subarray(0, separator).lastIndexOf(COMMA)
-  if (firstComma < 0 || lastComma <= firstComma) return undefined
-  const freshUntil = Number(stored.toString('latin1', firstComma + 1, lastComma))
-  const tagBytes = Number(stored.toString('latin1', lastComma + 1, separator))
+function parseHeader(stored: Buffer): Header | undefined {
+  const limit = Math.min(stored.length, HEADER_BYTES)
+  let firstComma = -1
+  let lastComma = -1
+  let separator = -1
+  for (let i = 0; i < limit; i++) {
+    const byte = stored[i]
+    if (byte === COLON) {
+      separator = i
+      break
+    }
+    if (byte === COMMA) {
+      if (firstComma < 0) firstComma = i
+      lastComma = i
+    }
+  }
+  if (separator < 0 || firstComma < 0 || lastComma <= firstComma) return undefined
+  const freshUntil = decimalAt(stored, firstComma + 1, lastComma)
+  const tagBytes = decimalAt(stored, lastComma + 1, separator)
   const bodyStart = separator + 1 + tagBytes
-  if (!Number.isSafeInteger(freshUntil) || !Number.isSafeInteger(tagBytes) || tagBytes < 0 || bodyStart > stored.length) return undefined
-  return { generation: stored.toString('latin1', 0, firstComma), freshUntil, tagBytes, bodyStart }
+  if (freshUntil < 0 || tagBytes < 0 || bodyStart > stored.length) return undefined
+  return { generationEnd: firstComma, freshUntil, tagBytes, bodyStart }
+}
+
+/** The decimal integer written in bytes [from, to), or -1 if they are not one (empty, a non-digit, over 15 digits). */
+function decimalAt(bytes: Buffer, from: number, to: number): number {
+  if (to <= from || to - from > 15) return -1
+  let value = 0
+  for (let i = from; i < to; i++) {
+    const digit = bytes[i]! - 0x30
+    if (digit < 0 || digit > 9) return -1
+    value = value * 10 + digit
+  }
+  return value
+}
+
+/** Whether the entry was written under `generation` (compared as bytes: no string is built per read). */
+function writtenUnder(stored: Buffer, header: Header, generation: Buffer): boolean {
+  const end = header.generationEnd
+  if (generation.length !== end) return false
+  for (let i = 0; i < end; i++) if (stored[i] !== generation[i]) return false
+  return true
 }
 
 /** A decoded entry as the cache takes it: plain literals, the same shapes core builds (see newEntry there). */
@@ -125,7 +168,7 @@ class BoundRedisTier implements BoundSharedTier {
   #redis: ScriptedRedis
   #prefix: string
   #generationKey: string
-  #timeoutMs: number
+  #deadlines: Deadlines
   #maxValueBytes: number
   #serializer: Serializer
   /** Lease tokens: unique per process and tier binding, then a counter. */
@@ -140,7 +183,11 @@ class BoundRedisTier implements BoundSharedTier {
     this.#serverClock = serverClockOf(this.#lease.client)
     this.#prefix = config.prefix
     this.#generationKey = generationKey(config.prefix, this.#cache)
-    this.#timeoutMs = config.timeoutMs
+    const timeoutMs = config.timeoutMs
+    this.#deadlines = new Deadlines(
+      timeoutMs,
+      (operation, key) => new TierError(`${operation} timed out after ${timeoutMs} ms`, { cache: this.#cache, key, tier: 'redis' }),
+    )
     this.#maxValueBytes = config.maxValueBytes
     this.#serializer = config.serializer
   }
@@ -216,7 +263,7 @@ class BoundRedisTier implements BoundSharedTier {
     if (stored === null || generation === null) return plainRead ? NOT_FOUND : undefined // no entry, or none can be live
     const header = parseHeader(stored)
     if (header === undefined) return undefined
-    if (header.generation !== generation.toString('latin1')) return plainRead ? NOT_FOUND : undefined // cleared since
+    if (!writtenUnder(stored, header, generation)) return plainRead ? NOT_FOUND : undefined // cleared since
     if (header.tagBytes > 0) return undefined
     const envelope = this.#decodeEnvelope(stored.subarray(header.bodyStart))
     if (envelope === undefined) return undefined
@@ -345,6 +392,7 @@ class BoundRedisTier implements BoundSharedTier {
   async close(): Promise<void> {
     const lease = this.#lease
     this.#lease = undefined
+    this.#deadlines.stopWhenIdle()
     await lease?.release()
   }
 
@@ -428,23 +476,14 @@ class BoundRedisTier implements BoundSharedTier {
       throw new TierError(`${operation} after the tier was closed`, { cache: this.#cache, key, tier: 'redis' })
     }
     const pending = run(this.#redis)
-    let timer: NodeJS.Timeout | undefined
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => reject(new TierError(`${operation} timed out after ${this.#timeoutMs} ms`, { cache: this.#cache, key, tier: 'redis' })),
-        this.#timeoutMs,
-      )
-    })
     try {
-      return await Promise.race([pending, timeout])
+      return await this.#deadlines.watch(pending, operation, key)
     } catch (error) {
       if (error instanceof TierError) {
         pending.catch(() => {}) // the command may still fail later; nobody is waiting for it
         throw error
       }
       throw new TierError(`${operation} failed: ${errorMessageOf(error)}`, { cache: this.#cache, key, tier: 'redis', cause: error })
-    } finally {
-      clearTimeout(timer)
     }
   }
 }

@@ -359,6 +359,30 @@ describe('failure behaviour', () => {
     await down.stop()
   })
 
+  it('a paused Redis (SIGSTOP: sockets open, nothing answered): a call gives up at the tier timeout with a TierError naming cache and key', async () => {
+    const frozen = await RedisServer.start()
+    const errors: TierCacheError[] = []
+    const cache = createCache<string>({
+      name: 'frozen',
+      tiers: [memoryTier(), redisTier({ redis: frozen.url, timeout: '200ms' })],
+      onError: (e) => errors.push(e),
+    })
+    closers.push(() => cache.close(), () => frozen.stop())
+    await cache.set('k', 'before')
+    frozen.pause()
+    try {
+      const error = await cache.set('k', 'during').catch((e: unknown) => e)
+      expect(error).toBeInstanceOf(TierError)
+      expect((error as TierError).message).toMatch(/timed out after 200 ms/)
+      expect((error as TierError).key).toBe('k')
+      expect((error as TierError).cache).toBe('frozen')
+      expect(await cache.getOrSet('other', () => 'from-factory')).toBe('from-factory')
+      expect(errors.some((e) => e instanceof TierError && e.key === 'other')).toBe(true)
+    } finally {
+      frozen.resume()
+    }
+  })
+
   it('a bus created while Redis is down subscribes once Redis is up, and only then trusts L1', async () => {
     const late = await RedisServer.start()
     await late.kill()
