@@ -270,6 +270,12 @@ export interface BusStatus {
   readonly gapsSeen: number
   /** Batched messages published through a shared tier's atomic write. */
   readonly messagesPublishedAtomically: number
+  /**
+   * Buses that can also catch writes from outside the SDK (redisBus
+   * `trackExternalWrites`): 'tracked', or 'not tracked: <why>' (L1 is not
+   * trusted meanwhile). Absent where the mode is off or not offered.
+   */
+  readonly externalWrites?: string
 }
 
 /** Carries invalidations between instances. One bus serves many caches. */

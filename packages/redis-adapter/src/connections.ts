@@ -75,15 +75,15 @@ export function acquireCommandConnection(input: RedisInput, connectionName: stri
 }
 
 /** A dedicated connection (a subscriber cannot share a command connection). Always ours to close. */
-export function openDedicatedConnection(input: RedisInput, connectionName: string): Redis {
-  if (typeof input === 'string') return openConnection(input, connectionName)
-  const duplicate = input.duplicate({ ...CONNECTION_DEFAULTS, connectionName })
+export function openDedicatedConnection(input: RedisInput, connectionName: string, overrides: RedisOptions = {}): Redis {
+  if (typeof input === 'string') return openConnection(input, connectionName, overrides)
+  const duplicate = input.duplicate({ ...CONNECTION_DEFAULTS, ...overrides, connectionName })
   duplicate.on('error', () => {})
   return duplicate
 }
 
-function openConnection(url: string, connectionName: string): Redis {
-  const client = new Redis(url, { ...CONNECTION_DEFAULTS, connectionName })
+function openConnection(url: string, connectionName: string, overrides: RedisOptions = {}): Redis {
+  const client = new Redis(url, { ...CONNECTION_DEFAULTS, ...overrides, connectionName })
   // Connection errors surface through the commands that fail and through
   // status(); without a listener ioredis would print every reconnect attempt.
   client.on('error', () => {})

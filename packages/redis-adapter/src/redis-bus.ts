@@ -46,6 +46,19 @@ export interface RedisBusOptions {
   maxStaleness?: Duration
   /** How often the subscription is probed. Default: a quarter of `maxStaleness`. */
   probeInterval?: Duration
+  /**
+   * Also evict L1 copies when something other than this SDK writes a cached
+   * key — a script, `redis-cli`, another service. Uses Redis server-assisted
+   * client-side caching in broadcast mode (`CLIENT TRACKING ON BCAST PREFIX
+   * <prefix>:`, redirected to the bus's subscriber connection; Redis ≥ 6, and
+   * an ACL that allows `CLIENT`). Redis then sends every instance one message
+   * per write to any key under the prefix — entries, but also fill leases and
+   * generation keys, and this SDK's own writes — so it costs bus traffic
+   * proportional to all writes, and a writer drops its own fresh L1 copy
+   * (its next read of that key goes to L2). Worth it when keys under the
+   * prefix have writers outside the SDK. Default false.
+   */
+  trackExternalWrites?: boolean
 }
 
 export interface RedisBus extends Bus {
@@ -53,7 +66,11 @@ export interface RedisBus extends Bus {
   ready(): Promise<void>
 }
 
-const KNOWN_OPTIONS = new Set(['redis', 'prefix', 'timeout', 'maxStaleness', 'probeInterval'])
+const KNOWN_OPTIONS = new Set(['redis', 'prefix', 'timeout', 'maxStaleness', 'probeInterval', 'trackExternalWrites'])
+/** Where Redis sends the key-space invalidations of CLIENT TRACKING (RESP2, redirected). */
+const TRACKING_CHANNEL = '__redis__:invalidate'
+/** The origin of invalidations from CLIENT TRACKING: no cache instance has it, so every member applies them. */
+const EXTERNAL_ORIGIN = 'redis:tracking'
 /** Unanswered probes beyond which the subscriber connection is taken for half-dead and reconnected. */
 const MAX_OUTSTANDING_PROBES = 8
 
@@ -78,7 +95,19 @@ export function redisBus(options: RedisBusOptions): RedisBus {
   if (probeIntervalMs >= maxStalenessMs) {
     throw new InvalidOptionError('redisBus: probeInterval must be shorter than maxStaleness, or L1 would never be trusted')
   }
-  return new RedisPubSubBus({ input: options.redis, prefix, channel: invalidationChannel(prefix), timeoutMs, maxStalenessMs, probeIntervalMs })
+  const trackExternalWrites = options.trackExternalWrites ?? false
+  if (typeof trackExternalWrites !== 'boolean') {
+    throw new InvalidOptionError(`redisBus: trackExternalWrites must be true or false, got ${JSON.stringify(trackExternalWrites)}`)
+  }
+  return new RedisPubSubBus({
+    input: options.redis,
+    prefix,
+    channel: invalidationChannel(prefix),
+    timeoutMs,
+    maxStalenessMs,
+    probeIntervalMs,
+    trackExternalWrites,
+  })
 }
 
 interface BusConfig {
@@ -88,6 +117,7 @@ interface BusConfig {
   timeoutMs: number
   maxStalenessMs: number
   probeIntervalMs: number
+  trackExternalWrites: boolean
 }
 
 class RedisPubSubBus implements RedisBus {
@@ -123,7 +153,16 @@ class RedisPubSubBus implements RedisBus {
   constructor(config: BusConfig) {
     this.#config = config
     this.#publisher = acquireCommandConnection(config.input, 'tiercache')
-    this.#subscriber = openDedicatedConnection(config.input, 'tiercache:bus')
+    // Tracking redirected to a subscriber arrives as pub/sub messages under RESP2;
+    // ioredis's default RESP3 would deliver them as push frames it drops. No
+    // automatic resubscribe: CLIENT TRACKING must precede SUBSCRIBE on a new
+    // connection (a subscribed RESP2 connection refuses CLIENT), and
+    // #startTracking subscribes itself.
+    this.#subscriber = openDedicatedConnection(
+      config.input,
+      'tiercache:bus',
+      config.trackExternalWrites ? { protocol: 2, autoResubscribe: false } : {},
+    )
     this.#firstProof = new Promise((resolve) => (this.#resolveFirstProof = resolve))
     this.#route = {
       connection: this.#publisher.client,
@@ -135,6 +174,11 @@ class RedisPubSubBus implements RedisBus {
 
     const subscriber = this.#subscriber
     subscriber.on('message', (channel: string, message: string) => this.#onMessage(channel, message))
+    if (config.trackExternalWrites) {
+      subscriber.on('messageBuffer', (channel: Buffer, keys: unknown) => {
+        if (channel.toString() === TRACKING_CHANNEL) this.#onKeysChanged(keys)
+      })
+    }
     subscriber.on('close', () => this.#onBreak())
     subscriber.on('ready', () => this.#onReady())
     this.#probeTimer = setInterval(() => this.#tick(), config.probeIntervalMs)
@@ -201,10 +245,43 @@ class RedisPubSubBus implements RedisBus {
     for (const { origin, invalidation } of decoded.invalidations) this.#members.deliver(origin, invalidation)
   }
 
+  /**
+   * CLIENT TRACKING: these keys under our prefix were written (or expired, or
+   * evicted) by some client; null means the database was flushed. Entry keys
+   * (`<prefix>:<cache>:<key>`) evict that key, a generation key (`#gen`)
+   * clears its cache; leases and tag keys carry nothing for L1.
+   */
+  #onKeysChanged(keys: unknown): void {
+    this.#received++
+    if (keys === null) {
+      this.#members.gap() // FLUSHALL / FLUSHDB: every L1 on this bus is emptied
+      return
+    }
+    if (!Array.isArray(keys)) {
+      this.#dropped++
+      return
+    }
+    const head = `${this.#config.prefix}:`
+    for (const raw of keys) {
+      const name = Buffer.isBuffer(raw) ? raw.toString() : String(raw)
+      if (!name.startsWith(head)) continue
+      const rest = name.slice(head.length)
+      const mark = rest.indexOf('#')
+      const colon = rest.indexOf(':')
+      if (mark >= 0 && (colon < 0 || mark < colon)) {
+        if (rest.slice(mark + 1) === 'gen') this.#members.deliver(EXTERNAL_ORIGIN, { kind: 'clear', cache: rest.slice(0, mark) })
+        continue
+      }
+      if (colon <= 0) continue
+      this.#members.deliver(EXTERNAL_ORIGIN, { kind: 'key', cache: rest.slice(0, colon), key: rest.slice(colon + 1) })
+    }
+  }
+
   // --------------------------------------------------------------- liveness
 
   /** The subscription broke: messages published from now until it is restored are lost to us. */
   #onBreak(): void {
+    this.#tracking = false
     if (this.#closed) return // closing is not a gap
     if (!this.#gapOpen && busStateChannel.hasSubscribers) {
       busStateChannel.publish({ channel: this.#config.channel, state: 'gap-opened' } satisfies BusStateEvent)
@@ -223,7 +300,38 @@ class RedisPubSubBus implements RedisBus {
    */
   #onReady(): void {
     if (this.#closed) return
+    if (this.#config.trackExternalWrites) {
+      void this.#startTracking()
+      return
+    }
     this.#subscriber.subscribe(this.#config.channel).catch(() => {})
+    this.#probe()
+  }
+
+  /** Whether CLIENT TRACKING is on for the current connection (it ends with the connection). */
+  #tracking = false
+  #trackingError: string | undefined
+
+  /**
+   * Tracking is switched on before the subscription and the first probe, so
+   * the probe's answer proves both: only then is L1 trusted. If Redis refuses
+   * (before 6, or an ACL without CLIENT), L1 stays untrusted — the caches run
+   * on L2 — and every probe tick tries again.
+   */
+  async #startTracking(): Promise<void> {
+    const epoch = this.#epoch
+    const subscriber = this.#subscriber
+    try {
+      const id = await subscriber.client('ID')
+      await subscriber.client('TRACKING', 'ON', 'REDIRECT', String(id), 'BCAST', 'PREFIX', `${this.#config.prefix}:`)
+    } catch (error) {
+      this.#trackingError = errorMessageOf(error)
+      return
+    }
+    if (this.#closed || epoch !== this.#epoch) return // the connection broke meanwhile: its next 'ready' starts over
+    this.#tracking = true
+    this.#trackingError = undefined
+    subscriber.subscribe(this.#config.channel, TRACKING_CHANNEL).catch(() => {})
     this.#probe()
   }
 
@@ -233,6 +341,10 @@ class RedisPubSubBus implements RedisBus {
       // Half-dead connection (a silent partition, no RST): nothing will come
       // back on it. Reconnect; the break opens a gap, the reconnect closes it.
       this.#subscriber.disconnect(true)
+      return
+    }
+    if (this.#config.trackExternalWrites && !this.#tracking) {
+      if (this.#subscriber.status === 'ready' && this.#trackingError !== undefined) void this.#startTracking()
       return
     }
     this.#probe()
@@ -285,6 +397,7 @@ class RedisPubSubBus implements RedisBus {
       lastProbeRoundTripMs: this.#lastRoundTripMs,
       gapsSeen: this.#gapsSeen,
       messagesPublishedAtomically: this.#publishedAtomically,
+      ...(this.#config.trackExternalWrites ? { externalWrites: this.#tracking ? 'tracked' : `not tracked: ${this.#trackingError ?? 'connecting'}` } : {}),
     }
   }
 
