@@ -77,7 +77,13 @@ export function acquireCommandConnection(input: RedisInput, connectionName: stri
 /** A dedicated connection (a subscriber cannot share a command connection). Always ours to close. */
 export function openDedicatedConnection(input: RedisInput, connectionName: string, overrides: RedisOptions = {}): Redis {
   if (typeof input === 'string') return openConnection(input, connectionName, overrides)
-  const duplicate = input.duplicate({ ...CONNECTION_DEFAULTS, ...overrides, connectionName })
+  // Behind Sentinel, a failover demotes the primary without closing its pub/sub
+  // connections: a subscriber left there would still answer probes while
+  // missing what the new primary publishes until the replica has resynced.
+  // The failover detector (sentinels' +switch-master) moves it to the new
+  // primary, and that reconnect is a gap: every L1 on the bus is emptied.
+  const sentinel = (input.options.sentinels?.length ?? 0) > 0 ? { failoverDetector: true } : {}
+  const duplicate = input.duplicate({ ...CONNECTION_DEFAULTS, ...sentinel, ...overrides, connectionName })
   duplicate.on('error', () => {})
   return duplicate
 }

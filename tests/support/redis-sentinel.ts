@@ -1,0 +1,150 @@
+import { spawn, type ChildProcess } from 'node:child_process'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { Redis } from 'ioredis'
+import { freePort, redisServerBinary, RedisServer } from './redis-server.js'
+
+const MASTER_NAME = 'tiercache-test'
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
+const sentinels = new Set<ChildProcess>()
+process.once('exit', () => {
+  for (const child of sentinels) child.kill('SIGKILL')
+})
+
+/**
+ * A Sentinel-managed set started by a test: one primary, one replica and
+ * three sentinels (`redis-server <conf> --sentinel`), all on free loopback
+ * ports, all stopped by `stop()`.
+ */
+export class SentinelGroup {
+  readonly masterName = MASTER_NAME
+  readonly servers: RedisServer[]
+  readonly sentinelPorts: number[]
+  #children: ChildProcess[]
+  #dir: string
+
+  private constructor(servers: RedisServer[], sentinelPorts: number[], children: ChildProcess[], dir: string) {
+    this.servers = servers
+    this.sentinelPorts = sentinelPorts
+    this.#children = children
+    this.#dir = dir
+  }
+
+  static async start(): Promise<SentinelGroup> {
+    const primary = await RedisServer.start()
+    const replica = await RedisServer.start()
+    replica.cli('REPLICAOF', '127.0.0.1', String(primary.port))
+    const dir = mkdtempSync(join(tmpdir(), 'tiercache-sentinel-'))
+    const ports: number[] = []
+    const children: ChildProcess[] = []
+    for (let i = 0; i < 3; i++) {
+      const port = await freePort()
+      const conf = join(dir, `sentinel-${port}.conf`)
+      writeFileSync(
+        conf,
+        [
+          `port ${port}`,
+          'bind 127.0.0.1',
+          `dir ${dir}`,
+          `sentinel monitor ${MASTER_NAME} 127.0.0.1 ${primary.port} 2`,
+          `sentinel down-after-milliseconds ${MASTER_NAME} 1000`,
+          `sentinel failover-timeout ${MASTER_NAME} 5000`,
+          '',
+        ].join('\n'),
+      )
+      const child = spawn(redisServerBinary(), [conf, '--sentinel', '--loglevel', 'warning'], { stdio: 'ignore' })
+      sentinels.add(child)
+      child.once('exit', () => sentinels.delete(child))
+      children.push(child)
+      ports.push(port)
+    }
+    const group = new SentinelGroup([primary, replica], ports, children, dir)
+    // Ready when every sentinel answers and knows the replica (a failover needs one to promote).
+    const deadline = Date.now() + 15_000
+    for (const port of ports) {
+      for (;;) {
+        if (Date.now() > deadline) {
+          await group.stop()
+          throw new Error(`sentinel on port ${port} did not come up knowing the replica within 15 s`)
+        }
+        try {
+          const sentinel = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0 })
+          await sentinel.connect()
+          const replicas = (await sentinel.call('SENTINEL', 'REPLICAS', MASTER_NAME)) as unknown[]
+          sentinel.disconnect()
+          if (replicas.length > 0) break
+        } catch {
+          // not up yet
+        }
+        await sleep(100)
+      }
+    }
+    return group
+  }
+
+  /** ioredis connection options that find the primary through the sentinels. */
+  clientOptions(): { sentinels: Array<{ host: string; port: number }>; name: string } {
+    return { sentinels: this.sentinelPorts.map((port) => ({ host: '127.0.0.1', port })), name: MASTER_NAME }
+  }
+
+  /** The port the sentinels name as primary now. */
+  async primaryPort(): Promise<number> {
+    const sentinel = new Redis({ port: this.sentinelPorts[0]!, host: '127.0.0.1' })
+    try {
+      const [, port] = (await sentinel.call('SENTINEL', 'GET-MASTER-ADDR-BY-NAME', MASTER_NAME)) as [string, string]
+      return Number(port)
+    } finally {
+      sentinel.disconnect()
+    }
+  }
+
+  /** The server at `port`. */
+  server(port: number): RedisServer {
+    const server = this.servers.find((s) => s.port === port)
+    if (server === undefined) throw new Error(`no server of this group on port ${port}`)
+    return server
+  }
+
+  /** SENTINEL FAILOVER, then waits until the other server is primary and the sentinels say so. */
+  async failover(): Promise<{ from: number; to: number }> {
+    const from = await this.primaryPort()
+    const sentinel = new Redis({ port: this.sentinelPorts[0]!, host: '127.0.0.1' })
+    const deadline = Date.now() + 20_000
+    try {
+      // NOGOODSLAVE until the sentinel has seen the replica's link up in its INFO (sampled every few seconds).
+      for (;;) {
+        try {
+          await sentinel.call('SENTINEL', 'FAILOVER', MASTER_NAME)
+          break
+        } catch (error) {
+          if (!String(error).includes('NOGOODSLAVE') || Date.now() > deadline) throw error
+          await sleep(200)
+        }
+      }
+    } finally {
+      sentinel.disconnect()
+    }
+    for (;;) {
+      const to = await this.primaryPort()
+      if (to !== from && this.server(to).cli('ROLE').startsWith('master')) return { from, to }
+      if (Date.now() > deadline) throw new Error(`failover from ${from} did not complete within 20 s`)
+      await sleep(100)
+    }
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(
+      this.#children.map(
+        (child) =>
+          new Promise<void>((resolve) => {
+            if (child.exitCode !== null || child.signalCode !== null) return resolve()
+            child.once('exit', () => resolve())
+            child.kill('SIGTERM')
+          }),
+      ),
+    )
+    await Promise.all(this.servers.map((server) => server.stop()))
+    rmSync(this.#dir, { recursive: true, force: true })
+  }
+}
