@@ -56,13 +56,13 @@ describe('Redis Sentinel', () => {
     const { to } = await group.failover()
 
     // The subscriber of each bus moves to the new primary; that reconnect is a gap.
+    // (On a loaded machine a subscriber may first land on the demoted node again and move once more.)
     await vi.waitFor(() => {
       expect(a.bus.status().gapsSeen).toBeGreaterThanOrEqual(1)
       expect(b.bus.status().gapsSeen).toBeGreaterThanOrEqual(1)
+      expect(group.server(to).cli('CLIENT', 'LIST', 'TYPE', 'pubsub').match(/name=tiercache:bus/g)?.length).toBe(2)
     }, { timeout: 15_000 })
     expect(b.cache.stats().l1Entries).toBe(0)
-    const subscribers = group.server(to).cli('CLIENT', 'LIST', 'TYPE', 'pubsub')
-    expect(subscribers.match(/name=tiercache:bus/g)?.length).toBe(2)
 
     // Writes resume on the new primary (the first may meet the switch: retry it), and the other instance sees each one.
     await vi.waitFor(() => a.cache.set('balance', 2), { timeout: 10_000 })
@@ -79,13 +79,14 @@ describe('Redis Sentinel', () => {
     await a.cache.set('balance', 1)
     await a.cache.getOrSet('balance', () => -1)
     const gapsBefore = a.bus.status().gapsSeen
-    const { to } = await group.failover()
+    // Not waiting for the demoted node to be reconfigured: that drops every client anyway.
+    const { to } = await group.failover({ untilOldPrimaryIsReplica: false })
     // Moved on the sentinels' +switch-master notice, not when the demoted node
     // is finally reconfigured and drops its clients (about 10 s later here, with
     // the subscriber missing the new primary's messages meanwhile). The bound is
     // that difference, not a speed target.
     await vi.waitFor(() => expect(a.bus.status().gapsSeen).toBeGreaterThan(gapsBefore), { timeout: 5_000 })
     expect(a.cache.stats().l1Entries).toBe(0)
-    expect(group.server(to).cli('CLIENT', 'LIST', 'TYPE', 'pubsub')).toContain('name=tiercache:bus')
+    await vi.waitFor(() => expect(group.server(to).cli('CLIENT', 'LIST', 'TYPE', 'pubsub')).toContain('name=tiercache:bus'), { timeout: 15_000 })
   }, 60_000)
 })

@@ -7,6 +7,12 @@ import { freePort, redisServerBinary, RedisServer } from './redis-server.js'
 
 const MASTER_NAME = 'tiercache-test'
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
+/** A short-lived connection to one sentinel; its errors surface through the commands that fail. */
+function sentinelClient(port: number): Redis {
+  const client = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0 })
+  client.on('error', () => {})
+  return client
+}
 const sentinels = new Set<ChildProcess>()
 process.once('exit', () => {
   for (const child of sentinels) child.kill('SIGKILL')
@@ -69,7 +75,7 @@ export class SentinelGroup {
           throw new Error(`sentinel on port ${port} did not come up knowing the replica within 15 s`)
         }
         try {
-          const sentinel = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0 })
+          const sentinel = sentinelClient(port)
           await sentinel.connect()
           const replicas = (await sentinel.call('SENTINEL', 'REPLICAS', MASTER_NAME)) as unknown[]
           sentinel.disconnect()
@@ -90,7 +96,7 @@ export class SentinelGroup {
 
   /** The port the sentinels name as primary now. */
   async primaryPort(): Promise<number> {
-    const sentinel = new Redis({ port: this.sentinelPorts[0]!, host: '127.0.0.1' })
+    const sentinel = sentinelClient(this.sentinelPorts[0]!)
     try {
       const [, port] = (await sentinel.call('SENTINEL', 'GET-MASTER-ADDR-BY-NAME', MASTER_NAME)) as [string, string]
       return Number(port)
@@ -106,10 +112,10 @@ export class SentinelGroup {
     return server
   }
 
-  /** SENTINEL FAILOVER, then waits until the other server is primary and the sentinels say so. */
-  async failover(): Promise<{ from: number; to: number }> {
+  /** SENTINEL FAILOVER, then waits until the other server is primary, the sentinels say so, and the old primary is a replica. */
+  async failover({ untilOldPrimaryIsReplica = true } = {}): Promise<{ from: number; to: number }> {
     const from = await this.primaryPort()
-    const sentinel = new Redis({ port: this.sentinelPorts[0]!, host: '127.0.0.1' })
+    const sentinel = sentinelClient(this.sentinelPorts[0]!)
     const deadline = Date.now() + 20_000
     try {
       // NOGOODSLAVE until the sentinel has seen the replica's link up in its INFO (sampled every few seconds).
@@ -125,11 +131,30 @@ export class SentinelGroup {
     } finally {
       sentinel.disconnect()
     }
+    let to = from
     for (;;) {
-      const to = await this.primaryPort()
-      if (to !== from && this.server(to).cli('ROLE').startsWith('master')) return { from, to }
+      to = await this.primaryPort()
+      if (to !== from && this.#role(to) === 'master') break
       if (Date.now() > deadline) throw new Error(`failover from ${from} did not complete within 20 s`)
       await sleep(100)
+    }
+    // Complete means the old primary was reconfigured as a replica too: until then
+    // it still takes writes from any client that reaches it, and loses them when
+    // it resyncs (the split-brain window the README describes).
+    const reconfigured = Date.now() + 30_000
+    while (untilOldPrimaryIsReplica && this.#role(from) !== 'slave') {
+      if (Date.now() > reconfigured) throw new Error(`the old primary ${from} was not reconfigured as a replica within 30 s`)
+      await sleep(100)
+    }
+    return { from, to }
+  }
+
+  /** 'master', 'slave', or undefined while the server is unreachable (it drops its clients when its role changes). */
+  #role(port: number): string | undefined {
+    try {
+      return this.server(port).cli('ROLE').split('\n')[0]
+    } catch {
+      return undefined
     }
   }
 

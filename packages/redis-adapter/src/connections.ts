@@ -99,8 +99,12 @@ function openConnection(url: string, connectionName: string, overrides: RedisOpt
 /** Closes gracefully when connected, at once otherwise (QUIT on a dead socket would wait for a reconnect). */
 export async function closeConnection(client: Redis): Promise<void> {
   if (client.status === 'ready') {
+    const quitting = client.quit()
+    // If the wait below gives up first, the disconnect that follows rejects QUIT
+    // ("Connection is closed"): that rejection has nobody waiting for it.
+    quitting.catch(() => {})
     try {
-      await Promise.race([client.quit(), new Promise((resolve) => setTimeout(resolve, 500).unref())])
+      await Promise.race([quitting, new Promise((resolve) => setTimeout(resolve, 500).unref())])
     } catch {
       // Closing anyway.
     }

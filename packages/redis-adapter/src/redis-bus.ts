@@ -153,15 +153,17 @@ class RedisPubSubBus implements RedisBus {
   constructor(config: BusConfig) {
     this.#config = config
     this.#publisher = acquireCommandConnection(config.input, 'tiercache')
-    // Tracking redirected to a subscriber arrives as pub/sub messages under RESP2;
-    // ioredis's default RESP3 would deliver them as push frames it drops. No
-    // automatic resubscribe: CLIENT TRACKING must precede SUBSCRIBE on a new
-    // connection (a subscribed RESP2 connection refuses CLIENT), and
-    // #startTracking subscribes itself.
+    // No automatic resubscribe: #onReady subscribes itself, before its probe
+    // (and after CLIENT TRACKING, which a subscribed RESP2 connection refuses);
+    // ioredis's own resubscribe also leaves its promise unhandled, which
+    // surfaces as an unhandled rejection when the connection drops again
+    // before the reply (seen in a Sentinel failover). Tracking redirected to a
+    // subscriber arrives as pub/sub messages under RESP2; ioredis's default
+    // RESP3 would deliver them as push frames it drops.
     this.#subscriber = openDedicatedConnection(
       config.input,
       'tiercache:bus',
-      config.trackExternalWrites ? { protocol: 2, autoResubscribe: false } : {},
+      config.trackExternalWrites ? { protocol: 2, autoResubscribe: false } : { autoResubscribe: false },
     )
     this.#firstProof = new Promise((resolve) => (this.#resolveFirstProof = resolve))
     this.#route = {
