@@ -81,7 +81,8 @@ for (const n of SUBSCRIBERS) {
     writes,
     delivered,
     perWrite: delivered / writes,
-    redisCpuUsPerDelivered: (cpuSeconds * 1e6) / Math.max(1, delivered),
+    redisCpuSeconds: cpuSeconds,
+    redisCpuUsPerWrite: (cpuSeconds * 1e6) / writes,
     redisCpuShare: cpuSeconds / SECONDS,
     delayP50: quantile(delays, 0.5),
     delayP99: quantile(delays, 0.99),
@@ -99,8 +100,13 @@ await redis.stop()
 
 const messageBytes = Buffer.byteLength(JSON.stringify({ v: 1, i: [['aZ3kQ9xY', 'k', 'items', 'd12345']] }))
 console.log(`Node ${process.version}, redis-server ${redis.version}; ${WRITES_PER_SECOND} writes/s for ${SECONDS} s, one key each; a key invalidation message is ~${messageBytes} bytes of JSON.\n`)
-console.log('| subscribers | writes | messages delivered | per write | Redis CPU per delivered message | Redis CPU (share of one core) | delivery p50 (ms) | delivery p99 (ms) | messages for a burst of 20 writes in one tick |')
+console.log(`| subscribers | writes | messages delivered | per write | Redis CPU per write | Redis CPU (share of one core) | delivery p50 (ms) | delivery p99 (ms) | messages for a burst of ${BURST} writes in one tick |`)
 console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- |')
 for (const r of rows) {
-  console.log(`| ${r.subscribers} | ${r.writes} | ${r.delivered} | ${r.perWrite.toFixed(2)} | ${r.redisCpuUsPerDelivered.toFixed(1)} µs | ${(r.redisCpuShare * 100).toFixed(1)} % | ${r.delayP50.toFixed(2)} | ${r.delayP99.toFixed(2)} | ${r.burstMessages} |`)
+  console.log(`| ${r.subscribers} | ${r.writes} | ${r.delivered} | ${r.perWrite.toFixed(2)} | ${r.redisCpuUsPerWrite.toFixed(1)} µs | ${(r.redisCpuShare * 100).toFixed(1)} % | ${r.delayP50.toFixed(2)} | ${r.delayP99.toFixed(2)} | ${r.burstMessages} |`)
 }
+// What one more subscriber costs Redis per message: the slope between the first and the last row.
+const first = rows[0]
+const last = rows.at(-1)
+const slopeUs = ((last.redisCpuSeconds - first.redisCpuSeconds) * 1e6) / (last.delivered - first.delivered)
+console.log(`\nMarginal Redis CPU per delivered message (rows ${first.subscribers} → ${last.subscribers} subscribers): ${slopeUs.toFixed(1)} µs.`)
