@@ -1,5 +1,6 @@
 // Lets one scenario run on its own during development:
 //   node bench/scenarios/l1-hit.mjs [--smoke]
+import { fileURLToPath } from 'node:url'
 import { markdownTable } from './report.mjs'
 import { startRedis } from './redis.mjs'
 
@@ -12,4 +13,15 @@ export async function runStandalone({ title, run }) {
   } finally {
     await redis.stop()
   }
+}
+
+/**
+ * A scenario file's entry point. Run as `node <scenario>.mjs` it measures on
+ * its own; forked with 'worker' and a JSON argument it is one of the
+ * scenario's worker processes; imported (the orchestrator does) it does nothing.
+ */
+export async function asEntryPoint(moduleUrl, scenario, workerMain) {
+  if (process.argv[1] !== fileURLToPath(moduleUrl)) return
+  if (workerMain !== undefined && process.argv[2] === 'worker') await workerMain(JSON.parse(process.argv[3]))
+  else await runStandalone(scenario)
 }

@@ -4,12 +4,12 @@
 // repeated in ROUNDS rounds with the contestants in rotating order so that no
 // one always runs first or last; the table shows the median of the rounds'
 // medians and their spread.
-import { fileURLToPath } from 'node:url'
 import { LRUCache } from 'lru-cache'
 import { do_not_optimize, measure } from 'mitata'
 import { CONTESTANTS, createContestant } from '../lib/contestants.mjs'
 import { summarize } from '../lib/stats.mjs'
 import { sampleValue } from '../lib/value.mjs'
+import { asEntryPoint } from '../lib/standalone.mjs'
 
 export const id = 'l1-hit'
 export const title = 'Scenario 1 — L1 hit: getOrSet of a key held in memory, one caller, awaited'
@@ -66,7 +66,4 @@ export async function run({ redisUrl, smoke }) {
   }
 }
 
-if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  const { runStandalone } = await import('../lib/standalone.mjs')
-  await runStandalone({ id, title, run })
-}
+await asEntryPoint(import.meta.url, { id, title, run })

@@ -5,13 +5,13 @@
 // Reads cycle over KEYS keys so that concurrent callers ask for different keys:
 // a cache that coalesces concurrent reads of one key would otherwise measure
 // its coalescing, not its L2 path.
-import { fileURLToPath } from 'node:url'
 import { Redis } from 'ioredis'
 import { do_not_optimize, measure } from 'mitata'
 import { Packr } from 'msgpackr'
 import { CONTESTANTS, createContestant } from '../lib/contestants.mjs'
 import { summarize } from '../lib/stats.mjs'
 import { sampleValue } from '../lib/value.mjs'
+import { asEntryPoint } from '../lib/standalone.mjs'
 
 export const id = 'l2-hit'
 export const title = 'Scenario 2 — L2 hit: getOrSet served from Redis (memory tier off)'
@@ -113,7 +113,4 @@ export async function run({ redisUrl, smoke }) {
   }
 }
 
-if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  const { runStandalone } = await import('../lib/standalone.mjs')
-  await runStandalone({ id, title, run })
-}
+await asEntryPoint(import.meta.url, { id, title, run })

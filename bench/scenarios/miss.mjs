@@ -3,10 +3,10 @@
 // The factory waits one setImmediate (a fast async data source); its own
 // time is measured in the same rounds, and the table shows what the cache
 // adds on top of it.
-import { fileURLToPath } from 'node:url'
 import { CONTESTANTS, createContestant } from '../lib/contestants.mjs'
 import { quantile, summarize } from '../lib/stats.mjs'
 import { sampleValue } from '../lib/value.mjs'
+import { asEntryPoint } from '../lib/standalone.mjs'
 
 export const id = 'miss'
 export const title = 'Scenario 3 — Miss with a factory: getOrSet of a new key (L1 + L2 + sync), one caller'
@@ -68,7 +68,4 @@ export async function run({ redisUrl, smoke }) {
   }
 }
 
-if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  const { runStandalone } = await import('../lib/standalone.mjs')
-  await runStandalone({ id, title, run })
-}
+await asEntryPoint(import.meta.url, { id, title, run })

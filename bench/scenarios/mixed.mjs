@@ -15,11 +15,11 @@
 //
 //   node bench/scenarios/mixed.mjs [--smoke]
 import os from 'node:os'
-import { fileURLToPath } from 'node:url'
 import { CONTESTANTS, createContestant } from '../lib/contestants.mjs'
 import { sendToParent, Worker } from '../lib/worker.mjs'
 import { sleep } from '../lib/stats.mjs'
 import { sampleValue, zipf } from '../lib/value.mjs'
+import { asEntryPoint } from '../lib/standalone.mjs'
 
 export const id = 'mixed'
 export const title = 'Scenario 7 — Mixed load: 4 processes × 16 loops, Zipf(0.99) over 10,000 keys, 95% getOrSet / 5% set'
@@ -232,10 +232,4 @@ async function workerMain({ name, redisUrl, prefix }) {
   }
 }
 
-// Only when this file is the process's entry point: importing it (the orchestrator does) runs nothing.
-if (process.argv[1] === fileURLToPath(import.meta.url) && process.argv[2] === 'worker') {
-  await workerMain(JSON.parse(process.argv[3]))
-} else if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  const { runStandalone } = await import('../lib/standalone.mjs')
-  await runStandalone({ id, title, run })
-}
+await asEntryPoint(import.meta.url, { id, title, run }, workerMain)

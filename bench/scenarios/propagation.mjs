@@ -16,10 +16,10 @@
 //
 //   node bench/scenarios/propagation.mjs [--smoke]
 import os from 'node:os'
-import { fileURLToPath } from 'node:url'
 import { CONTESTANTS, createContestant } from '../lib/contestants.mjs'
 import { sendToParent, Worker } from '../lib/worker.mjs'
 import { quantile, sleep } from '../lib/stats.mjs'
+import { asEntryPoint } from '../lib/standalone.mjs'
 
 export const id = 'propagation'
 export const title = 'Scenario 5 — Propagation: one writer process, one reader process, delay until the reader sees each write'
@@ -222,10 +222,4 @@ async function readerMain({ name, redisUrl, prefix }) {
   }
 }
 
-// Only when this file is the process's entry point: importing it (the orchestrator does) runs nothing.
-if (process.argv[1] === fileURLToPath(import.meta.url) && process.argv[2] === 'worker') {
-  await readerMain(JSON.parse(process.argv[3]))
-} else if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  const { runStandalone } = await import('../lib/standalone.mjs')
-  await runStandalone({ id, title, run })
-}
+await asEntryPoint(import.meta.url, { id, title, run }, readerMain)

@@ -11,12 +11,12 @@
 // workers serve every repetition, each repetition on a fresh key.
 //
 //   node bench/scenarios/stampede.mjs [--smoke]
-import { fileURLToPath } from 'node:url'
 import { isDeepStrictEqual } from 'node:util'
 import { CONTESTANTS, createContestant } from '../lib/contestants.mjs'
 import { sendToParent, Worker } from '../lib/worker.mjs'
 import { summarize, sleep } from '../lib/stats.mjs'
 import { sampleValue } from '../lib/value.mjs'
+import { asEntryPoint } from '../lib/standalone.mjs'
 
 export const id = 'stampede'
 export const title = 'Scenario 4 — Stampede: 1000 concurrent callers of one missing key, in 2 processes'
@@ -178,10 +178,4 @@ class Inbox {
   }
 }
 
-// Only when this file is the process's entry point: importing it (the orchestrator does) runs nothing.
-if (process.argv[1] === fileURLToPath(import.meta.url) && process.argv[2] === 'worker') {
-  await workerMain(JSON.parse(process.argv[3]))
-} else if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  const { runStandalone } = await import('../lib/standalone.mjs')
-  await runStandalone({ id, title, run })
-}
+await asEntryPoint(import.meta.url, { id, title, run }, workerMain)
