@@ -16,10 +16,13 @@
 import { fileURLToPath } from 'node:url'
 import { InstanceProcess } from '../support/instance.js'
 import { RedisServer } from '../support/redis-server.js'
+import { SentinelGroup } from '../support/redis-sentinel.js'
 import { TcpProxy } from '../support/tcp-proxy.js'
 
 export const FAULTS = ['pubsub-kill', 'redis-restart', 'redis-pause', 'instance-stop', 'partition'] as const
-export type FaultName = (typeof FAULTS)[number]
+/** Faults of the Sentinel topology: a failover to the replica (and, next time, back). */
+export const SENTINEL_FAULTS = ['failover'] as const
+export type FaultName = (typeof FAULTS)[number] | (typeof SENTINEL_FAULTS)[number]
 export type WindowName = 'no fault' | FaultName
 
 export interface CheckerOptions {
@@ -30,6 +33,12 @@ export interface CheckerOptions {
   keys?: number
   maxStalenessMs?: number
   faults?: readonly FaultName[]
+  /**
+   * 'standalone' (default): one redis-server, the last instance behind a TCP
+   * proxy. 'sentinel': 1 primary, 1 replica and 3 sentinels; every instance
+   * connects through the sentinels; faults default to SENTINEL_FAULTS.
+   */
+  topology?: 'standalone' | 'sentinel'
   log?: (line: string) => void
 }
 
@@ -54,12 +63,48 @@ export interface CheckerReport {
   options: Required<Omit<CheckerOptions, 'log'>>
 }
 
+/** The Redis a run's instances share, and how to break it. */
+interface Topology {
+  envOf(instance: number): Record<string, string>
+  describe: string
+  inject(fault: FaultName, processes: InstanceProcess[]): Promise<void>
+  stop(): Promise<void>
+}
+
+async function standaloneTopology(instances: number): Promise<Topology> {
+  const redis = await RedisServer.start()
+  // The last instance reaches Redis through a proxy, which partitions it silently.
+  const proxy = await TcpProxy.start(redis.port)
+  return {
+    envOf: (i) => ({ REDIS_URL: i === instances - 1 ? proxy.url : redis.url }),
+    describe: `instance ${instances - 1} behind a TCP proxy`,
+    inject: (fault, processes) => inject(fault, { redis, proxy, processes }),
+    stop: async () => {
+      await proxy.stop()
+      await redis.stop()
+    },
+  }
+}
+
+async function sentinelTopology(): Promise<Topology> {
+  const group = await SentinelGroup.start()
+  return {
+    envOf: () => ({ SENTINELS: JSON.stringify(group.clientOptions()) }),
+    describe: 'every instance through 3 sentinels (1 primary, 1 replica)',
+    inject: async (fault) => {
+      if (fault !== 'failover') throw new Error(`fault ${fault} is not one of the Sentinel topology's`)
+      await group.failover()
+    },
+    stop: () => group.stop(),
+  }
+}
+
 const INSTANCE_FIXTURE = fileURLToPath(new URL('./instance.mjs', import.meta.url))
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 const now = () => Number(process.hrtime.bigint()) / 1e6
 
 /** How long each fault is held before recovery. */
-const HOLD_MS: Record<FaultName, number> = {
+const HOLD_MS: Record<(typeof FAULTS)[number], number> = {
   'pubsub-kill': 0,
   'redis-restart': 300,
   'redis-pause': 1_500,
@@ -87,21 +132,19 @@ export async function runChecker(options: CheckerOptions): Promise<CheckerReport
     instances: options.instances ?? 4,
     keys: options.keys ?? 16,
     maxStalenessMs: options.maxStalenessMs ?? 1_000,
-    faults: options.faults ?? FAULTS,
+    topology: options.topology ?? 'standalone',
+    faults: options.faults ?? (options.topology === 'sentinel' ? SENTINEL_FAULTS : FAULTS),
   }
   const log = options.log ?? (() => {})
-  const redis = await RedisServer.start()
+  const topology = config.topology === 'sentinel' ? await sentinelTopology() : await standaloneTopology(config.instances)
   const database = await RedisServer.start()
-  // The last instance reaches Redis through a proxy, which partitions it silently.
-  const proxy = await TcpProxy.start(redis.port)
   const processes: InstanceProcess[] = []
   try {
     for (let i = 0; i < config.instances; i++) {
-      const url = i === config.instances - 1 ? proxy.url : redis.url
       processes.push(
         await InstanceProcess.start(
           {
-            REDIS_URL: url,
+            ...topology.envOf(i),
             DB_URL: database.url,
             INDEX: String(i),
             INSTANCES: String(config.instances),
@@ -112,7 +155,7 @@ export async function runChecker(options: CheckerOptions): Promise<CheckerReport
         ),
       )
     }
-    log(`checker: ${config.instances} instances (instance ${config.instances - 1} behind a TCP proxy), ${config.keys} keys, maxStaleness ${config.maxStalenessMs} ms`)
+    log(`checker: ${config.instances} instances (${topology.describe}), ${config.keys} keys, maxStaleness ${config.maxStalenessMs} ms`)
 
     const plan: WindowName[] = []
     for (let c = 0; c < config.cycles; c++) plan.push('no fault', ...config.faults)
@@ -127,7 +170,7 @@ export async function runChecker(options: CheckerOptions): Promise<CheckerReport
       if (name !== 'no fault') {
         await sleep(windowMs * 0.15)
         log(`  ${name}`)
-        await inject(name, { redis, proxy, processes })
+        await topology.inject(name, processes)
         injections.set(name, (injections.get(name) ?? 0) + 1)
       }
       const remaining = start + windowMs - now()
@@ -163,14 +206,13 @@ export async function runChecker(options: CheckerOptions): Promise<CheckerReport
     }
   } finally {
     for (const p of processes) p.kill()
-    await proxy.stop()
-    await redis.stop()
+    await topology.stop()
     await database.stop()
   }
 }
 
 async function inject(
-  fault: FaultName,
+  fault: (typeof FAULTS)[number] | (typeof SENTINEL_FAULTS)[number],
   { redis, proxy, processes }: { redis: RedisServer; proxy: TcpProxy; processes: InstanceProcess[] },
 ): Promise<void> {
   switch (fault) {
@@ -203,6 +245,8 @@ async function inject(
       await sleep(HOLD_MS[fault])
       proxy.heal()
       return
+    case 'failover':
+      throw new Error('a failover needs the Sentinel topology')
   }
 }
 

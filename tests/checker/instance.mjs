@@ -15,12 +15,17 @@ const maxStaleness = Number(env.MAX_STALENESS)
 const readers = Number(env.READERS ?? 2)
 const writeIntervalMs = Number(env.WRITE_INTERVAL_MS ?? 20)
 
-const bus = redisBus({ redis: env.REDIS_URL, maxStaleness, timeout: '500ms' })
+// Standalone: a URL. Sentinel: one client through the sentinels, following
+// failovers at once (failoverDetector), shared by the tier and the bus.
+const redis = env.SENTINELS ? new Redis({ ...JSON.parse(env.SENTINELS), failoverDetector: true, maxRetriesPerRequest: 1 }) : env.REDIS_URL
+if (typeof redis !== 'string') redis.on('error', () => {})
+const bus = redisBus({ redis, maxStaleness, timeout: '500ms' })
 let recoveredErrors = 0
 const cache = createCache({
   invalidation: { notes: 'test instance: writes through set/delete/clear/invalidateTags' },
   name: 'checker',
-  tiers: [memoryTier(), redisTier({ redis: env.REDIS_URL, timeout: '500ms' })],
+  // Behind Sentinel, a write resolves only once the replica has it: an acknowledged write survives the failover.
+  tiers: [memoryTier(), redisTier({ redis, timeout: '500ms', ...(env.SENTINELS ? { waitForReplicas: { replicas: 1 } } : {}) })],
   bus,
   ttl: '1h',
   onError: () => recoveredErrors++,
@@ -109,6 +114,7 @@ const operations = {
   close: async () => {
     await cache.close()
     await bus.close()
+    if (typeof redis !== 'string') redis.disconnect()
     db.disconnect()
     setImmediate(() => process.disconnect())
   },

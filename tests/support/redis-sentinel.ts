@@ -40,7 +40,15 @@ export class SentinelGroup {
   static async start(): Promise<SentinelGroup> {
     const primary = await RedisServer.start()
     const replica = await RedisServer.start()
+    // Either may become the primary; neither should hold a (re)syncing replica
+    // back 5 s (the default delay before a diskless full sync starts).
+    for (const server of [primary, replica]) server.cli('CONFIG', 'SET', 'repl-diskless-sync-delay', '0')
     replica.cli('REPLICAOF', '127.0.0.1', String(primary.port))
+    const linked = Date.now() + 10_000
+    while (!primary.cli('INFO', 'replication').includes('state=online')) {
+      if (Date.now() > linked) throw new Error('the replica did not come online within 10 s')
+      await sleep(50)
+    }
     const dir = mkdtempSync(join(tmpdir(), 'tiercache-sentinel-'))
     const ports: number[] = []
     const children: ChildProcess[] = []

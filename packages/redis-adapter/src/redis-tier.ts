@@ -26,7 +26,7 @@ import { defineScripts, HEADER_BYTES, type ScriptedRedis } from './scripts.js'
 import { assertEncodable, msgpackSerializer } from './serializer.js'
 import { submitFastRead, submitRead } from './read-batcher.js'
 import { serverClockOf, type ServerClock } from './server-clock.js'
-import { submitWrite, type WriteOperation } from './write-batcher.js'
+import { submitWrite, type ReplicaWait, type WriteOperation } from './write-batcher.js'
 
 export interface RedisTierOptions {
   /** A `redis://` / `rediss://` URL (connections shared per URL in the process) or an ioredis client you own. */
@@ -43,9 +43,19 @@ export interface RedisTierOptions {
   maxValueBytes?: number
   /** Encoding of values. Default: msgpack (msgpackr, extended types). */
   serializer?: Serializer
+  /**
+   * A write resolves only once this many replicas have it (`WAIT`, sent right
+   * behind the write: no extra round trip, plus the replication delay).
+   * Replication is asynchronous: without this, a write the primary
+   * acknowledged can be lost in a failover, and every instance then reads the
+   * older value it had replaced. With it, such a write rejects instead
+   * (`TierError`, the local copy dropped), so a resolved write survives a
+   * Sentinel failover. Default: not waited for.
+   */
+  waitForReplicas?: { replicas: number; timeout?: Duration }
 }
 
-const KNOWN_OPTIONS = new Set(['redis', 'prefix', 'timeout', 'maxValueBytes', 'serializer'])
+const KNOWN_OPTIONS = new Set(['redis', 'prefix', 'timeout', 'maxValueBytes', 'serializer', 'waitForReplicas'])
 const DEFAULT_TIMEOUT_MS = 1_000
 const DEFAULT_MAX_VALUE_BYTES = 1024 * 1024
 /** Version of the stored envelope `[version, createdAt, graceMs, value]`. */
@@ -143,17 +153,33 @@ export function redisTier(options: RedisTierOptions): SharedTier {
   }
   const serializer = options.serializer ?? msgpackSerializer()
   const input = options.redis
+  const waitForReplicas = replicaWaitOf(options.waitForReplicas, timeoutMs)
   return {
     kind: 'shared',
     name: 'redis',
     deployment: prefix,
     bind(scope: TierScope): BoundSharedTier {
-      return new BoundRedisTier({ scope, input, prefix, timeoutMs, maxValueBytes, serializer })
+      return new BoundRedisTier({ scope, input, prefix, timeoutMs, maxValueBytes, serializer, waitForReplicas })
     },
   }
 }
 
+/** `waitForReplicas` checked: a count of at least 1, a timeout (default half the tier's) shorter than the tier's. */
+function replicaWaitOf(option: RedisTierOptions['waitForReplicas'], tierTimeoutMs: number): ReplicaWait | undefined {
+  if (option === undefined) return undefined
+  const replicas = option?.replicas
+  if (typeof replicas !== 'number' || !Number.isSafeInteger(replicas) || replicas < 1) {
+    throw new InvalidOptionError(`redisTier: waitForReplicas.replicas must be a positive integer, got ${String(replicas)}`)
+  }
+  const timeoutMs = option.timeout === undefined ? Math.floor(tierTimeoutMs / 2) : parseDuration(option.timeout, 'redisTier waitForReplicas.timeout')
+  if (timeoutMs < 1 || timeoutMs >= tierTimeoutMs) {
+    throw new InvalidOptionError(`redisTier: waitForReplicas.timeout must be at least 1 ms and shorter than the tier's timeout (${tierTimeoutMs} ms)`)
+  }
+  return { replicas, timeoutMs }
+}
+
 interface BoundRedisTierConfig {
+  waitForReplicas: ReplicaWait | undefined
   scope: TierScope
   input: RedisInput
   prefix: string
@@ -171,6 +197,7 @@ class BoundRedisTier implements BoundSharedTier {
   #deadlines: Deadlines
   #maxValueBytes: number
   #serializer: Serializer
+  #waitForReplicas: ReplicaWait | undefined
   /** Lease tokens: unique per process and tier binding, then a counter. */
   #tokenPrefix = `${randomBytes(6).toString('base64url')}.`
   #serverClock: ServerClock
@@ -190,6 +217,7 @@ class BoundRedisTier implements BoundSharedTier {
     )
     this.#maxValueBytes = config.maxValueBytes
     this.#serializer = config.serializer
+    this.#waitForReplicas = config.waitForReplicas
   }
 
   async get(key: string): Promise<TierEntry | undefined> {
@@ -408,7 +436,7 @@ class BoundRedisTier implements BoundSharedTier {
   async #write(key: string | undefined, operation: WriteOperation): Promise<boolean> {
     const operationName =
       operation.kind === 'c' ? 'clear' : operation.kind === 'd' ? 'delete' : operation.kind === 'r' ? 'lease release' : 'write'
-    const result = await this.#call(operationName, key, (redis) => submitWrite(redis, operation))
+    const result = await this.#call(operationName, key, (redis) => submitWrite(redis, operation, this.#waitForReplicas))
     if (typeof result === 'string') {
       throw new TierError(`${operationName} failed in Redis: ${result}`, { cache: this.#cache, key, tier: 'redis' })
     }

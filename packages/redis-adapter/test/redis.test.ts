@@ -400,6 +400,21 @@ describe('failure behaviour', () => {
     }
   })
 
+  it('waitForReplicas: with no replica to acknowledge it, a write rejects with a TierError naming the replicas, and the local copy is dropped', async () => {
+    const cache = createCache<string>({
+      name: 'durable',
+      tiers: [memoryTier(), redisTier({ redis: server.url, waitForReplicas: { replicas: 1, timeout: '50ms' } })],
+      onError: () => {},
+    })
+    closers.push(() => cache.close())
+    const error = await cache.set('k', 'v').catch((e: unknown) => e)
+    expect(error).toBeInstanceOf(TierError)
+    expect((error as TierError).message).toMatch(/reached 0 of 1 replica/)
+    expect(cache.stats().l1Entries).toBe(0)
+    expect(() => redisTier({ redis: server.url, waitForReplicas: { replicas: 0 } })).toThrow(/replicas must be a positive integer/)
+    expect(() => redisTier({ redis: server.url, timeout: '1s', waitForReplicas: { replicas: 1, timeout: '2s' } })).toThrow(/shorter than the tier's timeout/)
+  })
+
   it('a bus created while Redis is down subscribes once Redis is up, and only then trusts L1', async () => {
     const late = await RedisServer.start()
     await late.kill()
