@@ -1,6 +1,7 @@
-// One forked scenario worker, seen from the parent: its messages by type, its
-// errors, its exit. The scenarios that need several processes (stampede,
-// propagation, mixed) fork their own file with 'worker' as the first argument.
+// The scenarios that need several processes (stampede, propagation, mixed)
+// fork their own file with 'worker' as the first argument. `Worker` is one
+// such process seen from the parent (its messages by type, its errors, its
+// exit); `runWorker` is the worker's own side.
 import { fork } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 
@@ -75,5 +76,54 @@ export class Worker {
   }
   kill() {
     if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL')
+  }
+}
+
+/** Messages from the parent, in order, as promises (none are lost between awaits). */
+class Inbox {
+  #queue = []
+  #waiting = []
+  #onMessage = (message) => {
+    const resolve = this.#waiting.shift()
+    if (resolve) resolve(message)
+    else this.#queue.push(message)
+  }
+  #leaving = false
+  constructor() {
+    process.on('message', this.#onMessage)
+    // The parent went away without telling us: nothing left to report to.
+    process.once('disconnect', () => {
+      if (!this.#leaving) process.exit(1)
+    })
+  }
+  next() {
+    if (this.#queue.length > 0) return Promise.resolve(this.#queue.shift())
+    return new Promise((resolve) => this.#waiting.push(resolve))
+  }
+  /** Disconnects from the parent; the process then exits once the contestant left no handles open. */
+  close() {
+    this.#leaving = true
+    process.off('message', this.#onMessage)
+    if (process.connected) process.disconnect()
+  }
+}
+
+/**
+ * A worker process's life: listen to the parent from the start, open the
+ * contestant, run `body(contestant, inbox)`, report a failure as an 'error'
+ * message, and always close the contestant and disconnect, so that the
+ * process exits only if the contestant left no handles open.
+ */
+export async function runWorker(open, body) {
+  const inbox = new Inbox()
+  let contestant
+  try {
+    contestant = await open()
+    await body(contestant, inbox)
+  } catch (error) {
+    await sendToParent({ type: 'error', message: String(error?.message ?? error) })
+  } finally {
+    await contestant?.close().catch(() => {})
+    inbox.close()
   }
 }

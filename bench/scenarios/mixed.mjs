@@ -16,7 +16,7 @@
 //   node bench/scenarios/mixed.mjs [--smoke]
 import os from 'node:os'
 import { CONTESTANTS, createContestant } from '../lib/contestants.mjs'
-import { sendToParent, Worker } from '../lib/worker.mjs'
+import { runWorker, Worker } from '../lib/worker.mjs'
 import { sleep } from '../lib/stats.mjs'
 import { sampleValue, zipf } from '../lib/value.mjs'
 import { asEntryPoint } from '../lib/standalone.mjs'
@@ -138,98 +138,78 @@ function weightedQuantiles(done, ps) {
 // Worker process side.
 
 async function workerMain({ name, redisUrl, prefix }) {
-  let leaving = false
-  const messages = []
-  let wake
-  process.on('message', (message) => {
-    messages.push(message)
-    wake?.()
-  })
-  const nextMessage = async () => {
-    while (messages.length === 0) await new Promise((resolve) => (wake = resolve))
-    return messages.shift()
-  }
-  process.once('disconnect', () => {
-    if (!leaving) process.exit(1) // the parent went away
-  })
+  await runWorker(
+    () => createContestant(name, { redisUrl, layers: 'l1+l2', prefix }),
+    async (cache, inbox) => {
+      await cache.get(`${prefix}-warm-up`) // connections up before 'ready' (some libraries connect lazily)
+      const nextKey = zipf(KEYS, ZIPF_S)
+      process.send({ type: 'ready' })
+      const { startAt, endAt } = await inbox.next()
+      const wait = startAt - now()
+      if (wait > 0) await sleep(wait)
 
-  let cache
-  try {
-    cache = await createContestant(name, { redisUrl, layers: 'l1+l2', prefix })
-    await cache.get(`${prefix}-warm-up`) // connections up before 'ready' (some libraries connect lazily)
-    const nextKey = zipf(KEYS, ZIPF_S)
-    process.send({ type: 'ready' })
-    const { startAt, endAt } = await nextMessage()
-    const wait = startAt - now()
-    if (wait > 0) await sleep(wait)
-
-    // Counters shared by the loops (one thread: no races).
-    let ops = 0
-    let reads = 0
-    let writes = 0
-    let factoryCalls = 0
-    let errors = 0
-    let firstError
-    const samples = new Float64Array(RESERVOIR)
-    const keep = (us) => {
-      // Reservoir sampling (algorithm R): every read ends up in the sample with equal probability.
-      if (reads < RESERVOIR) samples[reads] = us
-      else {
-        const j = Math.floor(Math.random() * (reads + 1))
-        if (j < RESERVOIR) samples[j] = us
+      // Counters shared by the loops (one thread: no races).
+      let ops = 0
+      let reads = 0
+      let writes = 0
+      let factoryCalls = 0
+      let errors = 0
+      let firstError
+      const samples = new Float64Array(RESERVOIR)
+      const keep = (us) => {
+        // Reservoir sampling (algorithm R): every read ends up in the sample with equal probability.
+        if (reads < RESERVOIR) samples[reads] = us
+        else {
+          const j = Math.floor(Math.random() * (reads + 1))
+          if (j < RESERVOIR) samples[j] = us
+        }
+        reads++
       }
-      reads++
-    }
-    const immediate = () => new Promise((resolve) => setImmediate(resolve))
+      const immediate = () => new Promise((resolve) => setImmediate(resolve))
 
-    const loop = async () => {
-      for (;;) {
-        const start = performance.now()
-        if (performance.timeOrigin + start >= endAt) return
-        const n = nextKey()
-        const key = `k${n}`
-        try {
-          if (Math.random() < WRITE_SHARE) {
-            await cache.set(key, sampleValue(n))
-            writes++
-          } else {
-            await cache.getOrSet(key, async () => {
-              factoryCalls++
-              await immediate()
-              return sampleValue(n)
-            })
-            keep((performance.now() - start) * 1000)
+      const loop = async () => {
+        for (;;) {
+          const start = performance.now()
+          if (performance.timeOrigin + start >= endAt) return
+          const n = nextKey()
+          const key = `k${n}`
+          try {
+            if (Math.random() < WRITE_SHARE) {
+              await cache.set(key, sampleValue(n))
+              writes++
+            } else {
+              await cache.getOrSet(key, async () => {
+                factoryCalls++
+                await immediate()
+                return sampleValue(n)
+              })
+              keep((performance.now() - start) * 1000)
+            }
+            ops++
+          } catch (error) {
+            errors++
+            firstError ??= String(error?.message ?? error)
+            await immediate() // a failing call may fail synchronously fast: do not spin the loop on it
           }
-          ops++
-        } catch (error) {
-          errors++
-          firstError ??= String(error?.message ?? error)
-          await immediate() // a failing call may fail synchronously fast: do not spin the loop on it
         }
       }
-    }
-    const began = now()
-    await Promise.all(Array.from({ length: LOOPS }, loop))
-    const elapsedMs = now() - began
-    process.send({
-      type: 'done',
-      ops,
-      reads,
-      writes,
-      factoryCalls,
-      errors,
-      firstError,
-      elapsedMs,
-      samples: samples.slice(0, Math.min(reads, RESERVOIR)),
-    })
-    await nextMessage() // 'exit': close only once every worker is done, so no close lands inside another's window
-  } catch (error) {
-    await sendToParent({ type: 'error', message: String(error?.message ?? error) })
-  } finally {
-    await cache?.close().catch(() => {})
-    leaving = true
-    if (process.connected) process.disconnect()
-  }
+      const began = now()
+      await Promise.all(Array.from({ length: LOOPS }, loop))
+      const elapsedMs = now() - began
+      process.send({
+        type: 'done',
+        ops,
+        reads,
+        writes,
+        factoryCalls,
+        errors,
+        firstError,
+        elapsedMs,
+        samples: samples.slice(0, Math.min(reads, RESERVOIR)),
+      })
+      await inbox.next() // 'exit': close only once every worker is done, so no close lands inside another's window
+    },
+  )
 }
 
 await asEntryPoint(import.meta.url, { id, title, run }, workerMain)

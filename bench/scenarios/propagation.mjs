@@ -17,7 +17,7 @@
 //   node bench/scenarios/propagation.mjs [--smoke]
 import os from 'node:os'
 import { CONTESTANTS, createContestant } from '../lib/contestants.mjs'
-import { sendToParent, Worker } from '../lib/worker.mjs'
+import { runWorker, sendToParent, Worker } from '../lib/worker.mjs'
 import { quantile, sleep } from '../lib/stats.mjs'
 import { asEntryPoint } from '../lib/standalone.mjs'
 
@@ -185,41 +185,30 @@ class ReadLog {
 }
 
 async function readerMain({ name, redisUrl, prefix }) {
-  let running = true
-  let leaving = false
-  process.on('message', (message) => {
-    if (message?.type === 'stop') running = false
-  })
-  process.once('disconnect', () => {
-    if (!leaving) process.exit(1) // the parent went away
-  })
-  let cache
-  try {
-    cache = await createContestant(name, { redisUrl, layers: 'l1+l2', prefix })
-    // Put the key into this process's memory tier. getOrSet, not get: cache-manager's
-    // get() reads its stores in turn but does not copy an L2 hit into memory (its
-    // wrap() does), and without a memory copy its reader would just be reading Redis.
-    const primed = await cache.getOrSet('k', async () => 0)
-    if (primed !== 0) throw new Error(`reader primed with ${JSON.stringify(primed)}, expected 0`)
-    const log = new ReadLog()
-    const yieldToLoop = () => new Promise((resolve) => setImmediate(resolve))
-    process.send({ type: 'ready' })
-    while (running) {
-      const start = now()
-      const value = await cache.get('k')
-      log.add(start, now(), typeof value === 'number' ? value : -1)
-      await yieldToLoop()
-    }
-    // Wait until the (large) log is written to the channel: disconnecting right
-    // after send() could drop what is still queued.
-    await sendToParent(log.toMessage())
-  } catch (error) {
-    await sendToParent({ type: 'error', message: String(error?.message ?? error) })
-  } finally {
-    await cache?.close().catch(() => {})
-    leaving = true
-    if (process.connected) process.disconnect()
-  }
+  await runWorker(
+    () => createContestant(name, { redisUrl, layers: 'l1+l2', prefix }),
+    async (cache, inbox) => {
+      let running = true
+      inbox.next().then(() => (running = false)) // the only message the reader gets: 'stop'
+      // Put the key into this process's memory tier. getOrSet, not get: cache-manager's
+      // get() reads its stores in turn but does not copy an L2 hit into memory (its
+      // wrap() does), and without a memory copy its reader would just be reading Redis.
+      const primed = await cache.getOrSet('k', async () => 0)
+      if (primed !== 0) throw new Error(`reader primed with ${JSON.stringify(primed)}, expected 0`)
+      const log = new ReadLog()
+      const yieldToLoop = () => new Promise((resolve) => setImmediate(resolve))
+      process.send({ type: 'ready' })
+      while (running) {
+        const start = now()
+        const value = await cache.get('k')
+        log.add(start, now(), typeof value === 'number' ? value : -1)
+        await yieldToLoop()
+      }
+      // Wait until the (large) log is written to the channel: disconnecting right
+      // after send() could drop what is still queued.
+      await sendToParent(log.toMessage())
+    },
+  )
 }
 
 await asEntryPoint(import.meta.url, { id, title, run }, readerMain)

@@ -13,7 +13,7 @@
 //   node bench/scenarios/stampede.mjs [--smoke]
 import { isDeepStrictEqual } from 'node:util'
 import { CONTESTANTS, createContestant } from '../lib/contestants.mjs'
-import { sendToParent, Worker } from '../lib/worker.mjs'
+import { runWorker, Worker } from '../lib/worker.mjs'
 import { summarize, sleep } from '../lib/stats.mjs'
 import { sampleValue } from '../lib/value.mjs'
 import { asEntryPoint } from '../lib/standalone.mjs'
@@ -105,77 +105,43 @@ async function measure({ name, redisUrl, prefix, keyBase, reps }) {
 // Worker process side.
 
 async function workerMain({ name, redisUrl, prefix }) {
-  const inbox = new Inbox()
-  let cache
-  try {
-    cache = await createContestant(name, { redisUrl, layers: 'l1+l2', prefix })
-    // One round trip so that the Redis connections are up before 'ready':
-    // some libraries connect lazily, which would otherwise land inside the measurement.
-    await cache.get(`${prefix}-warm-up`)
-    process.send({ type: 'ready' })
-    for (;;) {
-      const message = await inbox.next()
-      if (message.type === 'exit') break
-      const { key, rep } = message
-      const expected = expectedValue(rep, key)
-      let factoryCalls = 0
-      const factory = async () => {
-        factoryCalls++
-        await sleep(FACTORY_MS)
-        return expectedValue(rep, key)
+  await runWorker(
+    () => createContestant(name, { redisUrl, layers: 'l1+l2', prefix }),
+    async (cache, inbox) => {
+      // One round trip so that the Redis connections are up before 'ready':
+      // some libraries connect lazily, which would otherwise land inside the measurement.
+      await cache.get(`${prefix}-warm-up`)
+      process.send({ type: 'ready' })
+      for (;;) {
+        const message = await inbox.next()
+        if (message.type === 'exit') break
+        const { key, rep } = message
+        const expected = expectedValue(rep, key)
+        let factoryCalls = 0
+        const factory = async () => {
+          factoryCalls++
+          await sleep(FACTORY_MS)
+          return expectedValue(rep, key)
+        }
+        const start = now()
+        const calls = []
+        for (let i = 0; i < CALLERS; i++) calls.push(cache.getOrSet(key, factory))
+        const settled = await Promise.allSettled(calls)
+        const ms = now() - start
+        let correct = 0
+        let errors = 0
+        let firstError
+        for (const s of settled) {
+          if (s.status === 'rejected') {
+            errors++
+            firstError ??= String(s.reason?.message ?? s.reason)
+          } else if (isDeepStrictEqual(s.value, expected)) correct++
+          else firstError ??= `unexpected value ${JSON.stringify(s.value)?.slice(0, 60)}`
+        }
+        process.send({ type: 'done', factoryCalls, correct, errors, firstError, ms })
       }
-      const start = now()
-      const calls = []
-      for (let i = 0; i < CALLERS; i++) calls.push(cache.getOrSet(key, factory))
-      const settled = await Promise.allSettled(calls)
-      const ms = now() - start
-      let correct = 0
-      let errors = 0
-      let firstError
-      for (const s of settled) {
-        if (s.status === 'rejected') {
-          errors++
-          firstError ??= String(s.reason?.message ?? s.reason)
-        } else if (isDeepStrictEqual(s.value, expected)) correct++
-        else firstError ??= `unexpected value ${JSON.stringify(s.value)?.slice(0, 60)}`
-      }
-      process.send({ type: 'done', factoryCalls, correct, errors, firstError, ms })
-    }
-  } catch (error) {
-    await sendToParent({ type: 'error', message: String(error?.message ?? error) })
-  } finally {
-    await cache?.close().catch(() => {})
-    inbox.close()
-  }
-}
-
-/** Messages from the parent, in order, as promises (none are lost between awaits). */
-class Inbox {
-  #queue = []
-  #waiting = []
-  #onMessage = (message) => {
-    const resolve = this.#waiting.shift()
-    if (resolve) resolve(message)
-    else this.#queue.push(message)
-  }
-  #leaving = false
-  constructor() {
-    process.on('message', this.#onMessage)
-    // The parent went away without telling us: nothing left to report to.
-    process.once('disconnect', () => {
-      if (!this.#leaving) process.exit(1)
-    })
-  }
-  next() {
-    if (this.#queue.length > 0) return Promise.resolve(this.#queue.shift())
-    return new Promise((resolve) => this.#waiting.push(resolve))
-  }
-  /** Disconnects from the parent; the process then exits once the contestant left no handles open. */
-  close() {
-    this.#leaving = true
-    process.off('message', this.#onMessage)
-    if (process.connected) process.disconnect()
-  }
+    },
+  )
 }
 
 await asEntryPoint(import.meta.url, { id, title, run }, workerMain)
