@@ -33,6 +33,24 @@ export function leaseKey(prefix: string, cache: string, key: string): string {
   return `${prefix}:${cache}#lease:${key}`
 }
 
+/**
+ * What a key named by Redis (CLIENT TRACKING) is to this layout: an entry
+ * of a cache, a cache's generation key, or nothing L1 holds (another prefix,
+ * a lease, a tag version). The inverse of entryKey and generationKey.
+ */
+export function keyOfLayout(
+  prefix: string,
+  name: string,
+): { kind: 'entry'; cache: string; key: string } | { kind: 'generation'; cache: string } | undefined {
+  if (!name.startsWith(`${prefix}:`)) return undefined
+  const rest = name.slice(prefix.length + 1)
+  const mark = rest.indexOf('#') // cache names cannot contain '#' or ':': the first of them ends the name
+  const colon = rest.indexOf(':')
+  if (mark >= 0 && (colon < 0 || mark < colon)) return rest.slice(mark + 1) === 'gen' ? { kind: 'generation', cache: rest.slice(0, mark) } : undefined
+  if (colon <= 0) return undefined
+  return { kind: 'entry', cache: rest.slice(0, colon), key: rest.slice(colon + 1) }
+}
+
 export function invalidationChannel(prefix: string): string {
   return `${prefix}:invalidations`
 }

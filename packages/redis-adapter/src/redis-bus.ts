@@ -29,7 +29,7 @@ import {
   type ConnectionLease,
   type RedisInput,
 } from './connections.js'
-import { assertValidPrefix, DEFAULT_PREFIX, invalidationChannel } from './keyspace.js'
+import { assertValidPrefix, DEFAULT_PREFIX, invalidationChannel, keyOfLayout } from './keyspace.js'
 
 export interface RedisBusOptions {
   /** A `redis://` / `rediss://` URL or an ioredis client you own (the bus duplicates it for its subscriber). */
@@ -147,6 +147,9 @@ class RedisPubSubBus implements RedisBus {
   /** A probe has been answered at least once (start-up is over). */
   #proven = false
   #probeTimer: NodeJS.Timeout
+  /** trackExternalWrites: CLIENT TRACKING is on for the current subscriber connection (it ends with the connection). */
+  #tracking = false
+  #trackingError: string | undefined
   #firstProof: Promise<void>
   #resolveFirstProof!: () => void
 
@@ -263,19 +266,10 @@ class RedisPubSubBus implements RedisBus {
       this.#dropped++
       return
     }
-    const head = `${this.#config.prefix}:`
     for (const raw of keys) {
-      const name = Buffer.isBuffer(raw) ? raw.toString() : String(raw)
-      if (!name.startsWith(head)) continue
-      const rest = name.slice(head.length)
-      const mark = rest.indexOf('#')
-      const colon = rest.indexOf(':')
-      if (mark >= 0 && (colon < 0 || mark < colon)) {
-        if (rest.slice(mark + 1) === 'gen') this.#members.deliver(EXTERNAL_ORIGIN, { kind: 'clear', cache: rest.slice(0, mark) })
-        continue
-      }
-      if (colon <= 0) continue
-      this.#members.deliver(EXTERNAL_ORIGIN, { kind: 'key', cache: rest.slice(0, colon), key: rest.slice(colon + 1) })
+      const found = keyOfLayout(this.#config.prefix, Buffer.isBuffer(raw) ? raw.toString() : String(raw))
+      if (found?.kind === 'entry') this.#members.deliver(EXTERNAL_ORIGIN, { kind: 'key', cache: found.cache, key: found.key })
+      else if (found?.kind === 'generation') this.#members.deliver(EXTERNAL_ORIGIN, { kind: 'clear', cache: found.cache })
     }
   }
 
@@ -309,10 +303,6 @@ class RedisPubSubBus implements RedisBus {
     this.#subscriber.subscribe(this.#config.channel).catch(() => {})
     this.#probe()
   }
-
-  /** Whether CLIENT TRACKING is on for the current connection (it ends with the connection). */
-  #tracking = false
-  #trackingError: string | undefined
 
   /**
    * Tracking is switched on before the subscription and the first probe, so

@@ -135,9 +135,11 @@ function entryFrom(decoded: { value: unknown; createdAt: number; graceMs: number
 
 /**
  * The shared L2 tier on Redis. An entry is one string key holding
- * `<generation>:<msgpack envelope>` with a PX expiry. A read is one Lua
- * script (one round trip; the reads of one tick share one call) that also checks the cache's generation (bumped by
- * `clear()`) and returns the remaining TTL. Writes issued in one tick go as
+ * `<generation>:<msgpack envelope>` with a PX expiry. A read is one round
+ * trip: an MGET of the entry and its cache's generation (bumped by
+ * `clear()`), or, when Redis must help (a miss on the fill path takes the
+ * lease, a tagged entry's tags are checked), one Lua script; the reads of
+ * one tick share one command (see #read). Writes issued in one tick go as
  * one script that also publishes their invalidations when the bus shares
  * this connection (same URL, or the same ioredis client).
  */
@@ -167,7 +169,7 @@ export function redisTier(options: RedisTierOptions): SharedTier {
 /** `waitForReplicas` checked: a count of at least 1, a timeout (default half the tier's) shorter than the tier's. */
 function replicaWaitOf(option: RedisTierOptions['waitForReplicas'], tierTimeoutMs: number): ReplicaWait | undefined {
   if (option === undefined) return undefined
-  const replicas = option?.replicas
+  const replicas: unknown = option.replicas
   if (typeof replicas !== 'number' || !Number.isSafeInteger(replicas) || replicas < 1) {
     throw new InvalidOptionError(`redisTier: waitForReplicas.replicas must be a positive integer, got ${String(replicas)}`)
   }
@@ -179,13 +181,13 @@ function replicaWaitOf(option: RedisTierOptions['waitForReplicas'], tierTimeoutM
 }
 
 interface BoundRedisTierConfig {
-  waitForReplicas: ReplicaWait | undefined
   scope: TierScope
   input: RedisInput
   prefix: string
   timeoutMs: number
   maxValueBytes: number
   serializer: Serializer
+  waitForReplicas: ReplicaWait | undefined
 }
 
 class BoundRedisTier implements BoundSharedTier {
