@@ -81,22 +81,33 @@ export class RedisServer {
   readonly port: number
   #child: ChildProcess | undefined
   #dir: string
+  #extraArgs: readonly string[]
 
-  private constructor(port: number, dir: string) {
+  private constructor(port: number, dir: string, extraArgs: readonly string[]) {
     this.port = port
     this.#dir = dir
+    this.#extraArgs = extraArgs
+  }
+
+  /** The server's working directory (a cluster node keeps its nodes.conf there across restarts). */
+  get dir(): string {
+    return this.#dir
   }
 
   get url(): string {
     return `redis://127.0.0.1:${this.port}`
   }
 
-  /** Starts a server on a free port (retrying if another process takes the port first). */
-  static async start(): Promise<RedisServer> {
+  /**
+   * Starts a server on a free port (retrying if another process takes the
+   * port first). `extraArgs` are passed on every launch, restarts included
+   * (e.g. `--cluster-enabled yes`).
+   */
+  static async start(extraArgs: readonly string[] = []): Promise<RedisServer> {
     const binary = redisServerBinary()
     let lastError: unknown
     for (let attempt = 0; attempt < 5; attempt++) {
-      const server = new RedisServer(await freePort(), mkdtempSync(join(tmpdir(), 'tiercache-redis-')))
+      const server = new RedisServer(await freePort(), mkdtempSync(join(tmpdir(), 'tiercache-redis-')), extraArgs)
       try {
         await server.#launch(binary)
         return server
@@ -112,7 +123,7 @@ export class RedisServer {
     const child = spawn(
       binary,
       ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no',
-        '--protected-mode', 'no', '--daemonize', 'no', '--loglevel', 'warning', '--dir', this.#dir],
+        '--protected-mode', 'no', '--daemonize', 'no', '--loglevel', 'warning', '--dir', this.#dir, ...this.#extraArgs],
       { stdio: ['ignore', 'ignore', 'pipe'] },
     )
     this.#child = child

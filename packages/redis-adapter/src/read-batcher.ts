@@ -1,5 +1,6 @@
-import type { Redis } from 'ioredis'
 import { TickBatcher, clock } from '@tiercache/core'
+import type { RedisClient } from './connections.js'
+import { batcherOf } from './group-batchers.js'
 import { defineScripts, type ReadReply } from './scripts.js'
 import { serverClockOf } from './server-clock.js'
 
@@ -28,30 +29,27 @@ export type FastReadReply = readonly [stored: Buffer | null, generation: Buffer 
  * once, and flushes on `process.nextTick`, when every promise chain resumed
  * by the previous replies has issued its next read.
  */
-const scriptBatchers = new WeakMap<Redis, TickBatcher<ReadRequest, ReadReply>>()
-const fastBatchers = new WeakMap<Redis, TickBatcher<readonly [string, string], FastReadReply>>()
+const scriptBatchers = new WeakMap<RedisClient, Map<string, TickBatcher<ReadRequest, ReadReply>>>()
+const fastBatchers = new WeakMap<RedisClient, Map<string, TickBatcher<readonly [string, string], FastReadReply>>>()
 
-/** A read through READ_ENTRIES: generation and tags checked in Redis, lease taken on a miss. */
-export function submitRead(client: Redis, request: ReadRequest): Promise<ReadReply> {
-  let batcher = scriptBatchers.get(client)
-  if (batcher === undefined) {
-    batcher = new TickBatcher((requests) => runScriptBatch(client, requests))
-    scriptBatchers.set(client, batcher)
-  }
-  return batcher.submit(request)
+/**
+ * A read through READ_ENTRIES: generation and tags checked in Redis, lease
+ * taken on a miss. `group` is the keys' hash-tag group on Cluster ('' when
+ * standalone): one command carries only one group's reads, all in one slot.
+ */
+export function submitRead(client: RedisClient, group: string, request: ReadRequest): Promise<ReadReply> {
+  return batcherOf(scriptBatchers, client, group, () => new TickBatcher((requests) => runScriptBatch(client, group, requests))).submit(request)
 }
 
 /** A read without a script: the entry and its generation in one MGET, checked by the caller. */
-export function submitFastRead(client: Redis, entryKey: string, generationKey: string): Promise<FastReadReply> {
-  let batcher = fastBatchers.get(client)
-  if (batcher === undefined) {
-    batcher = new TickBatcher((requests) => runFastBatch(client, requests))
-    fastBatchers.set(client, batcher)
-  }
-  return batcher.submit([entryKey, generationKey])
+export function submitFastRead(client: RedisClient, group: string, entryKey: string, generationKey: string): Promise<FastReadReply> {
+  return batcherOf(fastBatchers, client, group, () => new TickBatcher((requests) => runFastBatch(client, requests))).submit([
+    entryKey,
+    generationKey,
+  ])
 }
 
-async function runScriptBatch(client: Redis, requests: ReadRequest[]): Promise<ReadReply[]> {
+async function runScriptBatch(client: RedisClient, group: string, requests: ReadRequest[]): Promise<ReadReply[]> {
   const keys: string[] = new Array(requests.length * 3)
   const args: string[] = new Array(requests.length * 2)
   for (let i = 0; i < requests.length; i++) {
@@ -66,7 +64,7 @@ async function runScriptBatch(client: Redis, requests: ReadRequest[]): Promise<R
   const replies = await defineScripts(client).tiercacheReadBuffer(keys.length, ...keys, ...args)
   // The script appends its TIME: the sample the fast path's freshness check relies on.
   const serverNow = replies.pop() as unknown as number
-  serverClockOf(client).record(serverNow, sentAt)
+  serverClockOf(client, group).record(serverNow, sentAt)
   return replies
 }
 
@@ -74,7 +72,7 @@ async function runScriptBatch(client: Redis, requests: ReadRequest[]): Promise<R
  * One MGET: every entry key, then each distinct generation key once (the
  * reads of a tick are usually one cache's, so 64 reads ask for 65 keys, not 128).
  */
-async function runFastBatch(client: Redis, requests: Array<readonly [string, string]>): Promise<FastReadReply[]> {
+async function runFastBatch(client: RedisClient, requests: Array<readonly [string, string]>): Promise<FastReadReply[]> {
   const keys: string[] = new Array<string>(requests.length)
   const generationSlot: number[] = new Array<number>(requests.length)
   let lastGenerationKey = ''

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis'
+import type { Cluster, Redis } from 'ioredis'
 import {
   BusMembers,
   CacheClosedError,
@@ -7,7 +7,6 @@ import {
   assertKnownOptions,
   busStateChannel,
   clock,
-  decodeInvalidations,
   encodeInvalidations,
   errorMessageOf,
   parseDuration,
@@ -25,14 +24,24 @@ import {
   acquireCommandConnection,
   assertRedisInput,
   closeConnection,
+  isCluster,
   openDedicatedConnection,
+  type ClusterSeed,
+  type RedisClient,
   type ConnectionLease,
   type RedisInput,
 } from './connections.js'
 import { assertValidPrefix, DEFAULT_PREFIX, invalidationChannel, keyOfLayout } from './keyspace.js'
+import { deliverMessage, MAX_OUTSTANDING_PROBES, publishWithin } from './bus-common.js'
+import { ClusterShardedBus } from './cluster-bus.js'
 
 export interface RedisBusOptions {
-  /** A `redis://` / `rediss://` URL or an ioredis client you own (the bus duplicates it for its subscriber). */
+  /**
+   * A `redis://` / `rediss://` URL or an ioredis client you own (the bus
+   * duplicates it for its subscriber); on Redis Cluster, an ioredis `Cluster`
+   * or a list of seed nodes: invalidations then go over sharded pub/sub
+   * (SPUBLISH/SSUBSCRIBE, Redis ≥ 7), one subscriber connection per primary.
+   */
   redis: RedisInput
   /** Deployment prefix; names the channel. Must match the tiers' prefix. Default `'tiercache'`. */
   prefix?: string
@@ -71,8 +80,6 @@ const KNOWN_OPTIONS = new Set(['redis', 'prefix', 'timeout', 'maxStaleness', 'pr
 const TRACKING_CHANNEL = '__redis__:invalidate'
 /** The origin of invalidations from CLIENT TRACKING: no cache instance has it, so every member applies them. */
 const EXTERNAL_ORIGIN = 'redis:tracking'
-/** Unanswered probes beyond which the subscriber connection is taken for half-dead and reconnected. */
-const MAX_OUTSTANDING_PROBES = 8
 
 /**
  * Invalidations over Redis pub/sub. One bus per process serves every cache:
@@ -99,8 +106,15 @@ export function redisBus(options: RedisBusOptions): RedisBus {
   if (typeof trackExternalWrites !== 'boolean') {
     throw new InvalidOptionError(`redisBus: trackExternalWrites must be true or false, got ${JSON.stringify(trackExternalWrites)}`)
   }
+  const input = options.redis
+  if (Array.isArray(input) || isCluster(input as RedisClient)) {
+    if (trackExternalWrites) {
+      throw new InvalidOptionError('redisBus: trackExternalWrites is not supported on Redis Cluster (tracking would need a redirect per node)')
+    }
+    return new ClusterShardedBus({ input: input as Cluster | readonly ClusterSeed[], prefix, channel: invalidationChannel(prefix), timeoutMs, maxStalenessMs, probeIntervalMs })
+  }
   return new RedisPubSubBus({
-    input: options.redis,
+    input: input as string | Redis,
     prefix,
     channel: invalidationChannel(prefix),
     timeoutMs,
@@ -111,7 +125,7 @@ export function redisBus(options: RedisBusOptions): RedisBus {
 }
 
 interface BusConfig {
-  input: RedisInput
+  input: string | Redis
   prefix: string
   channel: string
   timeoutMs: number
@@ -212,21 +226,7 @@ class RedisPubSubBus implements RedisBus {
   async #publish(member: BusMember, invalidations: readonly Invalidation[]): Promise<void> {
     if (this.#closed) throw new CacheClosedError('redisBus is closed', { cache: member.cacheName })
     const batch = invalidations.map((invalidation) => ({ origin: member.instanceId, invalidation }))
-    const pending = this.#publishBatcher.submit(batch)
-    let timer: NodeJS.Timeout | undefined
-    try {
-      await Promise.race([
-        pending,
-        new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new Error(`publish timed out after ${this.#config.timeoutMs} ms`)), this.#config.timeoutMs)
-        }),
-      ])
-    } catch (error) {
-      pending.catch(() => {})
-      throw new Error(`publish on ${this.#config.channel} failed: ${errorMessageOf(error)}`, { cause: error })
-    } finally {
-      clearTimeout(timer)
-    }
+    await publishWithin(this.#publishBatcher.submit(batch), this.#config.timeoutMs, this.#config.channel)
   }
 
   /** Coalescing (mechanism 5): every publish of one tick goes out as one message. */
@@ -240,14 +240,7 @@ class RedisPubSubBus implements RedisBus {
   #onMessage(channel: string, message: string): void {
     if (channel !== this.#config.channel) return
     this.#received++
-    const decoded = decodeInvalidations(message)
-    if (decoded === undefined) {
-      this.#dropped++
-      return
-    }
-    this.#dropped += decoded.dropped
-    // One pass over the batch; each member evicts as it goes.
-    for (const { origin, invalidation } of decoded.invalidations) this.#members.deliver(origin, invalidation)
+    this.#dropped += deliverMessage(this.#members, message)
   }
 
   /**

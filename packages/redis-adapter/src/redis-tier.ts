@@ -18,8 +18,8 @@ import {
   type TierScope,
   type TierWriteOptions,
 } from '@tiercache/core'
-import { acquireCommandConnection, assertRedisInput, type ConnectionLease, type RedisInput } from './connections.js'
-import { assertValidPrefix, DEFAULT_PREFIX, entryKey, generationKey, leaseKey } from './keyspace.js'
+import { acquireCommandConnection, assertRedisInput, isCluster, type ConnectionLease, type RedisInput } from './connections.js'
+import { assertValidPrefix, clusterLayout, DEFAULT_PREFIX, standaloneLayout, type KeyLayout } from './keyspace.js'
 import { randomBytes } from 'node:crypto'
 import { Deadlines } from './deadlines.js'
 import { defineScripts, HEADER_BYTES, type ScriptedRedis } from './scripts.js'
@@ -29,7 +29,12 @@ import { serverClockOf, type ServerClock } from './server-clock.js'
 import { submitWrite, type ReplicaWait, type WriteOperation } from './write-batcher.js'
 
 export interface RedisTierOptions {
-  /** A `redis://` / `rediss://` URL (connections shared per URL in the process) or an ioredis client you own. */
+  /**
+   * A `redis://` / `rediss://` URL (connections shared per URL in the
+   * process), an ioredis client you own (`Redis`, or `Cluster`), or a list
+   * of Redis Cluster seed nodes. On Cluster, keys are hash-tagged into 64
+   * groups (see keyspace.ts): every script stays in one slot.
+   */
   redis: RedisInput
   /**
    * Deployment prefix of every key: two deployments with different prefixes
@@ -194,8 +199,7 @@ class BoundRedisTier implements BoundSharedTier {
   #cache: string
   #lease: ConnectionLease | undefined
   #redis: ScriptedRedis
-  #prefix: string
-  #generationKey: string
+  #layout: KeyLayout
   #deadlines: Deadlines
   #maxValueBytes: number
   #serializer: Serializer
@@ -210,8 +214,7 @@ class BoundRedisTier implements BoundSharedTier {
     this.#lease = acquireCommandConnection(config.input, 'tiercache')
     this.#redis = defineScripts(this.#lease.client)
     this.#serverClock = serverClockOf(this.#lease.client)
-    this.#prefix = config.prefix
-    this.#generationKey = generationKey(config.prefix, this.#cache)
+    this.#layout = isCluster(this.#lease.client) ? clusterLayout(config.prefix, this.#cache) : standaloneLayout(config.prefix, this.#cache)
     const timeoutMs = config.timeoutMs
     this.#deadlines = new Deadlines(
       timeoutMs,
@@ -226,13 +229,26 @@ class BoundRedisTier implements BoundSharedTier {
     return (await this.#read(key, 0)).entry
   }
 
-  /** Several keys in one script call (one round trip), in order. */
+  /** Several keys in one script call (one round trip), in order; on Cluster, one call per group, all at once. */
   async getMany(keys: readonly string[]): Promise<Array<TierEntry | undefined>> {
     if (keys.length === 0) return []
     const sentAt = clock()
-    const entryKeys = keys.map((key) => entryKey(this.#prefix, this.#cache, key))
-    const replies = await this.#call('read', keys.length === 1 ? keys[0] : undefined, (redis) =>
-      redis.tiercacheGetManyBuffer(entryKeys.length + 1, this.#generationKey, ...entryKeys),
+    const byGroup = new Map<string, number[]>()
+    keys.forEach((key, i) => {
+      const group = this.#layout.groupOf(key)
+      const members = byGroup.get(group)
+      if (members === undefined) byGroup.set(group, [i])
+      else members.push(i)
+    })
+    const replies: Array<[Buffer, number] | null> = new Array(keys.length)
+    await this.#call('read', keys.length === 1 ? keys[0] : undefined, (redis) =>
+      Promise.all(
+        [...byGroup].map(async ([group, members]) => {
+          const entryKeys = members.map((i) => this.#layout.entry(keys[i]!, group))
+          const groupReplies = await redis.tiercacheGetManyBuffer(entryKeys.length + 1, this.#layout.generation(group), ...entryKeys)
+          members.forEach((i, n) => (replies[i] = groupReplies[n] ?? null))
+        }),
+      ),
     )
     return replies.map((reply, i) => {
       if (reply === null) return undefined
@@ -264,16 +280,18 @@ class BoundRedisTier implements BoundSharedTier {
    * does not pay two round trips.
    */
   async #read(key: string, leaseMs: number): Promise<FillRead> {
-    const aheadMs = this.#fastReadAllowed(leaseMs) ? this.#serverClock.aheadMs(clock()) : undefined
+    const group = this.#layout.groupOf(key)
+    const serverClock = group === '' ? this.#serverClock : serverClockOf(this.#redis, group)
+    const aheadMs = this.#fastReadAllowed(leaseMs) ? serverClock.aheadMs(clock()) : undefined
     if (aheadMs !== undefined) {
       const [stored, generation] = await this.#call('read', key, (redis) =>
-        submitFastRead(redis, entryKey(this.#prefix, this.#cache, key), this.#generationKey),
+        submitFastRead(redis, group, this.#layout.entry(key, group), this.#layout.generation(group)),
       )
       const read = this.#checkFastRead(stored, generation, aheadMs, leaseMs)
       if (leaseMs > 0) this.#noteFillRead(read !== undefined)
       if (read !== undefined) return read
     }
-    return this.#scriptedRead(key, leaseMs)
+    return this.#scriptedRead(key, group, leaseMs)
   }
 
   /** Fill-path reads that needed the script, as a decaying share (1/8 per read): above one half, skip the fast path. */
@@ -305,16 +323,16 @@ class BoundRedisTier implements BoundSharedTier {
     return { entry: { value: envelope.value, createdAt: envelope.createdAt, expiresAt, staleUntil } }
   }
 
-  async #scriptedRead(key: string, leaseMs: number): Promise<FillRead> {
+  async #scriptedRead(key: string, group: string, leaseMs: number): Promise<FillRead> {
     const token = leaseMs > 0 ? `${this.#tokenPrefix}${++this.#leases}` : ''
     // The remaining TTL is measured by Redis after the request left: counting it
     // from the send time never stretches an entry's life by the reply's transit.
     const sentAt = clock()
     const reply = await this.#call('read', key, (redis) =>
-      submitRead(redis, {
-        entryKey: entryKey(this.#prefix, this.#cache, key),
-        generationKey: this.#generationKey,
-        leaseKey: leaseKey(this.#prefix, this.#cache, key),
+      submitRead(redis, group, {
+        entryKey: this.#layout.entry(key, group),
+        generationKey: this.#layout.generation(group),
+        leaseKey: this.#layout.lease(key, group),
         leaseMs: String(leaseMs),
         token,
       }),
@@ -352,66 +370,80 @@ class BoundRedisTier implements BoundSharedTier {
     const ttlMs = Math.ceil((entry.staleUntil ?? entry.expiresAt) - now)
     if (ttlMs <= 0 && options?.publish === undefined) return false // already expired: Redis would only drop it
     const lease = options?.lease
-    return this.#write(key, {
+    const group = this.#layout.groupOf(key)
+    return this.#write(key, group, {
       kind: lease !== undefined ? 'f' : options?.ifAbsent === true ? 'a' : 's',
-      key: entryKey(this.#prefix, this.#cache, key),
-      generationKey: this.#generationKey,
-      leaseKey: leaseKey(this.#prefix, this.#cache, key),
+      key: this.#layout.entry(key, group),
+      generationKey: this.#layout.generation(group),
+      leaseKey: this.#layout.lease(key, group),
       payload,
       ttlMs: Math.max(ttlMs, 1),
       freshMs: Math.max(0, Math.floor(entry.expiresAt - now)),
       token: lease?.token,
       expectedGeneration: lease?.generation,
       tags: entry.tags === undefined || entry.tags.length === 0 ? undefined : entry.tags.join(TAG_SEPARATOR),
-      publish: this.#publishOf(options?.publish),
+      publish: this.#publishOf(options?.publish, group),
     })
   }
 
   /**
    * O(1) per tag whatever the number of entries: one operation deletes every
    * tag's version and carries the invalidation, so the message can never go
-   * out before all of its tags are invalid.
+   * out before all of its tags are invalid. On Cluster, one such operation
+   * per group, each with its own message: an instance that refills from a
+   * group not yet invalidated gets that group's message after it.
    */
   async invalidateTags(tags: readonly string[], options?: TierWriteOptions): Promise<void> {
-    await this.#write(undefined, {
+    const payload = Buffer.from(tags.join(TAG_SEPARATOR))
+    await this.#writeEveryGroup((group) => ({
       kind: 't',
-      key: this.#generationKey,
-      generationKey: this.#generationKey,
-      leaseKey: this.#generationKey,
-      payload: Buffer.from(tags.join(TAG_SEPARATOR)),
-      publish: this.#publishOf(options?.publish),
-    })
+      key: this.#layout.generation(group),
+      generationKey: this.#layout.generation(group),
+      leaseKey: this.#layout.generation(group),
+      payload,
+      publish: this.#publishOf(options?.publish, group),
+    }))
+  }
+
+  /** One operation per group (standalone: one), all issued in one tick. */
+  async #writeEveryGroup(operationOf: (group: string) => WriteOperation): Promise<void> {
+    await Promise.all(this.#layout.groups.map((group) => this.#write(undefined, group, operationOf(group))))
   }
 
   async releaseLease(key: string, lease: TierLease): Promise<void> {
-    await this.#write(key, {
+    const group = this.#layout.groupOf(key)
+    await this.#write(key, group, {
       kind: 'r',
-      key: entryKey(this.#prefix, this.#cache, key),
-      generationKey: this.#generationKey,
-      leaseKey: leaseKey(this.#prefix, this.#cache, key),
+      key: this.#layout.entry(key, group),
+      generationKey: this.#layout.generation(group),
+      leaseKey: this.#layout.lease(key, group),
       token: lease.token,
     })
   }
 
   async delete(key: string, options?: TierWriteOptions): Promise<void> {
-    await this.#write(key, {
+    const group = this.#layout.groupOf(key)
+    await this.#write(key, group, {
       kind: 'd',
-      key: entryKey(this.#prefix, this.#cache, key),
-      generationKey: this.#generationKey,
-      leaseKey: leaseKey(this.#prefix, this.#cache, key),
-      publish: this.#publishOf(options?.publish),
+      key: this.#layout.entry(key, group),
+      generationKey: this.#layout.generation(group),
+      leaseKey: this.#layout.lease(key, group),
+      publish: this.#publishOf(options?.publish, group),
     })
   }
 
-  /** O(1) whatever the number of entries: bumps the cache's generation, which every read checks. */
+  /**
+   * O(1) whatever the number of entries: bumps the cache's generation, which
+   * every read checks (on Cluster, every group's, each with its message).
+   */
   async clear(options?: TierWriteOptions): Promise<void> {
-    await this.#write(undefined, {
+    await this.#writeEveryGroup((group) => ({
       kind: 'c',
-      key: this.#generationKey,
-      generationKey: this.#generationKey,
-      leaseKey: this.#generationKey,
-      publish: this.#publishOf(options?.publish),
-    })
+      key: this.#layout.generation(group),
+      generationKey: this.#layout.generation(group),
+      leaseKey: this.#layout.generation(group),
+      publish: this.#publishOf(options?.publish, group),
+    }))
   }
 
   /** Atomic write+publish needs the bus to publish on this very connection: then one script does both. */
@@ -426,19 +458,20 @@ class BoundRedisTier implements BoundSharedTier {
     await lease?.release()
   }
 
-  #publishOf(publish: AtomicPublish | undefined): WriteOperation['publish'] {
+  #publishOf(publish: AtomicPublish | undefined, group: string): WriteOperation['publish'] {
     if (publish === undefined) return undefined
     return {
       route: publish.route,
+      channel: this.#layout.channel(publish.route.channel, group),
       batch: publish.invalidations.map((invalidation) => ({ origin: publish.origin, invalidation })),
     }
   }
 
   /** Resolves true if the operation wrote, false if its condition (lease, freshness) held it back. */
-  async #write(key: string | undefined, operation: WriteOperation): Promise<boolean> {
+  async #write(key: string | undefined, group: string, operation: WriteOperation): Promise<boolean> {
     const operationName =
       operation.kind === 'c' ? 'clear' : operation.kind === 'd' ? 'delete' : operation.kind === 'r' ? 'lease release' : 'write'
-    const result = await this.#call(operationName, key, (redis) => submitWrite(redis, operation, this.#waitForReplicas))
+    const result = await this.#call(operationName, key, (redis) => submitWrite(redis, group, operation, this.#waitForReplicas))
     if (typeof result === 'string') {
       throw new TierError(`${operationName} failed in Redis: ${result}`, { cache: this.#cache, key, tier: 'redis' })
     }
@@ -447,7 +480,7 @@ class BoundRedisTier implements BoundSharedTier {
 
   #discard(key: string, stored: Buffer): void {
     if (this.#lease === undefined) return
-    this.#redis.tiercacheDiscard(entryKey(this.#prefix, this.#cache, key), stored).catch(() => {})
+    this.#redis.tiercacheDiscard(this.#layout.entry(key, this.#layout.groupOf(key)), stored).catch(() => {})
   }
 
   #encode(key: string, entry: TierEntry): Buffer {

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis'
+import type { RedisClient } from './connections.js'
 
 /*
  * Stored layout: an entry key holds `<generation>,<fresh until>,<tag bytes>:
@@ -144,8 +144,9 @@ return results
  * burst of writes in one tick becomes one message per channel, mechanism 5).
  *
  * KEYS: three per operation: the target, the cache's generation key, the
- * key's lease. ARGV: the number of messages P, then P (channel, message)
- * pairs, then seven per operation: kind, payload, ttl ms (to the end of
+ * key's lease. ARGV: the publish command (PUBLISH, or SPUBLISH on Cluster,
+ * where every key and the channel share one slot), the number of messages
+ * P, then P (channel, message) pairs, then seven per operation: kind, payload, ttl ms (to the end of
  * grace), fresh ms, lease token, expected generation, tags (joined by
  * U+001F). Kinds:
  *   's' set (revokes the key's lease), 'd' delete (revokes it too),
@@ -165,8 +166,9 @@ return results
  * L2 read, a write without its invalidation costs coherence.
  */
 const WRITE_BATCH = `${PARSE_HEADER}
-local messages = tonumber(ARGV[1])
-local base = 1 + messages * 2
+local publish = ARGV[1]
+local messages = tonumber(ARGV[2])
+local base = 2 + messages * 2
 local operations = (#ARGV - base) / 7
 local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
@@ -256,7 +258,7 @@ for i = 1, operations do
   results[i] = run(i, ARGV[a + 1], KEYS[k + 1], KEYS[k + 2], KEYS[k + 3], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], ARGV[a + 5], ARGV[a + 6], ARGV[a + 7])
 end
 for m = 1, messages do
-  redis.pcall('PUBLISH', ARGV[m * 2], ARGV[m * 2 + 1])
+  redis.pcall(publish, ARGV[m * 2 + 1], ARGV[m * 2 + 2])
 end
 return results
 `
@@ -270,7 +272,10 @@ return 0
 /** One read's reply from READ_ENTRIES. */
 export type ReadReply = [Buffer, number] | [Buffer, number, Buffer, number] | [null, Buffer, number] | null
 
-export interface ScriptedRedis extends Redis {
+/** A connection (one server or a Cluster) with the scripts defined. */
+export type ScriptedRedis = RedisClient & ScriptCommands
+
+interface ScriptCommands {
   tiercacheReadBuffer(numberOfKeys: number, ...keysAndArgs: string[]): Promise<ReadReply[]>
   tiercacheWrite(numberOfKeys: number, ...keysAndArgs: Array<string | Buffer>): Promise<Array<number | string>>
   tiercacheDiscard(entryKey: string, stored: Buffer): Promise<number>
@@ -278,7 +283,7 @@ export interface ScriptedRedis extends Redis {
 }
 
 /** Registers the scripts on a client (EVALSHA, reloaded by ioredis after NOSCRIPT, e.g. after a Redis restart). */
-export function defineScripts(client: Redis): ScriptedRedis {
+export function defineScripts(client: RedisClient): ScriptedRedis {
   const scripted = client as ScriptedRedis
   if (typeof scripted.tiercacheReadBuffer !== 'function') {
     client.defineCommand('tiercacheRead', { lua: READ_ENTRIES }) // numberOfKeys given per call

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis'
+import { isCluster, type RedisClient } from './connections.js'
 
 /**
  * How far Redis's clock is ahead of this process's clock, bounded from above,
@@ -43,15 +43,30 @@ export class ServerClock {
   }
 }
 
-const clocks = new WeakMap<Redis, ServerClock>()
+/**
+ * One estimate per connection — per group on Cluster, whose slots live on
+ * different servers with clocks of their own (a group is one slot, so one
+ * server at a time). Forgotten when the connection, or a Cluster node, is
+ * replaced.
+ */
+const clocks = new WeakMap<RedisClient, Map<string, ServerClock>>()
 
-export function serverClockOf(client: Redis): ServerClock {
-  let serverClock = clocks.get(client)
-  if (serverClock === undefined) {
-    const created = new ServerClock()
-    client.on('ready', () => created.forget())
+export function serverClockOf(client: RedisClient, group = ''): ServerClock {
+  let byGroup = clocks.get(client)
+  if (byGroup === undefined) {
+    const created = new Map<string, ServerClock>()
+    const forgetAll = () => {
+      for (const serverClock of created.values()) serverClock.forget()
+    }
+    client.on('ready', forgetAll)
+    if (isCluster(client)) client.on('-node', forgetAll)
     clocks.set(client, created)
-    serverClock = created
+    byGroup = created
+  }
+  let serverClock = byGroup.get(group)
+  if (serverClock === undefined) {
+    serverClock = new ServerClock()
+    byGroup.set(group, serverClock)
   }
   return serverClock
 }

@@ -1,5 +1,6 @@
-import type { Redis } from 'ioredis'
 import { TickBatcher, type OriginInvalidation, type PublishRoute } from '@tiercache/core'
+import { isCluster, type RedisClient } from './connections.js'
+import { batcherOf } from './group-batchers.js'
 import { defineScripts } from './scripts.js'
 
 /** One write of a batch; see WRITE_BATCH in scripts.ts. */
@@ -20,8 +21,8 @@ export interface WriteOperation {
   readonly expectedGeneration?: string
   /** The tags to write the entry under (U+001F-joined). */
   readonly tags?: string
-  /** Invalidations to publish with this write, and the route they go by. */
-  readonly publish?: { readonly route: PublishRoute; readonly batch: readonly OriginInvalidation[] }
+  /** Invalidations to publish with this write, the route they go by, and the channel (on Cluster, the group's shard channel). */
+  readonly publish?: { readonly route: PublishRoute; readonly channel: string; readonly batch: readonly OriginInvalidation[] }
 }
 
 /** WAIT after a write: how many replicas must have it, and how long to wait for them. */
@@ -34,30 +35,29 @@ export interface ReplicaWait {
 const MAX_BATCH_BYTES = 4 * 1024 * 1024
 
 /**
- * Writes issued in one tick on one connection go to Redis as one script
- * call, in the order they were issued (a fill and a delete of the same key
- * must not swap), with their invalidations as one message per channel.
+ * Writes issued in one tick on one connection (on Cluster: in one hash-tag
+ * group, so in one slot) go to Redis as one script call, in the order they
+ * were issued (a fill and a delete of the same key must not swap), with
+ * their invalidations as one message per channel.
  */
-const batchers = new WeakMap<Redis, TickBatcher<Submitted, number | string>>()
+const batchers = new WeakMap<RedisClient, Map<string, TickBatcher<Submitted, number | string>>>()
 
 interface Submitted {
   readonly operation: WriteOperation
   readonly wait: ReplicaWait | undefined
 }
 
-export function submitWrite(client: Redis, operation: WriteOperation, wait?: ReplicaWait): Promise<number | string> {
-  let batcher = batchers.get(client)
-  if (batcher === undefined) {
-    batcher = new TickBatcher((submitted) => runBatch(client, submitted), {
+export function submitWrite(client: RedisClient, group: string, operation: WriteOperation, wait?: ReplicaWait): Promise<number | string> {
+  const batcher = batcherOf(batchers, client, group, () =>
+    new TickBatcher<Submitted, number | string>((submitted) => runBatch(client, submitted), {
       maxWeight: MAX_BATCH_BYTES,
       weigh: (submitted) => submitted.operation.payload?.byteLength ?? 0,
-    })
-    batchers.set(client, batcher)
-  }
+    }),
+  )
   return batcher.submit({ operation, wait })
 }
 
-async function runBatch(client: Redis, submitted: Submitted[]): Promise<Array<number | string>> {
+async function runBatch(client: RedisClient, submitted: Submitted[]): Promise<Array<number | string>> {
   const operations = submitted.map((s) => s.operation)
   // The strictest wait of the batch's tiers covers them all (tiers of one connection usually share one).
   let wait: ReplicaWait | undefined
@@ -80,16 +80,32 @@ async function runBatch(client: Redis, submitted: Submitted[]): Promise<Array<nu
     )
     const publish = operation.publish
     if (publish !== undefined) {
-      const channel = byChannel.get(publish.route.channel)
-      if (channel === undefined) byChannel.set(publish.route.channel, { route: publish.route, batch: [...publish.batch] })
+      const channel = byChannel.get(publish.channel)
+      if (channel === undefined) byChannel.set(publish.channel, { route: publish.route, batch: [...publish.batch] })
       else channel.batch.push(...publish.batch)
     }
   }
-  const messageArgs: string[] = [String(byChannel.size)]
+  // On Cluster a classic PUBLISH would go to every node of the cluster; SPUBLISH stays in the slot's shard.
+  const messageArgs: string[] = [isCluster(client) ? 'SPUBLISH' : 'PUBLISH', String(byChannel.size)]
   for (const [channel, { route, batch }] of byChannel) messageArgs.push(channel, route.encode(batch))
-  const writing = defineScripts(client).tiercacheWrite(keys.length, ...keys, ...messageArgs, ...operationArgs)
-  // Sent right behind the write on the same connection: answered once the replicas have it.
-  const replicated = wait === undefined ? undefined : client.wait(wait.replicas, wait.timeoutMs)
+  const scriptArgs = [...keys, ...messageArgs, ...operationArgs]
+  let writing: Promise<Array<number | string>>
+  let replicated: Promise<number> | undefined
+  if (wait === undefined) {
+    writing = defineScripts(client).tiercacheWrite(keys.length, ...scriptArgs)
+  } else if (isCluster(client)) {
+    // WAIT has no key: only a pipeline keeps it on the connection of the write's slot.
+    const replies = (defineScripts(client).pipeline() as unknown as ScriptedPipeline)
+      .tiercacheWrite(keys.length, ...scriptArgs)
+      .wait(wait.replicas, wait.timeoutMs)
+      .exec()
+    writing = replies.then((all) => replyOf<Array<number | string>>(all, 0))
+    replicated = replies.then((all) => replyOf<number>(all, 1))
+  } else {
+    writing = defineScripts(client).tiercacheWrite(keys.length, ...scriptArgs)
+    // Sent right behind the write on the same connection: answered once the replicas have it.
+    replicated = client.wait(wait.replicas, wait.timeoutMs)
+  }
   replicated?.catch(() => {}) // if the write fails, nobody awaits this one
   const results = await writing
   for (const { route } of byChannel.values()) route.notePublished()
@@ -101,4 +117,18 @@ async function runBatch(client: Redis, submitted: Submitted[]): Promise<Array<nu
     }
   }
   return results
+}
+
+interface ScriptedPipeline {
+  tiercacheWrite(numberOfKeys: number, ...keysAndArgs: Array<string | Buffer>): ScriptedPipeline
+  wait(replicas: number, timeoutMs: number): ScriptedPipeline
+  exec(): Promise<Array<[Error | null, unknown]> | null>
+}
+
+/** The reply of command `index` of an executed pipeline, or its error thrown. */
+function replyOf<T>(replies: Array<[Error | null, unknown]> | null, index: number): T {
+  const reply = replies?.[index]
+  if (reply === undefined) throw new Error('the pipeline was not executed')
+  if (reply[0] !== null) throw reply[0]
+  return reply[1] as T
 }
