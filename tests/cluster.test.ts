@@ -22,7 +22,7 @@ afterAll(async () => {
 
 /** A service instance: its own ioredis Cluster, shared by its tier and bus. */
 async function instance({ prefix = 'cl', name = 'accounts', client = group.client() }: { prefix?: string; name?: string; client?: Cluster } = {}) {
-  const bus = redisBus({ redis: client, prefix, maxStaleness: '1s' }) as RedisBus & { status(): { shards: number } }
+  const bus = redisBus({ redis: client, prefix, maxStaleness: '1s' })
   const cache = createCache<number>({
     name,
     tiers: [memoryTier(), redisTier({ redis: client, prefix })],

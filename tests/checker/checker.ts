@@ -16,13 +16,20 @@
 import { fileURLToPath } from 'node:url'
 import { InstanceProcess } from '../support/instance.js'
 import { RedisServer } from '../support/redis-server.js'
+import { ClusterGroup } from '../support/redis-cluster.js'
 import { SentinelGroup } from '../support/redis-sentinel.js'
 import { TcpProxy } from '../support/tcp-proxy.js'
 
 export const FAULTS = ['pubsub-kill', 'redis-restart', 'redis-pause', 'instance-stop', 'partition'] as const
 /** Faults of the Sentinel topology: a failover to the replica (and, next time, back). */
 export const SENTINEL_FAULTS = ['failover'] as const
-export type FaultName = (typeof FAULTS)[number] | (typeof SENTINEL_FAULTS)[number]
+/**
+ * Faults of the Cluster topology: every shard's subscriber connections
+ * killed (messages published before the resubscribe are lost), and a primary
+ * killed, one of its replicas taking over (the old one rejoins as a replica).
+ */
+export const CLUSTER_FAULTS = ['shard-pubsub-kill', 'primary-kill'] as const
+export type FaultName = (typeof FAULTS)[number] | (typeof SENTINEL_FAULTS)[number] | (typeof CLUSTER_FAULTS)[number]
 export type WindowName = 'no fault' | FaultName
 
 export interface CheckerOptions {
@@ -37,8 +44,10 @@ export interface CheckerOptions {
    * 'standalone' (default): one redis-server, the last instance behind a TCP
    * proxy. 'sentinel': 1 primary, 1 replica and 3 sentinels; every instance
    * connects through the sentinels; faults default to SENTINEL_FAULTS.
+   * 'cluster': 3 primaries and 3 replicas; every instance on an ioredis
+   * Cluster; faults default to CLUSTER_FAULTS.
    */
-  topology?: 'standalone' | 'sentinel'
+  topology?: 'standalone' | 'sentinel' | 'cluster'
   log?: (line: string) => void
 }
 
@@ -99,6 +108,33 @@ async function sentinelTopology(): Promise<Topology> {
   }
 }
 
+async function clusterTopology(): Promise<Topology> {
+  const group = await ClusterGroup.start()
+  let victim = 0
+  return {
+    envOf: () => ({ CLUSTER_NODES: JSON.stringify(group.nodes) }),
+    describe: 'every instance on a Redis Cluster (3 primaries, 3 replicas)',
+    inject: async (fault) => {
+      if (fault === 'shard-pubsub-kill') {
+        // A kill every 50 ms for 2 s: the bus resubscribes within milliseconds,
+        // so only a stream of kills loses enough messages to matter.
+        const primaries = group.primaryPorts()
+        for (let i = 0; i < 40; i++) {
+          for (const port of primaries) group.server(port).cli('CLIENT', 'KILL', 'TYPE', 'pubsub')
+          await sleep(50)
+        }
+        return
+      }
+      if (fault !== 'primary-kill') throw new Error(`fault ${fault} is not one of the Cluster topology's`)
+      const primaries = group.primaryPorts()
+      const { from } = await group.failover(primaries[victim++ % primaries.length]!)
+      // Back as a replica of its successor, so the next cycle can kill a primary again.
+      await group.restart(from)
+    },
+    stop: () => group.stop(),
+  }
+}
+
 const INSTANCE_FIXTURE = fileURLToPath(new URL('./instance.mjs', import.meta.url))
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 const now = () => Number(process.hrtime.bigint()) / 1e6
@@ -133,10 +169,15 @@ export async function runChecker(options: CheckerOptions): Promise<CheckerReport
     keys: options.keys ?? 16,
     maxStalenessMs: options.maxStalenessMs ?? 1_000,
     topology: options.topology ?? 'standalone',
-    faults: options.faults ?? (options.topology === 'sentinel' ? SENTINEL_FAULTS : FAULTS),
+    faults: options.faults ?? (options.topology === 'sentinel' ? SENTINEL_FAULTS : options.topology === 'cluster' ? CLUSTER_FAULTS : FAULTS),
   }
   const log = options.log ?? (() => {})
-  const topology = config.topology === 'sentinel' ? await sentinelTopology() : await standaloneTopology(config.instances)
+  const topology =
+    config.topology === 'sentinel'
+      ? await sentinelTopology()
+      : config.topology === 'cluster'
+        ? await clusterTopology()
+        : await standaloneTopology(config.instances)
   const database = await RedisServer.start()
   const processes: InstanceProcess[] = []
   try {
@@ -212,7 +253,7 @@ export async function runChecker(options: CheckerOptions): Promise<CheckerReport
 }
 
 async function inject(
-  fault: (typeof FAULTS)[number] | (typeof SENTINEL_FAULTS)[number],
+  fault: FaultName,
   { redis, proxy, processes }: { redis: RedisServer; proxy: TcpProxy; processes: InstanceProcess[] },
 ): Promise<void> {
   switch (fault) {
@@ -247,6 +288,9 @@ async function inject(
       return
     case 'failover':
       throw new Error('a failover needs the Sentinel topology')
+    case 'primary-kill':
+    case 'shard-pubsub-kill':
+      throw new Error(`${fault} needs the Cluster topology`)
   }
 }
 

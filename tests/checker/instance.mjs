@@ -5,7 +5,7 @@
 import { createCache } from '@tiercache/core'
 import { memoryTier } from '@tiercache/memory-adapter'
 import { redisBus, redisTier } from '@tiercache/redis-adapter'
-import { Redis } from 'ioredis'
+import { Cluster, Redis } from 'ioredis'
 
 const env = process.env
 const index = Number(env.INDEX)
@@ -17,15 +17,21 @@ const writeIntervalMs = Number(env.WRITE_INTERVAL_MS ?? 20)
 
 // Standalone: a URL. Sentinel: one client through the sentinels, following
 // failovers at once (failoverDetector), shared by the tier and the bus.
-const redis = env.SENTINELS ? new Redis({ ...JSON.parse(env.SENTINELS), failoverDetector: true, maxRetriesPerRequest: 1 }) : env.REDIS_URL
+// Cluster: one ioredis Cluster, shared by the tier and the bus.
+const redis = env.SENTINELS
+  ? new Redis({ ...JSON.parse(env.SENTINELS), failoverDetector: true, maxRetriesPerRequest: 1 })
+  : env.CLUSTER_NODES
+    ? new Cluster(JSON.parse(env.CLUSTER_NODES), { redisOptions: { maxRetriesPerRequest: 1 } })
+    : env.REDIS_URL
 if (typeof redis !== 'string') redis.on('error', () => {})
+const replicated = env.SENTINELS !== undefined || env.CLUSTER_NODES !== undefined
 const bus = redisBus({ redis, maxStaleness, timeout: '500ms' })
 let recoveredErrors = 0
 const cache = createCache({
   invalidation: { notes: 'test instance: writes through set/delete/clear/invalidateTags' },
   name: 'checker',
-  // Behind Sentinel, a write resolves only once the replica has it: an acknowledged write survives the failover.
-  tiers: [memoryTier(), redisTier({ redis, timeout: '500ms', ...(env.SENTINELS ? { waitForReplicas: { replicas: 1 } } : {}) })],
+  // With replicas (Sentinel, Cluster), a write resolves only once a replica has it: an acknowledged write survives the failover.
+  tiers: [memoryTier(), redisTier({ redis, timeout: '500ms', ...(replicated ? { waitForReplicas: { replicas: 1 } } : {}) })],
   bus,
   ttl: '1h',
   onError: () => recoveredErrors++,

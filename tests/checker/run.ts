@@ -2,6 +2,7 @@
  * Runs the coherence checker on its own:
  *   pnpm --filter @tiercache/tests checker -- --duration 60 --cycles 2
  *   pnpm --filter @tiercache/tests checker -- --sentinel --duration 40 --cycles 2
+ *   pnpm --filter @tiercache/tests checker -- --cluster --duration 40 --cycles 2
  * Prints the per-fault table; exits 1 if any read violated the contract.
  */
 import { formatReport, runChecker } from './checker.js'
@@ -17,7 +18,7 @@ const report = await runChecker({
   instances: option('instances', 4),
   keys: option('keys', 16),
   maxStalenessMs: option('max-staleness', 1000),
-  topology: args.includes('--sentinel') ? 'sentinel' : 'standalone',
+  topology: args.includes('--sentinel') ? 'sentinel' : args.includes('--cluster') ? 'cluster' : 'standalone',
   log: (line) => console.log(line),
 })
 console.log(`\n${formatReport(report)}`)

@@ -276,6 +276,13 @@ export interface BusStatus {
    * trusted meanwhile). Absent where the mode is off or not offered.
    */
   readonly externalWrites?: string
+  /**
+   * Buses with one subscription per shard (redisBus on Redis Cluster): the
+   * shard connections open now. Absent elsewhere.
+   */
+  readonly shards?: number
+  /** Sharded buses whose last look at the slot map failed or found slots unserved: why. */
+  readonly shardPlan?: string
 }
 
 /** Carries invalidations between instances. One bus serves many caches. */

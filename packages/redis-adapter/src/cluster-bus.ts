@@ -287,7 +287,7 @@ export class ClusterShardedBus implements RedisBus {
     if (verifiedAt > this.#trust.verifiedAt) this.#trust.verifiedAt = verifiedAt
   }
 
-  status(): BusStatus & { shards: number; shardPlan?: string } {
+  status(): BusStatus {
     let linksReady = true
     for (const link of this.#links) linksReady &&= link.client.status === 'ready'
     return {
