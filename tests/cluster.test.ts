@@ -106,7 +106,50 @@ describe('Redis Cluster', () => {
     await vi.waitFor(() => expect(b.cache.stats().l1Entries).toBe(0))
   }, 30_000)
 
-  it('seed nodes instead of a client: the tier and bus share one Cluster per list, and close leaves nothing open', async () => {
+  it('a clear is written in every group, each with its own message: an instance receives one per group', async () => {
+    const a = await instance({ prefix: 'clear' })
+    const b = await instance({ prefix: 'clear' })
+    const before = b.bus.status().messagesReceived
+    await a.cache.clear()
+    // One per group: an instance that refilled from a group not yet cleared gets that group's message after its refill.
+    await vi.waitFor(() => expect(b.bus.status().messagesReceived - before).toBe(64))
+  })
+
+  it('liveness is per shard: killing the subscribers on one primary only opens a gap, and every L1 is emptied when it closes', async () => {
+    const a = await instance({ prefix: 'liveness' })
+    const b = await instance({ prefix: 'liveness' })
+    const before = b.bus.status().messagesReceived
+    await a.cache.set('kept', 1)
+    await nextMessage(b.bus, before)
+    expect(await b.cache.getOrSet('kept', () => -1)).toBe(1)
+    expect(b.cache.stats().l1Entries).toBe(1)
+    const gaps = b.bus.status().gapsSeen
+    const [first] = group.primaryPorts()
+    group.server(first!).cli('CLIENT', 'KILL', 'TYPE', 'pubsub')
+    await vi.waitFor(() => expect(b.bus.status().gapsSeen).toBe(gaps + 1), { timeout: 10_000 })
+    expect(b.cache.stats().l1Entries).toBe(0)
+    expect(b.bus.status().shards).toBe(3)
+  })
+
+  it('waitForReplicas on Cluster: WAIT goes to the slot of the write; a write no replica can acknowledge rejects', async () => {
+    const client = group.client()
+    cleanups.push(() => client.disconnect())
+    const replicated = createCache<number>({
+      name: 'waits',
+      tiers: [redisTier({ redis: client, prefix: 'wait', waitForReplicas: { replicas: 1, timeout: '400ms' } })],
+      ttl: '1h',
+    })
+    const impossible = createCache<number>({
+      name: 'waits',
+      tiers: [redisTier({ redis: client, prefix: 'wait', waitForReplicas: { replicas: 2, timeout: '100ms' } })],
+      ttl: '1h',
+    })
+    cleanups.push(() => replicated.close(), () => impossible.close())
+    await Promise.all(Array.from({ length: 20 }, (_, i) => replicated.set(`k${i}`, i)))
+    await expect(impossible.set('k1', 1)).rejects.toMatchObject({ name: 'TierError', message: expect.stringMatching(/reached 1 of 2 replica/) })
+  })
+
+  it('seed nodes instead of a client: the tier and bus share one Cluster per list, so write and publish are one script', async () => {
     const seeds = group.nodes.slice(0, 2).map(({ port }) => `redis://127.0.0.1:${port}`)
     const bus = redisBus({ redis: seeds, prefix: 'seeds' })
     const cache = createCache<number>({ name: 'seeded', tiers: [memoryTier(), redisTier({ redis: seeds, prefix: 'seeds' })], bus, ttl: '1h' })
