@@ -131,6 +131,41 @@ describe('Redis Cluster', () => {
     expect(b.bus.status().shards).toBe(3)
   })
 
+  it('resharding: when the slot of a group channel moves to another primary, the bus follows it (a gap), and writes in that group reach the other instance', async () => {
+    const a = await instance({ prefix: 'reshard' })
+    const b = await instance({ prefix: 'reshard' })
+    // Find a key and its group: the slot of the group's channel is the slot of its keys.
+    const key = 'moving'
+    const first = b.bus.status().messagesReceived
+    await a.cache.set(key, 1)
+    await nextMessage(b.bus, first)
+    expect(await b.cache.getOrSet(key, () => -1)).toBe(1)
+    const entryGroup = await groupOf(a.client, key, 'reshard')
+    const slot = Number(group.servers[0]!.cli('CLUSTER', 'KEYSLOT', `reshard:invalidations${entryGroup}`))
+    const from = group.primaryOfSlot(slot)
+    const to = group.primaryPorts().find((port) => port !== from)!
+    const gaps = b.bus.status().gapsSeen
+    group.moveSlot(slot, to)
+    // The coherence bound holds across the move: a write that resolved more
+    // than maxStaleness (1 s) ago is what b reads. (The old node unsubscribes
+    // b from the moved channel; without following that at once, b would keep
+    // trusting a subscription that no longer carries the group's messages
+    // until its next periodic look at the slot map, 5 s later.)
+    await a.cache.set(key, 2)
+    await new Promise((resolve) => setTimeout(resolve, 1_100))
+    expect(await b.cache.get(key)).toBe(2)
+    await vi.waitFor(() => {
+      expect(b.bus.status().gapsSeen).toBeGreaterThan(gaps)
+      expect(b.bus.status().trusted).toBe(true)
+    }, { timeout: 10_000 })
+    for (let version = 3; version <= 6; version++) {
+      const before = b.bus.status().messagesReceived
+      await a.cache.set(key, version)
+      await nextMessage(b.bus, before)
+      expect(await b.cache.getOrSet(key, () => -1)).toBe(version)
+    }
+  })
+
   it('waitForReplicas on Cluster: WAIT goes to the slot of the write; a write no replica can acknowledge rejects', async () => {
     const client = group.client()
     cleanups.push(() => client.disconnect())
@@ -171,7 +206,7 @@ describe('Redis Cluster', () => {
     expect(await b.cache.getOrSet(key, () => -1)).toBe(1)
     expect(b.cache.stats().l1Entries).toBe(1)
 
-    const owner = group.primaryOf(`failover:accounts:${await groupOf(a.client, key)}${key}`)
+    const owner = group.primaryOf(`failover:accounts:${await groupOf(a.client, key, 'failover')}${key}`)
     await group.failover(owner)
 
     await vi.waitFor(() => {
@@ -196,11 +231,11 @@ describe('Redis Cluster', () => {
   })
 })
 
-/** The hash-tag group of `key`, as the tier computes it, found from where the entry landed. */
-async function groupOf(client: Cluster, key: string): Promise<string> {
+/** The hash-tag group of `key` in cache 'accounts', as the tier computes it, found from where the entry landed. */
+async function groupOf(client: Cluster, key: string, prefix: string): Promise<string> {
   for (let n = 0; n < 64; n++) {
-    const group = `{failover/${n}}`
-    if ((await client.exists(`failover:accounts:${group}${key}`)) === 1) return group
+    const group = `{${prefix}/${n}}`
+    if ((await client.exists(`${prefix}:accounts:${group}${key}`)) === 1) return group
   }
   throw new Error(`no entry for ${key}`)
 }

@@ -78,13 +78,9 @@ export class ClusterGroup {
 
   /** The port of the primary that serves `key`'s slot, as the cluster says now. */
   primaryOf(key: string): number {
-    for (const server of this.servers) {
-      if (this.#role(server) !== 'master') continue
-      const slot = server.cli('CLUSTER', 'KEYSLOT', key)
-      const owners = server.cli('CLUSTER', 'SLOTS')
-      return ownerOfSlot(owners, Number(slot))
-    }
-    throw new Error('no reachable primary')
+    const primary = this.servers.find((server) => this.#role(server) === 'master')
+    if (primary === undefined) throw new Error('no reachable primary')
+    return this.primaryOfSlot(Number(primary.cli('CLUSTER', 'KEYSLOT', key)))
   }
 
   /**
@@ -103,6 +99,39 @@ export class ClusterGroup {
       if (Date.now() > deadline) throw new Error(`no replica of ${port} took over within 30 s`)
       await sleep(100)
     }
+  }
+
+  /**
+   * Moves one slot (and its keys) to the primary at `toPort`, the way
+   * resharding does: IMPORTING/MIGRATING, MIGRATE, then SETSLOT NODE on every
+   * primary.
+   */
+  moveSlot(slot: number, toPort: number): void {
+    const fromPort = this.primaryOfSlot(slot)
+    if (fromPort === toPort) return
+    const from = this.server(fromPort)
+    const to = this.server(toPort)
+    const fromId = from.cli('CLUSTER', 'MYID')
+    const toId = to.cli('CLUSTER', 'MYID')
+    to.cli('CLUSTER', 'SETSLOT', String(slot), 'IMPORTING', fromId)
+    from.cli('CLUSTER', 'SETSLOT', String(slot), 'MIGRATING', toId)
+    for (;;) {
+      const keys = from.cli('CLUSTER', 'GETKEYSINSLOT', String(slot), '100').split('\n').filter((k) => k !== '')
+      if (keys.length === 0) break
+      from.cli('MIGRATE', '127.0.0.1', String(toPort), '', '0', '5000', 'KEYS', ...keys)
+    }
+    for (const port of [toPort, fromPort, ...this.primaryPorts().filter((p) => p !== toPort && p !== fromPort)]) {
+      this.server(port).cli('CLUSTER', 'SETSLOT', String(slot), 'NODE', toId)
+    }
+  }
+
+  /** The port of the primary serving `slot`, as the first reachable primary says. */
+  primaryOfSlot(slot: number): number {
+    for (const server of this.servers) {
+      if (this.#role(server) !== 'master') continue
+      return ownerOfSlot(server.cli('CLUSTER', 'SLOTS'), slot)
+    }
+    throw new Error('no reachable primary')
   }
 
   /** Brings a killed node back; it rejoins (as a replica of whoever took over). */
