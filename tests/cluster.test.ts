@@ -184,6 +184,26 @@ describe('Redis Cluster', () => {
     await expect(impossible.set('k1', 1)).rejects.toMatchObject({ name: 'TierError', message: expect.stringMatching(/reached 1 of 2 replica/) })
   })
 
+  it('a bus without a Redis tier publishes on its own (SPUBLISH through the Cluster, outside any write script), and other instances evict', async () => {
+    const caches = [group.client(), group.client()].map((client) => {
+      const bus = redisBus({ redis: client, prefix: 'l1only' })
+      const cache = createCache<number>({ name: 'local', tiers: [memoryTier()], bus, ttl: '1h' })
+      cleanups.push(() => client.disconnect(), () => bus.close(), () => cache.close())
+      return { cache, bus }
+    })
+    const [a, b] = caches as [(typeof caches)[0], (typeof caches)[0]]
+    await Promise.all([a.bus.ready(), b.bus.ready()])
+    const echo = b.bus.status().messagesReceived
+    await b.cache.set('x', 1)
+    await nextMessage(b.bus, echo) // b's own message comes back too (and is ignored)
+    expect(await b.cache.get('x')).toBe(1)
+    const before = b.bus.status().messagesReceived
+    await a.cache.set('x', 2)
+    await nextMessage(b.bus, before)
+    expect(await b.cache.get('x')).toBeUndefined()
+    expect(a.bus.status().messagesPublished).toBe(1)
+  })
+
   it('seed nodes instead of a client: the tier and bus share one Cluster per list, so write and publish are one script', async () => {
     const seeds = group.nodes.slice(0, 2).map(({ port }) => `redis://127.0.0.1:${port}`)
     const bus = redisBus({ redis: seeds, prefix: 'seeds' })

@@ -72,6 +72,7 @@ export class ClusterShardedBus implements RedisBus {
   #publisher: ConnectionLease
   #cluster: Cluster
   #channels: readonly string[]
+  #channelSet: ReadonlySet<string>
   #links = new Set<ShardLink>()
   #members = new BusMembers()
   #closed = false
@@ -101,6 +102,7 @@ export class ClusterShardedBus implements RedisBus {
     this.#publisher = acquireCommandConnection(config.input, 'tiercache')
     this.#cluster = this.#publisher.client as Cluster
     this.#channels = clusterGroups(config.prefix).map((group) => `${config.channel}${group}`)
+    this.#channelSet = new Set(this.#channels)
     this.#firstProof = new Promise((resolve) => (this.#resolveFirstProof = resolve))
     this.#route = {
       connection: this.#cluster,
@@ -206,7 +208,7 @@ export class ClusterShardedBus implements RedisBus {
   }
 
   #onMessage(channel: string, message: string): void {
-    if (!this.#channels.includes(channel)) return
+    if (!this.#channelSet.has(channel)) return
     this.#received++
     this.#dropped += deliverMessage(this.#members, message)
   }
@@ -310,7 +312,7 @@ export class ClusterShardedBus implements RedisBus {
     this.#closed = true
     clearInterval(this.#probeTimer)
     this.#trust.verifiedAt = Number.NEGATIVE_INFINITY
-    await this.#planning
+    // A plan still waiting for CLUSTER SLOTS opens nothing once it sees the bus closed; not awaited, as an unreachable cluster would hold close().
     const links = [...this.#links]
     this.#links.clear()
     await Promise.all([...links.map((link) => closeConnection(link.client)), this.#publisher.release()])
