@@ -201,6 +201,12 @@ export interface CacheCounters {
   staleServed: number
   /** Misses that waited for another process's lease holder. */
   leaseWaits: number
+  /**
+   * Entries the shared tier found in an unreadable shape (corrupt, truncated,
+   * written by another program or format version): each was a miss, and the
+   * next fill overwrote it.
+   */
+  l2CorruptEntries: number
   /** Times the shared tier's circuit breaker opened. */
   circuitOpenings: number
   circuit: 'closed' | 'open' | 'half-open' | 'off'
@@ -1397,6 +1403,7 @@ export class Cache<V = unknown> {
       l1Hits: this.#l1Hits,
       ...this.#counters,
       l1Entries: this.#l1?.size ?? 0,
+      l2CorruptEntries: this.#l2?.counters?.().corruptEntries ?? 0,
       circuitOpenings: this.#breaker?.openings ?? 0,
       circuit: this.#breaker?.state ?? 'off',
       l2Latency: this.#l2Latency.summary(),

@@ -162,6 +162,8 @@ export interface SharedTier extends Tier {
 
 export interface BoundSharedTier extends BoundTier {
   get(key: string): Promise<TierEntry | undefined>
+  /** Counters the cache folds into `stats()`; read at stats time only. */
+  counters?(): { corruptEntries: number }
   /**
    * Resolves `false` when a conditional write (`lease`, `ifAbsent`) was held
    * back by its condition, so the caller keeps the value out of L1 too;

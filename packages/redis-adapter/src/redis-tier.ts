@@ -22,8 +22,9 @@ import { acquireCommandConnection, assertRedisInput, isCluster, type ConnectionL
 import { assertValidPrefix, clusterLayout, DEFAULT_PREFIX, standaloneLayout, type KeyLayout } from './keyspace.js'
 import { randomBytes } from 'node:crypto'
 import { Deadlines } from './deadlines.js'
-import { defineScripts, HEADER_BYTES, type ScriptedRedis } from './scripts.js'
+import { defineScripts, type ScriptedRedis } from './scripts.js'
 import { assertEncodable, msgpackSerializer } from './serializer.js'
+import { decodeEnvelope, decodeStored, ENVELOPE_VERSION, parseHeader, TAG_SEPARATOR, writtenUnder, type DecodedEntry } from './entry-codec.js'
 import { submitFastRead, submitRead } from './read-batcher.js'
 import { serverClockOf, type ServerClock } from './server-clock.js'
 import { submitWrite, type ReplicaWait, type WriteOperation } from './write-batcher.js'
@@ -63,76 +64,10 @@ export interface RedisTierOptions {
 const KNOWN_OPTIONS = new Set(['redis', 'prefix', 'timeout', 'maxValueBytes', 'serializer', 'waitForReplicas'])
 const DEFAULT_TIMEOUT_MS = 1_000
 const DEFAULT_MAX_VALUE_BYTES = 1024 * 1024
-/** Version of the stored envelope `[version, createdAt, graceMs, value]`. */
-const ENVELOPE_VERSION = 1
-const COLON = 0x3a
-const COMMA = 0x2c
-/** Separates tags, and a tag from its version, in the stored header (tags cannot contain it). */
-const TAG_SEPARATOR = '\u001f'
-
 const NOT_FOUND: FillRead = Object.freeze({ entry: undefined })
 
-interface Header {
-  /** The generation is bytes [0, generationEnd). */
-  readonly generationEnd: number
-  readonly freshUntil: number
-  readonly tagBytes: number
-  readonly bodyStart: number
-}
-
-/**
- * `<generation>,<fresh until>,<tag bytes>:<tags><envelope>` (see scripts.ts),
- * or undefined if the bytes do not start with such a header. Scanned byte by
- * byte in JS: it runs once per L2 hit, and the Buffer methods this replaced
- * (subarray, indexOf, toString: a native call each) were about a fifth of the
- * adapter's time per read in a 64-caller profile.
- */
-function parseHeader(stored: Buffer): Header | undefined {
-  const limit = Math.min(stored.length, HEADER_BYTES)
-  let firstComma = -1
-  let lastComma = -1
-  let separator = -1
-  for (let i = 0; i < limit; i++) {
-    const byte = stored[i]
-    if (byte === COLON) {
-      separator = i
-      break
-    }
-    if (byte === COMMA) {
-      if (firstComma < 0) firstComma = i
-      lastComma = i
-    }
-  }
-  if (separator < 0 || firstComma < 0 || lastComma <= firstComma) return undefined
-  const freshUntil = decimalAt(stored, firstComma + 1, lastComma)
-  const tagBytes = decimalAt(stored, lastComma + 1, separator)
-  const bodyStart = separator + 1 + tagBytes
-  if (freshUntil < 0 || tagBytes < 0 || bodyStart > stored.length) return undefined
-  return { generationEnd: firstComma, freshUntil, tagBytes, bodyStart }
-}
-
-/** The decimal integer written in bytes [from, to), or -1 if they are not one (empty, a non-digit, over 15 digits). */
-function decimalAt(bytes: Buffer, from: number, to: number): number {
-  if (to <= from || to - from > 15) return -1
-  let value = 0
-  for (let i = from; i < to; i++) {
-    const digit = bytes[i]! - 0x30
-    if (digit < 0 || digit > 9) return -1
-    value = value * 10 + digit
-  }
-  return value
-}
-
-/** Whether the entry was written under `generation` (compared as bytes: no string is built per read). */
-function writtenUnder(stored: Buffer, header: Header, generation: Buffer): boolean {
-  const end = header.generationEnd
-  if (generation.length !== end) return false
-  for (let i = 0; i < end; i++) if (stored[i] !== generation[i]) return false
-  return true
-}
-
 /** A decoded entry as the cache takes it: plain literals, the same shapes core builds (see newEntry there). */
-function entryFrom(decoded: { value: unknown; createdAt: number; graceMs: number; tags: string[] | undefined }, staleUntil: number): TierEntry {
+function entryFrom(decoded: DecodedEntry, staleUntil: number): TierEntry {
   const { value, createdAt, tags } = decoded
   const expiresAt = staleUntil - decoded.graceMs
   return tags === undefined ? { value, createdAt, expiresAt, staleUntil } : { value, createdAt, expiresAt, staleUntil, tags }
@@ -208,6 +143,7 @@ class BoundRedisTier implements BoundSharedTier {
   #tokenPrefix = `${randomBytes(6).toString('base64url')}.`
   #serverClock: ServerClock
   #leases = 0
+  #corruptEntries = 0
 
   constructor(config: BoundRedisTierConfig) {
     this.#cache = config.scope.cacheName
@@ -313,7 +249,8 @@ class BoundRedisTier implements BoundSharedTier {
     if (header === undefined) return undefined
     if (!writtenUnder(stored, header, generation)) return plainRead ? NOT_FOUND : undefined // cleared since
     if (header.tagBytes > 0) return undefined
-    const envelope = this.#decodeEnvelope(stored.subarray(header.bodyStart))
+    // Not counted here: an entry that does not decode goes to the script read, which counts it.
+    const envelope = decodeEnvelope(stored.subarray(header.bodyStart), this.#serializer)
     if (envelope === undefined) return undefined
     // Server time to local time with an over-estimated offset: never later than the true expiry.
     const expiresAt = header.freshUntil - aheadMs
@@ -504,33 +441,18 @@ class BoundRedisTier implements BoundSharedTier {
 
   /**
    * Anything that does not decode to an envelope of a known version — written
-   * by another program, truncated, corrupted — reads as a miss, to be
-   * overwritten by the next fill. It never throws into the caller's request.
+   * by another program, truncated, corrupted — reads as a miss (counted), to
+   * be overwritten by the next fill. It never throws into the caller's request.
    */
-  #decode(stored: Buffer): { value: unknown; createdAt: number; graceMs: number; tags: string[] | undefined } | undefined {
-    // The script already checked generation and tags; here only the shape matters.
-    const header = parseHeader(stored)
-    if (header === undefined) return undefined
-    let tags: string[] | undefined
-    if (header.tagBytes > 0) {
-      const parts = stored.subarray(header.bodyStart - header.tagBytes, header.bodyStart).toString('utf8').split(TAG_SEPARATOR)
-      tags = parts.filter((_, i) => i % 2 === 0 && i < parts.length - 1)
-    }
-    const envelope = this.#decodeEnvelope(stored.subarray(header.bodyStart))
-    return envelope === undefined ? undefined : { ...envelope, tags }
+  #decode(stored: Buffer): DecodedEntry | undefined {
+    const decoded = decodeStored(stored, this.#serializer)
+    if (decoded === undefined) this.#corruptEntries++
+    return decoded
   }
 
-  #decodeEnvelope(bytes: Buffer): { value: unknown; createdAt: number; graceMs: number } | undefined {
-    let envelope: unknown
-    try {
-      envelope = this.#serializer.decode(bytes)
-    } catch {
-      return undefined
-    }
-    if (!Array.isArray(envelope) || envelope.length !== 4 || envelope[0] !== ENVELOPE_VERSION) return undefined
-    const [, createdAt, graceMs, value] = envelope as [number, unknown, unknown, unknown]
-    if (typeof createdAt !== 'number' || typeof graceMs !== 'number' || graceMs < 0) return undefined
-    return { value, createdAt, graceMs }
+  /** Entries read from Redis that did not decode (treated as misses). */
+  counters(): { corruptEntries: number } {
+    return { corruptEntries: this.#corruptEntries }
   }
 
   /** Runs one Redis call with a bounded wait, and types its failure. */
