@@ -10,8 +10,49 @@ import type { OriginInvalidation } from './contracts.js'
  * them is as fast as any decoder, and an operator can read the channel with
  * `redis-cli SUBSCRIBE`. Each invalidation carries its own origin so one
  * message can batch invalidations from several caches of one process.
+ *
+ * Bus traffic is untrusted input: anything that can PUBLISH on the channel
+ * can send random bytes, huge messages, other versions or floods. The
+ * decoder bounds what one message can cost before JSON.parse runs (size,
+ * then nesting depth), never throws, and never lets the message reach an
+ * object prototype: names and keys are only ever looked up in Maps and Sets
+ * (see BusMembers), and JSON.parse makes a `"__proto__"` member an own
+ * property, not a prototype. Unknown top-level fields of a v1 message are
+ * ignored (room for additions that older readers may skip).
  */
 export const BUS_PROTOCOL_VERSION = 1
+
+/**
+ * Largest message the decoder accepts, in UTF-8 bytes (1 MiB). A larger one
+ * is dropped unread (the bus counts it in `messagesDropped`), so what one
+ * hostile message costs is bounded: JSON.parse of 1 MiB takes tens of
+ * milliseconds at worst, and its garbage is short-lived.
+ *
+ * The encoder never exceeds it. What it is given is bounded — a tick's
+ * batch holds at most 512 invalidations (TickBatcher's default `maxItems`,
+ * for the buses' publish batchers and the tiers' write batcher alike; the
+ * cache publishes one invalidation per write), cache names are at most 100
+ * ASCII characters and origins are 12-character instance ids — but not
+ * tightly enough: a key may be 1024 UTF-16 units, which JSON can make up to
+ * 6 KiB (`\u001f`), so 512 of them reach 3 MiB, and one `invalidateTags`
+ * may name 10 000 tags of 256 units (2.6 MB of plain ASCII, more in other
+ * scripts). Rather than send what every receiver would drop (and so leave
+ * their L1 copies stale), an over-size batch is sent coarsened: one `clear`
+ * per (origin, cache) it names. A clear drops everything a key or tags
+ * invalidation would (and more), so coherence holds at the price of those
+ * caches' other L1 entries. At most 512 such entries are ~64 KiB, far below
+ * the limit; only a batch of thousands of distinct caches — which the SDK
+ * never builds — could still exceed it, and receivers would drop it.
+ */
+export const MAX_MESSAGE_BYTES = 1024 * 1024
+
+/**
+ * Deepest nesting of `[` and `{` in a v1 message: the object, its `i` list,
+ * an entry, an entry's tag list. V8's JSON.parse takes hundreds of
+ * milliseconds on a megabyte of `[[[[…`, so deeper input is rejected by a
+ * linear scan before it is parsed.
+ */
+const MAX_NESTING = 4
 
 export interface DecodedMessage {
   readonly invalidations: OriginInvalidation[]
@@ -19,36 +60,110 @@ export interface DecodedMessage {
   readonly dropped: number
 }
 
+const HEAD = `{"v":${BUS_PROTOCOL_VERSION},"i":[`
+const TAIL = ']}'
+
 export function encodeInvalidations(batch: readonly OriginInvalidation[]): string {
-  const items = batch.map(({ origin, invalidation: inv }) =>
-    inv.kind === 'key'
-      ? [origin, 'k', inv.cache, inv.key]
-      : inv.kind === 'tags'
-        ? [origin, 't', inv.cache, inv.tags]
-        : [origin, 'c', inv.cache],
-  )
-  return JSON.stringify({ v: BUS_PROTOCOL_VERSION, i: items })
+  const parts: string[] = []
+  // UTF-16 units so far: a lower bound of the UTF-8 bytes (JSON.stringify
+  // escapes lone surrogates, so every unit is 1-3 bytes). Stop as soon as it
+  // is over, before joining what could be too long for one string.
+  let units = HEAD.length + TAIL.length
+  for (const { origin, invalidation: inv } of batch) {
+    const part = JSON.stringify(
+      inv.kind === 'key'
+        ? [origin, 'k', inv.cache, inv.key]
+        : inv.kind === 'tags'
+          ? [origin, 't', inv.cache, inv.tags]
+          : [origin, 'c', inv.cache],
+    )
+    units += part.length + 1
+    if (units > MAX_MESSAGE_BYTES) return encodeCoarsened(batch)
+    parts.push(part)
+  }
+  const message = HEAD + parts.join(',') + TAIL
+  if (message.length * 3 <= MAX_MESSAGE_BYTES || Buffer.byteLength(message, 'utf8') <= MAX_MESSAGE_BYTES) return message
+  return encodeCoarsened(batch)
+}
+
+/** The batch as one clear per (origin, cache), in order of first appearance; see MAX_MESSAGE_BYTES. */
+function encodeCoarsened(batch: readonly OriginInvalidation[]): string {
+  const seen = new Map<string, Set<string>>()
+  const parts: string[] = []
+  for (const { origin, invalidation } of batch) {
+    let caches = seen.get(origin)
+    if (caches === undefined) seen.set(origin, (caches = new Set()))
+    if (caches.has(invalidation.cache)) continue
+    caches.add(invalidation.cache)
+    parts.push(JSON.stringify([origin, 'c', invalidation.cache]))
+  }
+  return HEAD + parts.join(',') + TAIL
+}
+
+/** UTF-8 length of `text` is over `limit`; measured only when its UTF-16 length leaves it in doubt. */
+function overLimit(text: string, limit: number): boolean {
+  if (text.length > limit) return true // every UTF-16 unit is at least one byte
+  if (text.length * 3 <= limit) return false // and at most three
+  return Buffer.byteLength(text, 'utf8') > limit
+}
+
+/**
+ * `[` and `{` outside strings nest deeper than `max`. Exact for valid JSON;
+ * for invalid JSON either answer is harmless (JSON.parse rejects it anyway).
+ */
+function nestsDeeperThan(text: string, max: number): boolean {
+  let depth = 0
+  let inString = false
+  for (let index = 0; index < text.length; index++) {
+    const c = text.charCodeAt(index)
+    if (inString) {
+      if (c === 0x5c) index++ // backslash: the next unit is escaped (`\"`, `\\`, `\u…`)
+      else if (c === 0x22) inString = false
+    } else if (c === 0x22) inString = true
+    else if (c === 0x5b || c === 0x7b) {
+      if (++depth > max) return true
+    } else if (c === 0x5d || c === 0x7d) depth--
+  }
+  return false
 }
 
 /**
  * Decodes a message; returns `undefined` when it is not a message of this
- * protocol at all (garbage, another version). Never throws: bus traffic is
+ * protocol at all (garbage, another version, over MAX_MESSAGE_BYTES, nested
+ * deeper than a v1 message can be). Never throws, whatever it is given
+ * (including invalid UTF-8 and values of other types): bus traffic is
  * untrusted input, and a throw here would surface in a connection's event
  * handler, far from any caller.
  */
 export function decodeInvalidations(message: string | Uint8Array): DecodedMessage | undefined {
-  let parsed: unknown
+  let text: string
   try {
-    parsed = JSON.parse(typeof message === 'string' ? message : Buffer.from(message).toString('utf8'))
+    if (typeof message === 'string') {
+      if (overLimit(message, MAX_MESSAGE_BYTES)) return undefined
+      text = message
+    } else if (message instanceof Uint8Array) {
+      if (message.byteLength > MAX_MESSAGE_BYTES) return undefined
+      // Invalid UTF-8 becomes U+FFFD; no copy of the bytes.
+      text = Buffer.from(message.buffer, message.byteOffset, message.byteLength).toString('utf8')
+    } else {
+      return undefined
+    }
+    if (nestsDeeperThan(text, MAX_NESTING)) return undefined
+    return decodeParsed(JSON.parse(text))
   } catch {
     return undefined
   }
-  if (parsed === null || typeof parsed !== 'object') return undefined
-  const { v, i } = parsed as { v?: unknown; i?: unknown }
+}
+
+function decodeParsed(parsed: unknown): DecodedMessage | undefined {
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) return undefined
+  // Own members only: an inherited `v` or `i` (a polluted Object.prototype) is not part of the message.
+  if (!Object.hasOwn(parsed, 'v') || !Object.hasOwn(parsed, 'i')) return undefined
+  const { v, i } = parsed as { v: unknown; i: unknown }
   if (v !== BUS_PROTOCOL_VERSION || !Array.isArray(i)) return undefined
   const invalidations: OriginInvalidation[] = []
   let dropped = 0
-  for (const item of i) {
+  for (const item of i as unknown[]) {
     const decoded = decodeOne(item)
     if (decoded === undefined) dropped++
     else invalidations.push(decoded)
@@ -58,13 +173,19 @@ export function decodeInvalidations(message: string | Uint8Array): DecodedMessag
 
 function decodeOne(item: unknown): OriginInvalidation | undefined {
   if (!Array.isArray(item)) return undefined
-  const [origin, kind, cache, key] = item as unknown[]
+  const origin: unknown = item[0]
+  const kind: unknown = item[1]
+  const cache: unknown = item[2]
   if (typeof origin !== 'string' || typeof cache !== 'string') return undefined
-  if (kind === 'k' && typeof key === 'string' && item.length === 4) {
-    return { origin, invalidation: { kind: 'key', cache, key } }
+  if (kind === 'k' && item.length === 4) {
+    const key: unknown = item[3]
+    return typeof key === 'string' ? { origin, invalidation: { kind: 'key', cache, key } } : undefined
   }
-  if (kind === 't' && item.length === 4 && Array.isArray(key) && key.length > 0 && key.every((tag) => typeof tag === 'string')) {
-    return { origin, invalidation: { kind: 'tags', cache, tags: key as string[] } }
+  if (kind === 't' && item.length === 4) {
+    const tags: unknown = item[3]
+    if (!Array.isArray(tags) || tags.length === 0) return undefined
+    for (const tag of tags as unknown[]) if (typeof tag !== 'string') return undefined
+    return { origin, invalidation: { kind: 'tags', cache, tags: tags as string[] } }
   }
   if (kind === 'c' && item.length === 3) return { origin, invalidation: { kind: 'clear', cache } }
   return undefined

@@ -21,8 +21,17 @@ export async function publishWithin(pending: Promise<void>, timeoutMs: number, c
   }
 }
 
-/** Decodes one bus message and hands each invalidation to its cache's members; returns how many were dropped. */
-export function deliverMessage(members: BusMembers, message: string): number {
+/**
+ * Decodes one bus message and hands each invalidation to its cache's members;
+ * returns how many were dropped: 1 for a message that is not one of the
+ * protocol (garbage, another version, over MAX_MESSAGE_BYTES), else its
+ * malformed entries. Runs in the subscriber connection's data handler, so it
+ * never throws (the decoder does not, members' throws are caught by
+ * BusMembers) and each message costs at most one bounded decode: a flood is
+ * counted and dropped a message at a time, with the event loop turning
+ * between socket reads.
+ */
+export function deliverMessage(members: BusMembers, message: string | Uint8Array): number {
   const decoded = decodeInvalidations(message)
   if (decoded === undefined) return 1
   // One pass over the batch; each member evicts as it goes.
