@@ -22,8 +22,9 @@ export function msgpackSerializer(): Serializer {
  * `await` puts a Promise in the cache — that must fail loudly, before any
  * write. Accepted: primitives, plain objects (prototype Object.prototype or
  * null), arrays, and the types msgpackr round-trips: Date, RegExp, Error,
- * Map, Set, ArrayBuffer and its views (Buffer, typed arrays). The walk is on
- * the write path only, never on reads.
+ * Map, Set, ArrayBuffer and its views (Buffer, typed arrays). Refused too: an
+ * own property named `__proto__` (msgpackr renames it on decode, so it would
+ * not come back). The walk is on the write path only, never on reads.
  */
 export function assertEncodable(value: unknown, context: { cache: string; key: string; tier: string }): void {
   const ancestors: object[] = []
@@ -41,7 +42,8 @@ export function assertEncodable(value: unknown, context: { cache: string; key: s
     if (object instanceof Map) {
       for (const [k, v] of object) {
         visit(k, `${path}<key>`)
-        visit(v, `${path}.get(${String(k)})`)
+        // Not String(k): a null-prototype object key has no toString and would throw a TypeError here.
+        visit(v, `${path}.get(${typeof k === 'string' || typeof k === 'number' ? String(k) : `<${typeof k}>`})`)
       }
     } else if (object instanceof Set) {
       for (const v of object) visit(v, `${path}<item>`)
@@ -55,7 +57,11 @@ export function assertEncodable(value: unknown, context: { cache: string; key: s
         const name = (prototype as { constructor?: { name?: string } }).constructor?.name ?? 'an object with a custom prototype'
         reject(path, `an instance of ${name} (it would come back as a plain object; store plain data instead)`)
       }
-      for (const k of Object.keys(object)) visit((object as Record<string, unknown>)[k], `${path}.${k}`)
+      for (const k of Object.keys(object)) {
+        // An own "__proto__" property is renamed by msgpackr on decode (it will not set a prototype): refused rather than changed.
+        if (k === '__proto__') reject(`${path}.__proto__`, 'an own property named __proto__')
+        visit((object as Record<string, unknown>)[k], `${path}.${k}`)
+      }
     }
     ancestors.pop()
   }
