@@ -1,4 +1,4 @@
-export { memoryTier } from './memory-tier.js'
+export { estimateBytes, memoryTier } from './memory-tier.js'
 export type { MemoryTierOptions } from './memory-tier.js'
 export { memoryStore } from './memory-store.js'
 export type { MemoryStoreOptions } from './memory-store.js'

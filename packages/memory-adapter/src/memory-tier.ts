@@ -1,5 +1,5 @@
 import { LRUCache } from 'lru-cache'
-import { InvalidOptionError, clock, type BoundLocalTier, type LocalTier, type TierEntry, type TierScope } from '@tiercache/core'
+import { InvalidOptionError, assertKnownOptions, clock, type BoundLocalTier, type LocalTier, type TierEntry, type TierScope } from '@tiercache/core'
 
 export interface MemoryTierOptions {
   /**
@@ -8,9 +8,28 @@ export interface MemoryTierOptions {
    * delays garbage collection.
    */
   maxEntries?: number
+  /**
+   * Most bytes held, by `sizeOf` (default: an estimate, see estimateBytes);
+   * least recently used entries are evicted beyond it, and an entry larger
+   * than the whole budget is not kept in L1 at all (reads of it go to L2).
+   * Default: no byte bound, only `maxEntries`.
+   */
+  maxBytes?: number
+  /**
+   * An entry's size in bytes, when `maxBytes` is set. Default: a walk of the
+   * value that adds up its strings, numbers, buffers and containers with
+   * V8-like overheads — no serialization, no allocation; about the cost of
+   * one structured clone check. Pass your own for exact accounting (e.g.
+   * `(value) => Buffer.byteLength(JSON.stringify(value))` if you accept a
+   * serialization per set).
+   */
+  sizeOf?: (value: unknown, key: string) => number
 }
 
+const KNOWN_OPTIONS = new Set(['maxEntries', 'maxBytes', 'sizeOf'])
 const DEFAULT_MAX_ENTRIES = 10_000
+/** Nodes the default size estimate visits at most; past it, the value counts as this big already. */
+const ESTIMATE_NODE_LIMIT = 10_000
 
 /**
  * Stands in for an entry deleted while it was the only one. lru-cache empties
@@ -34,12 +53,21 @@ const DELETED: TierEntry = Object.freeze({ value: undefined, createdAt: 0, expir
  * two caches one budget, so it throws instead.
  */
 export function memoryTier(options: MemoryTierOptions = {}): LocalTier {
+  assertKnownOptions(options as unknown, KNOWN_OPTIONS, 'memoryTier')
   const maxEntries = options.maxEntries ?? DEFAULT_MAX_ENTRIES
   if (!Number.isSafeInteger(maxEntries) || maxEntries < 1) {
     throw new InvalidOptionError(`memoryTier: maxEntries must be a positive integer, got ${String(options.maxEntries)}`, {
       tier: 'memory',
     })
   }
+  const maxBytes = options.maxBytes
+  if (maxBytes !== undefined && (!Number.isSafeInteger(maxBytes) || maxBytes < 1)) {
+    throw new InvalidOptionError(`memoryTier: maxBytes must be a positive integer, got ${String(maxBytes)}`, { tier: 'memory' })
+  }
+  if (options.sizeOf !== undefined && typeof options.sizeOf !== 'function') {
+    throw new InvalidOptionError('memoryTier: sizeOf must be a function (value, key) => bytes', { tier: 'memory' })
+  }
+  const sizeOf = options.sizeOf ?? estimateBytes
   let boundTo: string | undefined
   return {
     kind: 'local',
@@ -53,7 +81,7 @@ export function memoryTier(options: MemoryTierOptions = {}): LocalTier {
       }
       boundTo = scope.cacheName
       // Closing the cache frees the tier for another cache (e.g. after a failed createCache).
-      return new BoundMemoryTier(maxEntries, () => (boundTo = undefined))
+      return new BoundMemoryTier(maxEntries, maxBytes === undefined ? undefined : { maxBytes, sizeOf }, () => (boundTo = undefined))
     },
   }
 }
@@ -64,9 +92,31 @@ class BoundMemoryTier implements BoundLocalTier {
   #deletedKey: string | undefined
   #release: (() => void) | undefined
 
-  constructor(maxEntries: number, release: () => void) {
-    this.#entries = new LRUCache<string, TierEntry>({ max: maxEntries })
+  constructor(maxEntries: number, bytes: { maxBytes: number; sizeOf: (value: unknown, key: string) => number } | undefined, release: () => void) {
+    this.#entries =
+      bytes === undefined
+        ? new LRUCache<string, TierEntry>({ max: maxEntries })
+        : new LRUCache<string, TierEntry>({
+            max: maxEntries,
+            maxSize: bytes.maxBytes,
+            // Run on set only. A sizeOf that throws or answers nonsense must not fail the write: the entry counts as the whole budget (kept only if alone).
+            sizeCalculation: (entry, key) => {
+              if (entry === DELETED) return 1
+              let size: number
+              try {
+                size = bytes.sizeOf(entry.value, key)
+              } catch {
+                return bytes.maxBytes
+              }
+              return Number.isFinite(size) && size >= 1 ? Math.ceil(size) : bytes.maxBytes
+            },
+          })
     this.#release = release
+  }
+
+  /** Bytes held by `sizeOf`'s count (0 without `maxBytes`). */
+  get bytes(): number {
+    return this.#entries.calculatedSize ?? 0
   }
 
   get(key: string): TierEntry | undefined {
@@ -118,4 +168,64 @@ class BoundMemoryTier implements BoundLocalTier {
     const size = this.#entries.size
     return this.#deletedKey !== undefined && this.#entries.peek(this.#deletedKey) === DELETED ? size - 1 : size
   }
+}
+
+/**
+ * A value's approximate heap size: 8 per number, 2 per string character plus
+ * a header, byte length for buffers, a header plus 8 per slot for arrays and
+ * objects (plus their keys), shared references counted once. Bounded by
+ * ESTIMATE_NODE_LIMIT visits, so a huge value costs a bounded walk.
+ */
+export function estimateBytes(value: unknown): number {
+  const seen = new Set<object>()
+  let visits = 0
+  let total = 0
+  const stack: unknown[] = [value]
+  while (stack.length > 0) {
+    const node = stack.pop()
+    if (++visits > ESTIMATE_NODE_LIMIT) return total + 16 * stack.length
+    switch (typeof node) {
+      case 'string':
+        total += 16 + 2 * node.length
+        continue
+      case 'number':
+      case 'bigint':
+        total += 8
+        continue
+      case 'boolean':
+      case 'undefined':
+      case 'symbol':
+      case 'function':
+        total += 4
+        continue
+    }
+    if (node === null) {
+      total += 4
+      continue
+    }
+    const object = node as object
+    if (seen.has(object)) continue
+    seen.add(object)
+    if (ArrayBuffer.isView(object)) total += 64 + object.byteLength
+    else if (object instanceof ArrayBuffer) total += 64 + object.byteLength
+    else if (object instanceof Date) total += 24
+    else if (Array.isArray(object)) {
+      total += 16 + 8 * object.length
+      for (const item of object) stack.push(item)
+    } else if (object instanceof Map) {
+      total += 32 + 24 * object.size
+      for (const [k, v] of object) stack.push(k, v)
+    } else if (object instanceof Set) {
+      total += 32 + 16 * object.size
+      for (const v of object) stack.push(v)
+    } else {
+      const keys = Object.keys(object)
+      total += 24 + 8 * keys.length
+      for (const k of keys) {
+        total += 2 * k.length
+        stack.push((object as Record<string, unknown>)[k])
+      }
+    }
+  }
+  return total
 }

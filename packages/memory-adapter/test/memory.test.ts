@@ -1,6 +1,6 @@
-import { createCache, InvalidOptionError, SerializationError } from '@tiercache/core'
+import { createCache, InvalidOptionError, SerializationError, type BoundLocalTier, type TierEntry } from '@tiercache/core'
 import { describe, expect, it } from 'vitest'
-import { memoryBus, memoryStore, memoryTier } from '../src/index.js'
+import { estimateBytes, memoryBus, memoryStore, memoryTier } from '../src/index.js'
 
 /** Three caches sharing one store and one bus behave as three instances of a service. */
 function threeInstances() {
@@ -143,5 +143,54 @@ describe('memoryTier', () => {
     const value = { n: 1 }
     await cache.set('k', value)
     expect(await cache.get('k')).toBe(value)
+  })
+})
+
+describe('memoryTier maxBytes', () => {
+  type Sized = BoundLocalTier & { bytes: number }
+  const entryOf = (value: unknown): TierEntry => ({ value, createdAt: 0, expiresAt: Number.POSITIVE_INFINITY })
+
+  it('holds at most maxBytes by the default estimate, evicting the least recently used', () => {
+    const tier = memoryTier({ maxBytes: 100_000 }).bind({ cacheName: 'bytes' }) as Sized
+    for (let i = 0; i < 1_000; i++) tier.set(`k${i}`, entryOf({ id: i, text: 'x'.repeat(1_000) }))
+    expect(tier.bytes).toBeLessThanOrEqual(100_000)
+    expect(tier.size).toBeGreaterThan(10)
+    expect(tier.size).toBeLessThan(100) // ~2 KB each by the estimate
+    expect(tier.get('k999')).toBeDefined() // the newest stay
+    expect(tier.get('k0')).toBeUndefined()
+    tier.close()
+  })
+
+  it('uses sizeOf when given; an entry bigger than the budget is not kept; a throwing sizeOf does not fail the write', () => {
+    const sizes: string[] = []
+    const tier = memoryTier({ maxBytes: 1_000, sizeOf: (value, key) => (sizes.push(key), key === 'bad' ? Number.NaN : key === 'throws' ? (() => { throw new Error('x') })() : (value as number)) }).bind({ cacheName: 'sized' }) as Sized
+    tier.set('a', entryOf(400))
+    tier.set('b', entryOf(400))
+    expect(tier.bytes).toBe(800)
+    tier.set('huge', entryOf(5_000))
+    expect(tier.get('huge')).toBeUndefined()
+    expect(() => tier.set('throws', entryOf(1))).not.toThrow()
+    expect(() => tier.set('bad', entryOf(1))).not.toThrow()
+    expect(tier.bytes).toBeLessThanOrEqual(1_000)
+    expect(sizes).toContain('a')
+    tier.close()
+  })
+
+  it('refuses a bad maxBytes, sizeOf or unknown option at construction', () => {
+    expect(() => memoryTier({ maxBytes: 0 })).toThrow(InvalidOptionError)
+    expect(() => memoryTier({ maxBytes: Number.NaN })).toThrow(/maxBytes/)
+    expect(() => memoryTier({ maxBytes: 10, sizeOf: 5 as never })).toThrow(/sizeOf/)
+    expect(() => memoryTier({ maxEntriez: 5 } as never)).toThrow(/maxEntriez/)
+  })
+
+  it('estimateBytes grows with the value, counts shared references once, and stops at a bounded walk', () => {
+    expect(estimateBytes('x'.repeat(1_000))).toBeGreaterThan(estimateBytes('x'))
+    const shared = { big: 'y'.repeat(10_000) }
+    expect(estimateBytes([shared, shared])).toBeLessThan(2 * estimateBytes(shared))
+    const wide = Array.from({ length: 100_000 }, (_, i) => i)
+    expect(estimateBytes(wide)).toBeGreaterThan(100_000)
+    const cyclic: Record<string, unknown> = {}
+    cyclic.self = cyclic
+    expect(estimateBytes(cyclic)).toBeGreaterThan(0)
   })
 })
