@@ -14,19 +14,23 @@ import type { OriginInvalidation } from './contracts.js'
  * Bus traffic is untrusted input: anything that can PUBLISH on the channel
  * can send random bytes, huge messages, other versions or floods. The
  * decoder bounds what one message can cost before JSON.parse runs (size,
- * then nesting depth), never throws, and never lets the message reach an
- * object prototype: names and keys are only ever looked up in Maps and Sets
- * (see BusMembers), and JSON.parse makes a `"__proto__"` member an own
- * property, not a prototype. Unknown top-level fields of a v1 message are
- * ignored (room for additions that older readers may skip).
+ * `{…}` framing, nesting depth), never throws, and never lets the message
+ * reach an object prototype: names and keys are only ever looked up in Maps
+ * and Sets (see BusMembers), and JSON.parse makes a `"__proto__"` member an
+ * own property, not a prototype. Unknown top-level fields of a v1 message
+ * are ignored (room for additions that older readers may skip).
  */
 export const BUS_PROTOCOL_VERSION = 1
 
 /**
  * Largest message the decoder accepts, in UTF-8 bytes (1 MiB). A larger one
  * is dropped unread (the bus counts it in `messagesDropped`), so what one
- * hostile message costs is bounded: JSON.parse of 1 MiB takes tens of
- * milliseconds at worst, and its garbage is short-lived.
+ * hostile message costs is bounded: JSON.parse of 1 MiB takes a few ms for
+ * long strings and up to ~100 ms on a busy core for the worst shape that
+ * passes the checks below (`"i"` holding ~350 000 empty objects, each a
+ * dropped entry); its garbage is short-lived. Any limit above the
+ * coarsened worst case (~64 KiB, below) would keep coherence; a lower one
+ * would cut that worst case in proportion but coarsen more real batches.
  *
  * The encoder never exceeds it. What it is given is bounded — a tick's
  * batch holds at most 512 invalidations (TickBatcher's default `maxItems`,
@@ -108,6 +112,24 @@ function overLimit(text: string, limit: number): boolean {
 }
 
 /**
+ * `text` is an object as JSON writes one: `{…}` within JSON whitespace. A
+ * message must be one, and checking costs nothing, while JSON.parse on
+ * random bytes costs ~10 µs each (it builds a SyntaxError) — the bulk of a
+ * flood of garbage.
+ */
+function braced(text: string): boolean {
+  let start = 0
+  let end = text.length - 1
+  while (start <= end && isJsonSpace(text.charCodeAt(start))) start++
+  while (end > start && isJsonSpace(text.charCodeAt(end))) end--
+  return end > start && text.charCodeAt(start) === 0x7b && text.charCodeAt(end) === 0x7d
+}
+
+function isJsonSpace(c: number): boolean {
+  return c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09
+}
+
+/**
  * `[` and `{` outside strings nest deeper than `max`. Exact for valid JSON;
  * for invalid JSON either answer is harmless (JSON.parse rejects it anyway).
  */
@@ -129,8 +151,8 @@ function nestsDeeperThan(text: string, max: number): boolean {
 
 /**
  * Decodes a message; returns `undefined` when it is not a message of this
- * protocol at all (garbage, another version, over MAX_MESSAGE_BYTES, nested
- * deeper than a v1 message can be). Never throws, whatever it is given
+ * protocol at all (garbage, another version, over MAX_MESSAGE_BYTES, not a
+ * JSON object, nested deeper than a v1 message can be). Never throws, whatever it is given
  * (including invalid UTF-8 and values of other types): bus traffic is
  * untrusted input, and a throw here would surface in a connection's event
  * handler, far from any caller.
@@ -148,7 +170,7 @@ export function decodeInvalidations(message: string | Uint8Array): DecodedMessag
     } else {
       return undefined
     }
-    if (nestsDeeperThan(text, MAX_NESTING)) return undefined
+    if (!braced(text) || nestsDeeperThan(text, MAX_NESTING)) return undefined
     return decodeParsed(JSON.parse(text))
   } catch {
     return undefined

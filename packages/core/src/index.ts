@@ -45,7 +45,7 @@ export {
 export type { ErrorContext, TierCacheErrorCode } from './errors.js'
 export { InFlightGuard } from './in-flight-guard.js'
 export { MAX_KEY_LENGTH, assertValidCacheName, assertValidKey } from './keys.js'
-export { decodeInvalidations, encodeInvalidations, BUS_PROTOCOL_VERSION } from './bus-protocol.js'
+export { decodeInvalidations, encodeInvalidations, BUS_PROTOCOL_VERSION, MAX_MESSAGE_BYTES } from './bus-protocol.js'
 export type { DecodedMessage } from './bus-protocol.js'
 export { clock } from './clock.js'
 export { TickBatcher } from './tick-batcher.js'
