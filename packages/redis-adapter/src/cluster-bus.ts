@@ -225,7 +225,10 @@ export class ClusterShardedBus implements RedisBus {
     }
     this.#trust.verifiedAt = Number.NEGATIVE_INFINITY
     this.#gapOpen = true
-    void this.#replan()
+    // At once, unless the slot map was read within a probe interval: while a dead
+    // primary is still listed (before its replica takes over), replanning on every
+    // refused connection would spin; the next tick replans instead.
+    if (clock() - this.#plannedAt >= this.#config.probeIntervalMs) void this.#replan()
   }
 
   #tick(): void {
