@@ -1,20 +1,11 @@
 import type { Cluster, Redis } from 'ioredis'
 import {
-  BusMembers,
-  CacheClosedError,
-  TickBatcher,
-  busStateChannel,
   clock,
-  encodeInvalidations,
   type BusMember,
   type BusMembership,
-  type BusStateEvent,
   type BusStatus,
-  type Invalidation,
-  type OriginInvalidation,
-  type PublishRoute,
 } from '@tiercache/core'
-import { deliverMessage, MAX_OUTSTANDING_PROBES, publishWithin } from './bus-common.js'
+import { BusCore, MAX_OUTSTANDING_PROBES } from './bus-common.js'
 import {
   acquireCommandConnection,
   closeConnection,
@@ -69,33 +60,18 @@ interface ShardLink {
  */
 export class ClusterShardedBus implements RedisBus {
   #config: ClusterBusConfig
+  #core: BusCore
   #publisher: ConnectionLease
   #cluster: Cluster
   #channels: readonly string[]
   #channelSet: ReadonlySet<string>
   #links = new Set<ShardLink>()
-  #members = new BusMembers()
-  #closed = false
-  #published = 0
-  #publishedAtomically = 0
-  #received = 0
-  #dropped = 0
-  #route: PublishRoute
-  #publishBatcher: TickBatcher<readonly OriginInvalidation[], void>
   /** Round-robin over the group channels for publishes that do not go through a tier's script. */
   #nextChannel = 0
-
-  #trust = { verifiedAt: Number.NEGATIVE_INFINITY }
-  #gapOpen = true
-  #proven = false
-  #gapsSeen = 0
-  #lastRoundTripMs: number | undefined
   #planning: Promise<void> | undefined
   #plannedAt = Number.NEGATIVE_INFINITY
   #planError: string | undefined
   #probeTimer: NodeJS.Timeout
-  #firstProof: Promise<void>
-  #resolveFirstProof!: () => void
 
   constructor(config: ClusterBusConfig) {
     this.#config = config
@@ -103,49 +79,21 @@ export class ClusterShardedBus implements RedisBus {
     this.#cluster = this.#publisher.client as Cluster
     this.#channels = clusterGroups(config.prefix).map((group) => `${config.channel}${group}`)
     this.#channelSet = new Set(this.#channels)
-    this.#firstProof = new Promise((resolve) => (this.#resolveFirstProof = resolve))
-    this.#route = {
-      connection: this.#cluster,
-      channel: config.channel,
-      encode: encodeInvalidations,
-      notePublished: () => this.#publishedAtomically++,
-    }
-    this.#publishBatcher = new TickBatcher((batches) => this.#publishBatch(batches.flat()).then(() => batches.map(() => undefined)))
+    // Every instance subscribes to every group's channel, so any one carries a message to all; spread over the shards.
+    this.#core = new BusCore(config, this.#cluster, (message) =>
+      this.#cluster.spublish(this.#channels[this.#nextChannel++ % this.#channels.length]!, message),
+    )
     this.#probeTimer = setInterval(() => this.#tick(), config.probeIntervalMs)
     this.#probeTimer.unref()
     void this.#replan()
   }
 
   ready(): Promise<void> {
-    return this.#firstProof
+    return this.#core.ready()
   }
 
   join(member: BusMember): BusMembership {
-    if (this.#closed) throw new CacheClosedError('redisBus is closed', { cache: member.cacheName })
-    const leave = this.#members.add(member)
-    return {
-      publish: (invalidations: readonly Invalidation[]) => this.#publish(member, invalidations),
-      leave,
-      trust: this.#trust,
-      maxStalenessMs: this.#config.maxStalenessMs,
-      route: this.#route,
-      deployment: this.#config.prefix,
-    }
-  }
-
-  // ------------------------------------------------------------- publishing
-
-  async #publish(member: BusMember, invalidations: readonly Invalidation[]): Promise<void> {
-    if (this.#closed) throw new CacheClosedError('redisBus is closed', { cache: member.cacheName })
-    const batch = invalidations.map((invalidation) => ({ origin: member.instanceId, invalidation }))
-    await publishWithin(this.#publishBatcher.submit(batch), this.#config.timeoutMs, this.#config.channel)
-  }
-
-  /** Every instance subscribes to every group's channel, so any one carries a message to all; spread over the shards. */
-  async #publishBatch(batch: OriginInvalidation[]): Promise<void> {
-    const channel = this.#channels[this.#nextChannel++ % this.#channels.length]!
-    await this.#cluster.spublish(channel, encodeInvalidations(batch))
-    this.#published++
+    return this.#core.join(member)
   }
 
   // -------------------------------------------------------------- the shards
@@ -164,7 +112,7 @@ export class ClusterShardedBus implements RedisBus {
       this.#planError = error instanceof Error ? error.message : String(error)
       return // the next tick tries again
     }
-    if (this.#closed) return
+    if (this.#core.closed) return
     this.#plannedAt = clock()
     const wanted = new Map<string, { host: string; port: number; channels: string[] }>()
     for (const channel of this.#channels) {
@@ -193,7 +141,9 @@ export class ClusterShardedBus implements RedisBus {
     const client = openNodeConnection(this.#cluster, host, port, 'tiercache:bus')
     const link: ShardLink = { node, client, channels, outstanding: [], verifiedAt: Number.NEGATIVE_INFINITY, broken: false }
     this.#links.add(link)
-    client.on('smessage', (channel: string, message: string) => this.#onMessage(channel, message))
+    client.on('smessage', (channel: string, message: string) => {
+      if (this.#channelSet.has(channel)) this.#core.receive(message)
+    })
     // Subscribed before the first probe, so the probe's answer proves the
     // subscriptions. One SSUBSCRIBE per channel: one command takes channels of
     // one slot only. One refused (MOVED: the plan is already out of date)
@@ -207,24 +157,14 @@ export class ClusterShardedBus implements RedisBus {
     client.on('close', () => this.#onBreak(link))
   }
 
-  #onMessage(channel: string, message: string): void {
-    if (!this.#channelSet.has(channel)) return
-    this.#received++
-    this.#dropped += deliverMessage(this.#members, message)
-  }
-
   // --------------------------------------------------------------- liveness
 
   #onBreak(link: ShardLink): void {
     if (link.broken) return
     link.broken = true
     this.#links.delete(link)
-    if (this.#closed) return
-    if (!this.#gapOpen && busStateChannel.hasSubscribers) {
-      busStateChannel.publish({ channel: this.#config.channel, state: 'gap-opened' } satisfies BusStateEvent)
-    }
-    this.#trust.verifiedAt = Number.NEGATIVE_INFINITY
-    this.#gapOpen = true
+    if (this.#core.closed) return
+    this.#core.openGap()
     // At once, unless the slot map was read within a probe interval: while a dead
     // primary is still listed (before its replica takes over), replanning on every
     // refused connection would spin; the next tick replans instead.
@@ -232,7 +172,7 @@ export class ClusterShardedBus implements RedisBus {
   }
 
   #tick(): void {
-    if (this.#closed) return
+    if (this.#core.closed) return
     const now = clock()
     for (const link of this.#links) {
       const oldest = link.outstanding[0]
@@ -254,7 +194,7 @@ export class ClusterShardedBus implements RedisBus {
 
   /** A PING on a subscriber connection is answered after every message published on that shard before it. */
   #probe(link: ShardLink): void {
-    if (this.#closed || link.broken || link.client.status !== 'ready') return
+    if (this.#core.closed || link.broken || link.client.status !== 'ready') return
     if (link.outstanding.length >= MAX_OUTSTANDING_PROBES) return
     const sentAt = clock()
     link.outstanding.push(sentAt)
@@ -263,7 +203,7 @@ export class ClusterShardedBus implements RedisBus {
         if (link.broken) return
         link.outstanding.shift()
         if (sentAt > link.verifiedAt) link.verifiedAt = sentAt
-        this.#lastRoundTripMs = clock() - sentAt
+        this.#core.lastRoundTripMs = clock() - sentAt
         this.#onProbeAnswered()
       },
       () => {
@@ -277,44 +217,22 @@ export class ClusterShardedBus implements RedisBus {
     if (!this.#covered()) return
     let verifiedAt = Number.POSITIVE_INFINITY
     for (const link of this.#links) verifiedAt = Math.min(verifiedAt, link.verifiedAt)
-    if (verifiedAt === Number.NEGATIVE_INFINITY) return
-    if (this.#gapOpen) {
-      // Messages may have been lost on the shard that broke: every L1 on this bus is emptied before it is trusted again.
-      this.#gapOpen = false
-      if (this.#proven) this.#gapsSeen++
-      this.#members.gap()
-      if (this.#proven && busStateChannel.hasSubscribers) {
-        busStateChannel.publish({ channel: this.#config.channel, state: 'gap-closed' } satisfies BusStateEvent)
-      }
-      this.#proven = true
-      this.#resolveFirstProof()
-    }
-    if (verifiedAt > this.#trust.verifiedAt) this.#trust.verifiedAt = verifiedAt
+    if (verifiedAt !== Number.NEGATIVE_INFINITY) this.#core.proven(verifiedAt)
   }
 
   status(): BusStatus {
     let linksReady = true
     for (const link of this.#links) linksReady &&= link.client.status === 'ready'
     return {
-      connected: !this.#closed && linksReady && this.#covered() && this.#cluster.status === 'ready',
-      messagesPublished: this.#published,
-      messagesReceived: this.#received,
-      messagesDropped: this.#dropped,
-      members: this.#members.size,
-      trusted: clock() - this.#trust.verifiedAt < this.#config.maxStalenessMs,
-      lastProbeRoundTripMs: this.#lastRoundTripMs,
-      gapsSeen: this.#gapsSeen,
-      messagesPublishedAtomically: this.#publishedAtomically,
+      ...this.#core.status(linksReady && this.#covered() && this.#cluster.status === 'ready'),
       shards: this.#links.size,
       ...(this.#planError === undefined ? {} : { shardPlan: `incomplete: ${this.#planError}` }),
     }
   }
 
   async close(): Promise<void> {
-    if (this.#closed) return
-    this.#closed = true
+    if (!this.#core.close()) return
     clearInterval(this.#probeTimer)
-    this.#trust.verifiedAt = Number.NEGATIVE_INFINITY
     // A plan still waiting for CLUSTER SLOTS opens nothing once it sees the bus closed; not awaited, as an unreachable cluster would hold close().
     const links = [...this.#links]
     this.#links.clear()

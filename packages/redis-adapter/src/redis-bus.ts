@@ -1,24 +1,15 @@
 import type { Cluster, Redis } from 'ioredis'
 import {
-  BusMembers,
-  CacheClosedError,
   InvalidOptionError,
-  TickBatcher,
   assertKnownOptions,
-  busStateChannel,
   clock,
-  encodeInvalidations,
   errorMessageOf,
   parseDuration,
   type Bus,
   type BusMember,
-  type BusStateEvent,
   type BusMembership,
   type BusStatus,
   type Duration,
-  type Invalidation,
-  type OriginInvalidation,
-  type PublishRoute,
 } from '@tiercache/core'
 import {
   acquireCommandConnection,
@@ -32,7 +23,7 @@ import {
   type RedisInput,
 } from './connections.js'
 import { assertValidPrefix, DEFAULT_PREFIX, invalidationChannel, keyOfLayout } from './keyspace.js'
-import { deliverMessage, MAX_OUTSTANDING_PROBES, publishWithin } from './bus-common.js'
+import { BusCore, MAX_OUTSTANDING_PROBES } from './bus-common.js'
 import { ClusterShardedBus } from './cluster-bus.js'
 
 export interface RedisBusOptions {
@@ -136,40 +127,23 @@ interface BusConfig {
 
 class RedisPubSubBus implements RedisBus {
   #config: BusConfig
+  #core: BusCore
   #publisher: ConnectionLease
   #subscriber: Redis
-  #members = new BusMembers()
-  #closed = false
-  #published = 0
-  #publishedAtomically = 0
-  #received = 0
-  #dropped = 0
-  #route: PublishRoute
-  #publishBatcher: TickBatcher<readonly OriginInvalidation[], void>
-
-  // Liveness (coherence mechanism 3). The trust object is shared with every
-  // member and read on each L1 hit; see BusTrust.
-  #trust = { verifiedAt: Number.NEGATIVE_INFINITY }
-  /** A gap is open from a break of the subscription until a probe sent after it is answered. */
-  #gapOpen = true
   /** Bumped by every break: answers to probes sent before it prove nothing. */
   #epoch = 0
   /** Send times of probes awaiting their answer, oldest first (answers come in order). */
   #outstanding: number[] = []
-  #lastRoundTripMs: number | undefined
-  #gapsSeen = 0
-  /** A probe has been answered at least once (start-up is over). */
-  #proven = false
   #probeTimer: NodeJS.Timeout
   /** trackExternalWrites: CLIENT TRACKING is on for the current subscriber connection (it ends with the connection). */
   #tracking = false
   #trackingError: string | undefined
-  #firstProof: Promise<void>
-  #resolveFirstProof!: () => void
 
   constructor(config: BusConfig) {
     this.#config = config
     this.#publisher = acquireCommandConnection(config.input, 'tiercache')
+    const publisher = this.#publisher.client
+    this.#core = new BusCore(config, publisher, (message) => publisher.publish(config.channel, message))
     // No automatic resubscribe: #onReady subscribes itself, before its probe
     // (and after CLIENT TRACKING, which a subscribed RESP2 connection refuses);
     // ioredis's own resubscribe also leaves its promise unhandled, which
@@ -182,17 +156,11 @@ class RedisPubSubBus implements RedisBus {
       'tiercache:bus',
       config.trackExternalWrites ? { protocol: 2, autoResubscribe: false } : { autoResubscribe: false },
     )
-    this.#firstProof = new Promise((resolve) => (this.#resolveFirstProof = resolve))
-    this.#route = {
-      connection: this.#publisher.client,
-      channel: config.channel,
-      encode: encodeInvalidations,
-      notePublished: () => this.#publishedAtomically++,
-    }
-    this.#publishBatcher = new TickBatcher((batches) => this.#publishBatch(batches.flat()).then(() => batches.map(() => undefined)))
 
     const subscriber = this.#subscriber
-    subscriber.on('message', (channel: string, message: string) => this.#onMessage(channel, message))
+    subscriber.on('message', (channel: string, message: string) => {
+      if (channel === config.channel) this.#core.receive(message)
+    })
     if (config.trackExternalWrites) {
       subscriber.on('messageBuffer', (channel: Buffer, keys: unknown) => {
         if (channel.toString() === TRACKING_CHANNEL) this.#onKeysChanged(keys)
@@ -205,43 +173,14 @@ class RedisPubSubBus implements RedisBus {
   }
 
   ready(): Promise<void> {
-    return this.#firstProof
+    return this.#core.ready()
   }
 
   join(member: BusMember): BusMembership {
-    if (this.#closed) throw new CacheClosedError('redisBus is closed', { cache: member.cacheName })
-    const leave = this.#members.add(member)
-    return {
-      publish: (invalidations: readonly Invalidation[]) => this.#publish(member, invalidations),
-      leave,
-      trust: this.#trust,
-      maxStalenessMs: this.#config.maxStalenessMs,
-      route: this.#route,
-      deployment: this.#config.prefix,
-    }
-  }
-
-  // ------------------------------------------------------------- publishing
-
-  async #publish(member: BusMember, invalidations: readonly Invalidation[]): Promise<void> {
-    if (this.#closed) throw new CacheClosedError('redisBus is closed', { cache: member.cacheName })
-    const batch = invalidations.map((invalidation) => ({ origin: member.instanceId, invalidation }))
-    await publishWithin(this.#publishBatcher.submit(batch), this.#config.timeoutMs, this.#config.channel)
-  }
-
-  /** Coalescing (mechanism 5): every publish of one tick goes out as one message. */
-  async #publishBatch(batch: OriginInvalidation[]): Promise<void> {
-    await this.#publisher.client.publish(this.#config.channel, encodeInvalidations(batch))
-    this.#published++
+    return this.#core.join(member)
   }
 
   // -------------------------------------------------------------- receiving
-
-  #onMessage(channel: string, message: string): void {
-    if (channel !== this.#config.channel) return
-    this.#received++
-    this.#dropped += deliverMessage(this.#members, message)
-  }
 
   /**
    * CLIENT TRACKING: these keys under our prefix were written (or expired, or
@@ -250,19 +189,20 @@ class RedisPubSubBus implements RedisBus {
    * clears its cache; leases and tag keys carry nothing for L1.
    */
   #onKeysChanged(keys: unknown): void {
-    this.#received++
+    const core = this.#core
+    core.received++
     if (keys === null) {
-      this.#members.gap() // FLUSHALL / FLUSHDB: every L1 on this bus is emptied
+      core.members.gap() // FLUSHALL / FLUSHDB: every L1 on this bus is emptied
       return
     }
     if (!Array.isArray(keys)) {
-      this.#dropped++
+      core.dropped++
       return
     }
     for (const raw of keys) {
       const found = keyOfLayout(this.#config.prefix, Buffer.isBuffer(raw) ? raw.toString() : String(raw))
-      if (found?.kind === 'entry') this.#members.deliver(EXTERNAL_ORIGIN, { kind: 'key', cache: found.cache, key: found.key })
-      else if (found?.kind === 'generation') this.#members.deliver(EXTERNAL_ORIGIN, { kind: 'clear', cache: found.cache })
+      if (found?.kind === 'entry') core.members.deliver(EXTERNAL_ORIGIN, { kind: 'key', cache: found.cache, key: found.key })
+      else if (found?.kind === 'generation') core.members.deliver(EXTERNAL_ORIGIN, { kind: 'clear', cache: found.cache })
     }
   }
 
@@ -271,12 +211,8 @@ class RedisPubSubBus implements RedisBus {
   /** The subscription broke: messages published from now until it is restored are lost to us. */
   #onBreak(): void {
     this.#tracking = false
-    if (this.#closed) return // closing is not a gap
-    if (!this.#gapOpen && busStateChannel.hasSubscribers) {
-      busStateChannel.publish({ channel: this.#config.channel, state: 'gap-opened' } satisfies BusStateEvent)
-    }
-    this.#trust.verifiedAt = Number.NEGATIVE_INFINITY
-    this.#gapOpen = true
+    if (this.#core.closed) return // closing is not a gap
+    this.#core.openGap()
     this.#epoch++
     this.#outstanding = []
   }
@@ -288,7 +224,7 @@ class RedisPubSubBus implements RedisBus {
    * active — 'ready' fires before ioredis's own SUBSCRIBE is acknowledged.
    */
   #onReady(): void {
-    if (this.#closed) return
+    if (this.#core.closed) return
     if (this.#config.trackExternalWrites) {
       void this.#startTracking()
       return
@@ -313,7 +249,7 @@ class RedisPubSubBus implements RedisBus {
       this.#trackingError = errorMessageOf(error)
       return
     }
-    if (this.#closed || epoch !== this.#epoch) return // the connection broke meanwhile: its next 'ready' starts over
+    if (this.#core.closed || epoch !== this.#epoch) return // the connection broke meanwhile: its next 'ready' starts over
     this.#tracking = true
     this.#trackingError = undefined
     subscriber.subscribe(this.#config.channel, TRACKING_CHANNEL).catch(() => {})
@@ -337,7 +273,7 @@ class RedisPubSubBus implements RedisBus {
 
   /** A PING on the subscriber connection is answered after every message published before it. */
   #probe(): void {
-    if (this.#closed || this.#subscriber.status !== 'ready') return
+    if (this.#core.closed || this.#subscriber.status !== 'ready') return
     if (this.#outstanding.length >= MAX_OUTSTANDING_PROBES) return
     const epoch = this.#epoch
     const sentAt = clock()
@@ -346,7 +282,8 @@ class RedisPubSubBus implements RedisBus {
       () => {
         if (epoch !== this.#epoch) return
         this.#outstanding.shift()
-        this.#onProbeAnswered(sentAt)
+        this.#core.lastRoundTripMs = clock() - sentAt
+        this.#core.proven(sentAt)
       },
       () => {
         // Failed probes prove nothing; a break (close event) handles the connection.
@@ -354,43 +291,16 @@ class RedisPubSubBus implements RedisBus {
     )
   }
 
-  #onProbeAnswered(sentAt: number): void {
-    this.#lastRoundTripMs = clock() - sentAt
-    if (this.#gapOpen) {
-      // Messages may have been lost while the subscription was down: every L1
-      // on this bus is emptied before it is trusted again.
-      this.#gapOpen = false
-      if (this.#proven) this.#gapsSeen++ // the first proof ends start-up, not a gap
-      this.#members.gap()
-      if (this.#proven && busStateChannel.hasSubscribers) {
-        busStateChannel.publish({ channel: this.#config.channel, state: 'gap-closed' } satisfies BusStateEvent)
-      }
-      this.#proven = true
-      this.#resolveFirstProof()
-    }
-    if (sentAt > this.#trust.verifiedAt) this.#trust.verifiedAt = sentAt
-  }
-
   status(): BusStatus {
     return {
-      connected: !this.#closed && this.#subscriber.status === 'ready' && this.#publisher.client.status === 'ready',
-      messagesPublished: this.#published,
-      messagesReceived: this.#received,
-      messagesDropped: this.#dropped,
-      members: this.#members.size,
-      trusted: clock() - this.#trust.verifiedAt < this.#config.maxStalenessMs,
-      lastProbeRoundTripMs: this.#lastRoundTripMs,
-      gapsSeen: this.#gapsSeen,
-      messagesPublishedAtomically: this.#publishedAtomically,
+      ...this.#core.status(this.#subscriber.status === 'ready' && this.#publisher.client.status === 'ready'),
       ...(this.#config.trackExternalWrites ? { externalWrites: this.#tracking ? 'tracked' : `not tracked: ${this.#trackingError ?? 'connecting'}` } : {}),
     }
   }
 
   async close(): Promise<void> {
-    if (this.#closed) return
-    this.#closed = true
+    if (!this.#core.close()) return
     clearInterval(this.#probeTimer)
-    this.#trust.verifiedAt = Number.NEGATIVE_INFINITY
     await Promise.all([closeConnection(this.#subscriber), this.#publisher.release()])
   }
 }
