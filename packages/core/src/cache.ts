@@ -60,6 +60,7 @@ import { effectiveTtl, READ_POLICY_OPTIONS, resolvePolicy, type ReadPolicy, type
 import { newInstanceId } from './instance-id.js'
 import { assertKnownOptions } from './options.js'
 import { assertValidCacheName, assertValidKey } from './keys.js'
+import { servable, UNKNOWN_T0 } from './serve-rule.js'
 
 export interface CacheOptions extends ReadPolicyOptions {
   /**
@@ -232,7 +233,20 @@ const MAX_FAIL_SAFE_KEYS = 10_000
 interface Load<V> {
   readonly promise: Promise<V>
   staleUntil: number
+  /**
+   * Rule 7's `t0` for what a joiner would get: the load's start until it
+   * answers (every read it issues comes later), then the stale answer's own.
+   */
+  t0: number
 }
+
+/** The callers of one load: `answer` gives them a value once; `answered` says whether they have one. */
+interface LoadCallers<V> {
+  answer(value: V, stale?: { until: number; t0: number }): boolean
+  readonly answered: boolean
+}
+
+const NO_CALLERS: LoadCallers<never> = { answer: () => false, answered: false }
 
 interface Deferred<T> {
   readonly promise: Promise<T>
@@ -319,8 +333,8 @@ export class Cache<V = unknown> {
   #closed = false
   /** Single-flight: one load per key at a time in this instance; later callers join it. */
   #inFlight = new Map<string, Load<V>>()
-  /** Fail-safe backoff per key: the stale value that answers until `until`. */
-  #failSafe = new Map<string, { until: number; entry: TierEntry }>()
+  /** Fail-safe backoff per key: the stale value that answers until `until` (rule 7 still applies, with its `t0`). */
+  #failSafe = new Map<string, { until: number; entry: TierEntry; t0: number }>()
   #guard = new InFlightGuard()
 
   constructor(options: CacheOptions) {
@@ -474,7 +488,7 @@ export class Cache<V = unknown> {
         return
       }
       const pending = deferred<V>()
-      this.#inFlight.set(key, { promise: pending.promise, staleUntil: Number.POSITIVE_INFINITY })
+      this.#inFlight.set(key, { promise: pending.promise, staleUntil: Number.POSITIVE_INFINITY, t0: clock() })
       toLoad.set(key, pending)
       results.push(pending.promise)
     })
@@ -507,7 +521,7 @@ export class Cache<V = unknown> {
           pending.get(key)!.resolve(entry.value as V)
         } else if (read.leasedElsewhere === true) {
           const one: Factory<V> = async () => valueIn(await loader([key]), key, 0, this.name)
-          waits.push(settle(key, this.#load(key, one, policy, undefined, () => false, tagsOption)))
+          waits.push(settle(key, this.#load(key, one, policy, undefined, NO_CALLERS, tagsOption)))
         } else {
           batch.push({ key, lease: read.lease })
         }
@@ -681,7 +695,7 @@ export class Cache<V = unknown> {
     const backoff = this.#failSafe.get(key)
     if (backoff !== undefined) {
       const now = clock()
-      if (now < backoff.until && usableUntil(backoff.entry) > now) {
+      if (now < backoff.until && usableUntil(backoff.entry) > now && this.#servable(backoff.t0, now)) {
         this.#counters.staleServed++
         return backoff.entry.value as V
       }
@@ -707,7 +721,14 @@ export class Cache<V = unknown> {
    */
   #joinable(key: string): Promise<V> | undefined {
     const load = this.#inFlight.get(key)
-    return load !== undefined && clock() < load.staleUntil ? load.promise : undefined
+    if (load === undefined) return undefined
+    const now = clock()
+    return now < load.staleUntil && this.#servable(load.t0, now) ? load.promise : undefined
+  }
+
+  /** Rule 7 (serve-rule.ts): may a value produced by a read issued at `t0` be served at `now`? */
+  #servable(t0: number, now: number): boolean {
+    return servable(this.#trust.verifiedAt, this.#maxStalenessMs, t0, now)
   }
 
   /**
@@ -724,21 +745,30 @@ export class Cache<V = unknown> {
     tags: readonly string[] | undefined,
   ): Promise<V> {
     const result = deferred<V>()
-    const load: Load<V> = { promise: result.promise, staleUntil: Number.POSITIVE_INFINITY }
+    const load: Load<V> = { promise: result.promise, staleUntil: Number.POSITIVE_INFINITY, t0: clock() }
     let answered = false
-    /** Answers the callers once; true if this call was the answer. A stale answer limits who may still join. */
-    const answer = (value: V, staleUntil?: number): boolean => {
-      if (answered) return false
-      answered = true
-      if (staleUntil !== undefined) load.staleUntil = staleUntil
-      result.resolve(value)
-      return true
+    /** Answers the callers once; true if this call was the answer. A stale answer limits who may still join, and until when. */
+    const callers: LoadCallers<V> = {
+      get answered() {
+        return answered
+      },
+      answer: (value: V, stale?: { until: number; t0: number }): boolean => {
+        if (answered) return false
+        answered = true
+        if (stale !== undefined) {
+          load.staleUntil = stale.until
+          load.t0 = stale.t0
+        }
+        result.resolve(value)
+        return true
+      },
     }
-    if (answerStale) answer(stale!.value as V, usableUntil(stale!))
+    // An L1 value within grace: the caller checked it against rule 7 just now.
+    if (answerStale) callers.answer(stale!.value as V, { until: usableUntil(stale!), t0: UNKNOWN_T0 })
     this.#inFlight.set(key, load)
-    this.#load(key, factory, policy, stale, answer, tags)
+    this.#load(key, factory, policy, stale, callers, tags)
       .then(
-        (value) => answer(value),
+        (value) => callers.answer(value),
         (error: unknown) => {
           if (answered) this.#report(this.#factoryError('refresh failed; callers had the stale value', key, error))
           else {
@@ -757,25 +787,44 @@ export class Cache<V = unknown> {
   /**
    * The miss path, top to bottom: L2 (taking the key's lease in the same
    * round trip) → wait for another process's lease holder → the factory
-   * (timeouts, fail-safe) → conditional L2 write → L1. `answer` may be called
-   * early with a stale value; the load then carries on behind.
+   * (timeouts, fail-safe) → conditional L2 write → L1. The callers may be
+   * answered early with a stale value; the load then carries on behind.
    */
   async #load(
     key: string,
     factory: Factory<V>,
     policy: ReadPolicy,
     staleFromL1: TierEntry | undefined,
-    answer: (value: V, staleUntil?: number) => boolean,
+    callers: LoadCallers<V>,
     tagsOption?: readonly string[],
   ): Promise<V> {
     const ticket = this.#guard.begin(key)
     let stale = staleFromL1
+    /** Rule 7's `t0` of `stale`: unknown for an L1 value, the read's issue time for an L2 one. */
+    let staleT0 = UNKNOWN_T0
+    /**
+     * Answers the callers with the stale value if rule 7 allows it now; true
+     * if they have an answer (this one or an earlier one). Checked every time
+     * it is handed out: by the time a soft timeout or a factory error asks,
+     * trust may have lapsed (a silent partition). A fail-safe answer is
+     * counted as `failSafe`, not `staleServed`.
+     */
+    const serveStale = (failSafe = false): boolean => {
+      if (callers.answered) return true
+      if (stale === undefined) return false
+      const now = clock()
+      const until = usableUntil(stale)
+      if (until <= now || !this.#servable(staleT0, now)) return false
+      if (callers.answer(stale.value as V, { until, t0: staleT0 }) && !failSafe) this.#counters.staleServed++
+      return true
+    }
     let lease: TierLease | undefined
     try {
       // 1. L2, and other processes' leases.
       const waitUntil = clock() + policy.lockTimeoutMs
       const skipL2 = this.#l1OnlyByPolicy(key)
       for (let attempt = 0; ; attempt++) {
+        const readIssuedAt = clock()
         const read = skipL2 ? NO_ENTRY : await this.#readForFill(key, policy.lockTimeoutMs)
         const entry = read.entry
         const now = clock()
@@ -786,11 +835,13 @@ export class Cache<V = unknown> {
           return entry.value as V
         }
         if (entry !== undefined && usableUntil(entry) > now) {
-          if (stale === undefined || usableUntil(entry) > usableUntil(stale)) stale = entry
+          if (stale === undefined || usableUntil(entry) > usableUntil(stale)) {
+            stale = entry
+            staleT0 = readIssuedAt
+          }
           this.#fillL1(key, entry, ticket) // stale within grace: serves the next callers' SWR
         }
-        const answeredStale = stale !== undefined && policy.refreshStale === 'background'
-        if (answeredStale && answer(stale!.value as V, usableUntil(stale!))) this.#counters.staleServed++
+        const answeredStale = stale !== undefined && policy.refreshStale === 'background' && serveStale()
         lease = read.lease
         if (read.leasedElsewhere !== true) break
         // Another process holds the lease: it is producing this value. With a
@@ -814,28 +865,26 @@ export class Cache<V = unknown> {
         value = await runFactory(factory, call, this.name, {
           softTimeoutMs: policy.softTimeoutMs,
           hardTimeoutMs: policy.hardTimeoutMs,
-          onSoftTimeout:
-            stale === undefined
-              ? undefined
-              : () => {
-                  if (answer(stale!.value as V, usableUntil(stale!))) this.#counters.staleServed++
-                },
+          onSoftTimeout: stale === undefined ? undefined : () => void serveStale(),
         })
       } catch (error) {
         const factoryMs = clock() - factoryStarted
         this.#factoryLatency.record(factoryMs)
         this.#counters.factoryErrors++
         if (lease !== undefined) await this.#releaseLease(key, lease)
-        const now = clock()
-        if (stale === undefined || usableUntil(stale) <= now) {
+        // Fail-safe only with a stale value rule 7 still allows (or one the
+        // callers already have): past it, the caller gets the error.
+        if (stale === undefined || !serveStale(true)) {
           if (missChannel.hasSubscribers) missChannel.publish({ cache: this.name, key, factoryMs, outcome: 'error' } satisfies MissEvent)
           throw error
         }
         // Fail-safe: answer with the stale value, and keep answering with it
-        // for failSafeBackoff (within its grace) before trying the factory again.
+        // for failSafeBackoff (within its grace, and while rule 7 allows)
+        // before trying the factory again.
+        const now = clock()
         this.#counters.failSafe++
         this.#report(this.#factoryError('factory failed; answered with the stale value (fail-safe)', key, error))
-        this.#rememberFailSafe(key, stale, Math.min(now + policy.failSafeBackoffMs, usableUntil(stale)))
+        this.#rememberFailSafe(key, stale, Math.min(now + policy.failSafeBackoffMs, usableUntil(stale)), staleT0)
         if (missChannel.hasSubscribers) missChannel.publish({ cache: this.name, key, factoryMs, outcome: 'fail-safe' } satisfies MissEvent)
         return stale.value as V
       }
@@ -914,17 +963,17 @@ export class Cache<V = unknown> {
   }
 
   /** Bounded: a flood of failing keys must not grow it without limit (oldest dropped first). */
-  #rememberFailSafe(key: string, entry: TierEntry, until: number): void {
+  #rememberFailSafe(key: string, entry: TierEntry, until: number, t0: number): void {
     this.#failSafe.delete(key)
     if (this.#failSafe.size >= MAX_FAIL_SAFE_KEYS) this.#failSafe.delete(this.#failSafe.keys().next().value!)
-    this.#failSafe.set(key, { until, entry })
+    this.#failSafe.set(key, { until, entry, t0 })
   }
 
-  /** The L1 entry if usable past its TTL (within grace) and L1 is trusted. */
+  /** The L1 entry if usable past its TTL (within grace) and rule 7 allows it (an L1 value: liveness alone). */
   #l1Usable(entry: TierEntry | undefined): TierEntry | undefined {
     if (entry === undefined || entry.staleUntil === undefined) return undefined
     const now = clock()
-    return entry.staleUntil > now && now - this.#trust.verifiedAt < this.#maxStalenessMs ? entry : undefined
+    return entry.staleUntil > now && this.#servable(UNKNOWN_T0, now) ? entry : undefined
   }
 
   async #getMiss(key: string): Promise<V | undefined> {
