@@ -26,7 +26,8 @@ export class ClusterGroup {
     try {
       for (let i = 0; i < count; i++) {
         servers.push(
-          await RedisServer.start([
+          // A function, so a start attempt that lost a port race retries with a fresh bus port too.
+          await RedisServer.start(async () => [
             '--cluster-enabled', 'yes',
             '--cluster-config-file', 'nodes.conf',
             '--cluster-port', String(await freePort()),

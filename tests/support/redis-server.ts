@@ -49,24 +49,35 @@ process.once('exit', () => {
   for (const child of running) child.kill('SIGKILL')
 })
 
-/** Sends one inline command over a raw socket; resolves with the first reply line. */
-export function rawCommand(port: number, command: string, timeoutMs = 1_000): Promise<string> {
+/**
+ * Sends one inline command over a raw socket and resolves with its whole
+ * reply: a simple string or error line as is (`+PONG`, `-ERR ...`), a bulk
+ * string's payload (what INFO answers).
+ */
+export function rawReply(port: number, command: string, timeoutMs = 1_000): Promise<string> {
   return new Promise((resolve, reject) => {
     const socket = connect({ port, host: '127.0.0.1' })
-    let buffer = ''
+    let buffer = Buffer.alloc(0)
     const timer = setTimeout(() => {
       socket.destroy()
       reject(new Error(`no reply to ${command} on port ${port} within ${timeoutMs} ms`))
     }, timeoutMs)
+    const done = (reply: string) => {
+      clearTimeout(timer)
+      socket.destroy()
+      resolve(reply)
+    }
     socket.on('connect', () => socket.write(`${command}\r\n`))
     socket.on('data', (data) => {
-      buffer += data.toString('utf8')
+      buffer = Buffer.concat([buffer, data])
       const end = buffer.indexOf('\r\n')
-      if (end >= 0) {
-        clearTimeout(timer)
-        socket.destroy()
-        resolve(buffer.slice(0, end))
-      }
+      if (end < 0) return
+      const header = buffer.subarray(0, end).toString('utf8')
+      if (!header.startsWith('$')) return done(header)
+      const length = Number(header.slice(1))
+      if (length < 0) return done('')
+      // The payload is counted in bytes, so the buffer is, too.
+      if (buffer.length >= end + 2 + length) done(buffer.subarray(end + 2, end + 2 + length).toString('utf8'))
     })
     socket.on('error', (error) => {
       clearTimeout(timer)
@@ -75,7 +86,35 @@ export function rawCommand(port: number, command: string, timeoutMs = 1_000): Pr
   })
 }
 
+/** `process_id` from an INFO reply, or undefined if the reply is not one (an error, a half-started server). */
+function processIdOf(info: string): number | undefined {
+  const match = /^process_id:(\d+)\r?$/m.exec(info)
+  return match === null ? undefined : Number(match[1])
+}
+
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
+
+/**
+ * Another process holds the port: either a server that answered as someone
+ * else (`holderPid`, its `process_id`), or our redis-server could not bind.
+ */
+export class PortTakenError extends Error {
+  constructor(
+    readonly port: number,
+    readonly holderPid: number | undefined,
+    detail: string,
+  ) {
+    super(`port ${port} is held by another process${holderPid === undefined ? '' : ` (a Redis with pid ${holderPid})`}: ${detail}`)
+    this.name = 'PortTakenError'
+  }
+}
+
+/** Arguments for a launch, or a function that makes fresh ones for each start attempt (for extra ports, e.g. `--tls-port`). */
+export type ExtraArgs = readonly string[] | (() => readonly string[] | Promise<readonly string[]>)
+
+/** How often `start()` tries a new port, and `restart()` re-binds its own, before giving up. */
+const START_ATTEMPTS = 5
+const RESTART_BIND_ATTEMPTS = 10
 
 export class RedisServer {
   readonly port: number
@@ -98,52 +137,93 @@ export class RedisServer {
     return `redis://127.0.0.1:${this.port}`
   }
 
+  /** The pid of the redis-server this object launched last (what its INFO reports as `process_id`). */
+  get pid(): number | undefined {
+    return this.#child?.pid
+  }
+
   /**
-   * Starts a server on a free port (retrying if another process takes the
-   * port first). `extraArgs` are passed on every launch, restarts included
-   * (e.g. `--cluster-enabled yes`).
+   * Starts a server on a free port. Ready means the server on the port
+   * reported our child's pid as its `process_id`: a PONG alone could come
+   * from another test file's server that took the port between `freePort()`
+   * and our bind (the two files would then share one server). If the port is
+   * taken, or anything else fails, the next attempt takes a new port — and,
+   * when `extraArgs` is a function, new extra arguments (so extra ports such
+   * as `--tls-port` are fresh too). The arguments of the attempt that
+   * succeeded are reused on every restart (e.g. `--cluster-enabled yes`).
    */
-  static async start(extraArgs: readonly string[] = []): Promise<RedisServer> {
+  static async start(extraArgs: ExtraArgs = []): Promise<RedisServer> {
     const binary = redisServerBinary()
-    let lastError: unknown
-    for (let attempt = 0; attempt < 5; attempt++) {
-      const server = new RedisServer(await freePort(), mkdtempSync(join(tmpdir(), 'tiercache-redis-')), extraArgs)
+    const failures: string[] = []
+    for (let attempt = 0; attempt < START_ATTEMPTS; attempt++) {
+      const args = typeof extraArgs === 'function' ? await extraArgs() : extraArgs
+      const server = new RedisServer(await freePort(), mkdtempSync(join(tmpdir(), 'tiercache-redis-')), args)
       try {
         await server.#launch(binary)
         return server
       } catch (error) {
-        lastError = error
+        failures.push(`attempt ${attempt + 1} (port ${server.port}): ${error instanceof Error ? error.message : String(error)}`)
         await server.stop()
       }
     }
-    throw new Error(`could not start redis-server: ${String(lastError)}`)
+    throw new Error(`could not start redis-server in ${START_ATTEMPTS} attempts:\n${failures.join('\n')}`)
   }
 
+  /**
+   * Launches redis-server on this.port and resolves once the server there
+   * proves to be this child (INFO's process_id is the child's pid). Throws
+   * PortTakenError if another server answers there or ours cannot bind.
+   */
   async #launch(binary = redisServerBinary()): Promise<void> {
     const child = spawn(
       binary,
       ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no',
         '--protected-mode', 'no', '--daemonize', 'no', '--loglevel', 'warning', '--dir', this.#dir, ...this.#extraArgs],
-      { stdio: ['ignore', 'ignore', 'pipe'] },
+      { stdio: ['ignore', 'pipe', 'pipe'] },
     )
     this.#child = child
     running.add(child)
-    let stderr = ''
-    child.stderr?.on('data', (data) => (stderr += String(data)))
+    // Redis logs to stdout (a failed bind included). Both pipes are read for the
+    // server's whole life, or a full pipe would block it; only the tail is kept.
+    let output = ''
+    const keep = (data: unknown) => (output = (output + String(data)).slice(-4_000))
+    child.stdout?.on('data', keep)
+    child.stderr?.on('data', keep)
     child.once('exit', () => running.delete(child))
     const deadline = Date.now() + 5_000
     while (Date.now() < deadline) {
       if (child.exitCode !== null || child.signalCode !== null) {
-        throw new Error(`redis-server exited at start on port ${this.port}: ${stderr.trim()}`)
+        const log = output.trim()
+        if (/Address already in use/.test(log)) {
+          throw new PortTakenError(this.port, await this.#holder(), `redis-server could not bind: ${log}`)
+        }
+        throw new Error(`redis-server exited at start on port ${this.port}: ${log}`)
       }
+      let pid: number | undefined
       try {
-        if ((await rawCommand(this.port, 'PING', 200)) === '+PONG') return
+        pid = processIdOf(await rawReply(this.port, 'INFO server', 500))
       } catch {
-        // not listening yet
+        // nothing listening yet
+      }
+      if (pid === child.pid) return
+      if (pid !== undefined) {
+        // Someone else's server holds the port; ours cannot bind and will exit.
+        await this.#signal('SIGKILL')
+        throw new PortTakenError(this.port, pid, `it answered INFO with process_id ${pid}, not ours (${child.pid})`)
       }
       await sleep(20)
     }
-    throw new Error(`redis-server on port ${this.port} did not answer PING within 5 s`)
+    await this.#signal('SIGKILL')
+    throw new Error(`redis-server on port ${this.port} did not answer INFO with its pid ${child.pid} within 5 s`)
+  }
+
+  /** The process_id of a Redis now answering on this.port, if any (used once ours has failed to bind). */
+  async #holder(): Promise<number | undefined> {
+    try {
+      return processIdOf(await rawReply(this.port, 'INFO server', 500))
+    } catch {
+      return undefined
+    }
   }
 
   /** Runs one command through redis-cli and returns its trimmed output. */
@@ -158,10 +238,35 @@ export class RedisServer {
     await this.#signal('SIGKILL')
   }
 
-  /** Starts the server again on the same port (empty: nothing is persisted). */
+  /**
+   * Starts the server again on the same port (empty: nothing is persisted).
+   * Callers rely on the port staying the same (their clients reconnect to
+   * it), so a taken port is never swapped for another. While the port is
+   * free only its bind can fail, and only transiently (another file's
+   * `freePort()` probe holds any free port for an instant), so a failed bind
+   * is retried a bounded number of times. If another Redis answers on the
+   * port, it was taken while this one was down: that fails at once, naming
+   * the port and the holder, rather than handing the caller a stranger's
+   * server.
+   */
   async restart(): Promise<void> {
     await this.kill()
-    await this.#launch()
+    let lastError: PortTakenError | undefined
+    for (let attempt = 1; attempt <= RESTART_BIND_ATTEMPTS; attempt++) {
+      try {
+        await this.#launch()
+        return
+      } catch (error) {
+        if (!(error instanceof PortTakenError)) throw error
+        if (error.holderPid !== undefined) {
+          throw new Error(`restart(): port ${this.port} was taken by another Redis (pid ${error.holderPid}) while this one was down; refusing to share it`, { cause: error })
+        }
+        lastError = error
+        // Back off a little longer each time: the holder is expected to let go within milliseconds.
+        await sleep(50 * attempt)
+      }
+    }
+    throw new Error(`restart(): could not bind port ${this.port} again in ${RESTART_BIND_ATTEMPTS} attempts: ${lastError?.message ?? ''}`, { cause: lastError })
   }
 
   /** Freezes the process (SIGSTOP): sockets stay open, nothing is answered. */

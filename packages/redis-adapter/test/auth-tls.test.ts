@@ -28,9 +28,25 @@ beforeAll(async () => {
   certificates = mkdtempSync(join(tmpdir(), 'tiercache-tls-'))
   execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', join(certificates, 'key.pem'), '-out', join(certificates, 'cert.pem'),
     '-days', '2', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'ignore' })
-  tlsPort = await freePort()
-  server = await RedisServer.start(['--tls-port', String(tlsPort), '--tls-cert-file', join(certificates, 'cert.pem'), '--tls-key-file', join(certificates, 'key.pem'),
-    '--tls-ca-cert-file', join(certificates, 'cert.pem'), '--tls-auth-clients', 'no'])
+  // A fresh TLS port for every start attempt: a retry after a lost port race
+  // must not bind the one it lost. The last port made is the one that started.
+  server = await RedisServer.start(async () => {
+    tlsPort = await freePort()
+    return ['--tls-port', String(tlsPort), '--tls-cert-file', join(certificates, 'cert.pem'), '--tls-key-file', join(certificates, 'key.pem'),
+      '--tls-ca-cert-file', join(certificates, 'cert.pem'), '--tls-auth-clients', 'no']
+  })
+  // start() proved the plain port is our child's; prove the TLS port is too, the
+  // same way, before any test trusts what answers there.
+  const ca = readFileSync(join(certificates, 'cert.pem'))
+  const probe = new Redis({ host: '127.0.0.1', port: tlsPort, tls: { ca }, lazyConnect: true, maxRetriesPerRequest: 0 })
+  probe.on('error', () => {})
+  try {
+    await probe.connect()
+    const info = await probe.info('server')
+    expect(/^process_id:(\d+)\r?$/m.exec(info)?.[1]).toBe(String(server.pid))
+  } finally {
+    probe.disconnect()
+  }
   server.cli('ACL', 'SETUSER', 'app', 'on', '>s3cret', ...LEAST_PRIVILEGE)
 }, 30_000)
 afterAll(async () => {
