@@ -144,6 +144,10 @@ class BoundRedisTier implements BoundSharedTier {
   #serverClock: ServerClock
   #leases = 0
   #corruptEntries = 0
+  /** Fills under a lease that Redis refused: lease lost or revoked, scope changed or lost (mechanism 6). */
+  #fillsRefused = 0
+  /** Fill-path misses that could not take a lease (Redis out of memory): their values were not stored. */
+  #fillsWithoutLease = 0
 
   constructor(config: BoundRedisTierConfig) {
     this.#cache = config.scope.cacheName
@@ -277,10 +281,8 @@ class BoundRedisTier implements BoundSharedTier {
     if (leaseMs > 0 && !this.#fastReadAllowed(leaseMs)) this.#noteFillRead(reply !== null && reply[0] !== null && reply.length === 2)
     if (reply === null) return { entry: undefined }
     if (reply[0] === null) {
-      const [, generation, granted] = reply
-      return granted === 1
-        ? { entry: undefined, lease: { token, generation: generation.toString() } }
-        : { entry: undefined, leasedElsewhere: true }
+      const [, scope, granted] = reply
+      return this.#leaseOutcome(undefined, token, scope, granted)
     }
     const [stored, remainingMs] = reply
     const decoded = remainingMs > 0 ? this.#decode(stored) : undefined
@@ -293,11 +295,22 @@ class BoundRedisTier implements BoundSharedTier {
     const entry = entryFrom(decoded, sentAt + remainingMs)
     if (reply.length === 4) {
       // Stale (within grace) on the fill path: the refresh needs the lease like a miss.
-      const [, , generation, granted] = reply
-      return granted === 1
-        ? { entry, lease: { token, generation: generation.toString() } }
-        : { entry, leasedElsewhere: true }
+      const [, , scope, granted] = reply
+      return this.#leaseOutcome(entry, token, scope, granted)
     }
+    return { entry }
+  }
+
+  /**
+   * What the read script said about the key's lease: granted (1), held by
+   * another caller (0), or none to be had (2: Redis refused the write, out of
+   * memory): the caller then runs its factory and stores nothing, since a
+   * fill without a lease has no scope to be checked against.
+   */
+  #leaseOutcome(entry: TierEntry | undefined, token: string, scope: Buffer | null, granted: number): FillRead {
+    if (granted === 1 && scope !== null) return { entry, lease: { token, generation: scope.toString() } }
+    if (granted === 0) return { entry, leasedElsewhere: true }
+    this.#fillsWithoutLease++
     return { entry }
   }
 
@@ -308,7 +321,7 @@ class BoundRedisTier implements BoundSharedTier {
     if (ttlMs <= 0 && options?.publish === undefined) return false // already expired: Redis would only drop it
     const lease = options?.lease
     const group = this.#layout.groupOf(key)
-    return this.#write(key, group, {
+    const written = await this.#write(key, group, {
       kind: lease !== undefined ? 'f' : options?.ifAbsent === true ? 'a' : 's',
       key: this.#layout.entry(key, group),
       generationKey: this.#layout.generation(group),
@@ -321,6 +334,8 @@ class BoundRedisTier implements BoundSharedTier {
       tags: entry.tags === undefined || entry.tags.length === 0 ? undefined : entry.tags.join(TAG_SEPARATOR),
       publish: this.#publishOf(options?.publish, group),
     })
+    if (!written && lease !== undefined) this.#fillsRefused++
+    return written
   }
 
   /**
@@ -450,9 +465,15 @@ class BoundRedisTier implements BoundSharedTier {
     return decoded
   }
 
-  /** Entries read from Redis that did not decode (treated as misses). */
-  counters(): { corruptEntries: number } {
-    return { corruptEntries: this.#corruptEntries }
+  /**
+   * Entries read from Redis that did not decode (treated as misses); fills
+   * refused because their lease or scope did not hold any more (a write, an
+   * invalidation, or lost bookkeeping); fill-path misses that got no lease
+   * because Redis was out of memory. The last two are what failing closed
+   * costs under memory pressure (docs/bookkeeping.md).
+   */
+  counters(): { corruptEntries: number; fillsRefused: number; fillsWithoutLease: number } {
+    return { corruptEntries: this.#corruptEntries, fillsRefused: this.#fillsRefused, fillsWithoutLease: this.#fillsWithoutLease }
   }
 
   /** Runs one Redis call with a bounded wait, and types its failure. */

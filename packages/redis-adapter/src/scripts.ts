@@ -10,29 +10,64 @@ import type { RedisClient } from './connections.js'
  * token, which makes clear O(1) and lets a read check it in the same round
  * trip; its freshness lets the fill path take a lease for a stale entry.
  *
- * Tokens are built from the server's TIME, never a default: if the
- * generation key is lost (evicted, purged by an operator, a restore), the
- * next write makes a new token that no older entry can match, so nothing
- * that was cleared can come back.
+ * Bookkeeping loss fails closed (coherence mechanism 6). Under `maxmemory`
+ * with an `allkeys-*` policy Redis may evict any key between two commands,
+ * ours included: the generation, the tag epoch, tag versions, leases. So:
+ *   - every bookkeeping value is fresh: the server's TIME in µs and a nonce
+ *     the client made unique (its process's random prefix and a counter), so
+ *     a key that is lost and made again never equals any value it held
+ *     before, even if the server's clock steps back;
+ *   - an entry is live only if every key it was written under (generation,
+ *     tag versions) holds the value recorded in the entry: a missing key
+ *     matches nothing;
+ *   - a lease records the generation and tag epoch it was taken under, both
+ *     present (made fresh at lease time if missing, or no lease is granted);
+ *     a fill lands only if its lease, the generation and the epoch all still
+ *     hold exactly those values: anything missing refuses the fill;
+ *   - every invalidation can fall back to a deletion, and a deletion is never
+ *     refused by Redis (DEL and UNLINK are allowed when out of memory). Under
+ *     `noeviction` a script's first write that would grow memory fails with
+ *     OOM (later ones are let through: Redis does not stop a script that has
+ *     written); each write here runs under pcall, and when the write that
+ *     would replace a value fails, the key is deleted instead, so what is
+ *     left is always the closed state, never a half-applied one.
+ * docs/bookkeeping.md has the table: each key, what losing it costs, the
+ * test that proves it.
  */
 
 /** Bytes of an entry's head that can hold its header (generation, freshness) and the ':' after it. */
 export const HEADER_BYTES = 64
 
-/** Lua: the current generation of an entry's header if it is live (`generation` matches), and its fresh-until time. */
+/** Lua shared by the scripts: keys derived from the generation key, scopes, entry headers. */
 const PARSE_HEADER = `
 local function tag_key(generationKey, tag)
   return string.sub(generationKey, 1, -4) .. 'tag:' .. tag
 end
 -- Replaced by every tag invalidation of the cache: a lease records it, so a
 -- fill begun before a tag invalidation cannot land after it.
-local function lease_scope(generationKey, generation)
-  local epoch = redis.call('GET', string.sub(generationKey, 1, -4) .. 'tagepoch') or ''
+local function epoch_key(generationKey)
+  return string.sub(generationKey, 1, -4) .. 'tagepoch'
+end
+local function failed(reply)
+  return type(reply) == 'table' and reply.err ~= nil
+end
+-- A bookkeeping value no key of this deployment ever held before: the
+-- server's time in µs and a nonce unique to the caller (see the top of scripts.ts).
+local function fresh_value(time, nonce)
+  return time[1] .. string.format('%06d', tonumber(time[2])) .. '.' .. nonce
+end
+-- The scope of a fill: the generation and the tag epoch, both present. nil
+-- when either is missing: a fill that recorded a scope can then never match.
+local function current_scope(generationKey, generation)
+  if not generation then return nil end
+  local epoch = redis.call('GET', epoch_key(generationKey))
+  if not epoch then return nil end
   return generation .. '/' .. epoch
 end
 -- The entry's fresh-until time if it is live: written under the current
 -- generation, and every tag it was written under still holds the version it
--- had then (invalidateTags replaces a tag's version). nil otherwise.
+-- had then (invalidateTags replaces a tag's version; a lost one matches
+-- nothing). nil otherwise.
 local function parse_header(stored, generation, generationKey)
   if not stored or not generation then return nil end
   local head = string.sub(stored, 1, ${HEADER_BYTES})
@@ -59,15 +94,12 @@ local function parse_header(stored, generation, generationKey)
   end
   return freshUntil
 end
--- A lease holds '<token>|<generation>': a lease taken before a clear no longer blocks anyone.
-local function lease_blocks(held, generation)
+-- A lease holds '<token>|<scope>': a lease taken before a clear or a tag
+-- invalidation (another scope) no longer blocks anyone.
+local function lease_blocks(held, scope)
   if not held then return false end
   local bar = string.find(held, '|', 1, true)
-  return bar ~= nil and string.sub(held, bar + 1) == generation
-end
-local function now_ms()
-  local time = redis.call('TIME')
-  return tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+  return bar ~= nil and string.sub(held, bar + 1) == scope
 end
 `
 
@@ -76,46 +108,68 @@ end
  * each only if it belongs to its cache's current generation. On the fill
  * path (lease ms > 0), a miss or a stale entry also asks for the key's lease
  * (coherence mechanism 4) in the same round trip; a lease left from before a
- * clear is taken over. Reads run in submission order, so a second read of a
- * key in the batch sees the lease the first one took, as it would one round
- * trip later.
+ * clear or a tag invalidation is taken over. Reads run in submission order,
+ * so a second read of a key in the batch sees the lease the first one took,
+ * as it would one round trip later.
  * KEYS: three per read: entry, generation, lease. ARGV: two per read: lease
- * ms ('0': no lease), token.
+ * ms ('0': no lease), token (unique: it is also the nonce of any
+ * bookkeeping value this read has to make).
  * Returns per read false (a miss, no lease asked); {stored, remaining ms} (a
- * hit); {stored, remaining ms, generation, granted} (a stale hit on the fill
- * path); {false, generation, granted} (a miss on the fill path); then, last,
- * the server's time in ms (the fast path's clock sample, server-clock.ts).
+ * hit); {stored, remaining ms, scope, granted} (a stale hit on the fill
+ * path); {false, scope, granted} (a miss on the fill path); granted is 1
+ * (the lease is the caller's), 0 (another caller holds it) or 2 (no lease
+ * can be had: Redis refused the write, out of memory; scope is then false
+ * and the caller fills nothing); then, last, the server's time in ms (the
+ * fast path's clock sample, server-clock.ts).
  */
 const READ_ENTRIES = `${PARSE_HEADER}
-local function take_lease(leaseKey, generation, leaseMs, token)
-  if lease_blocks(redis.call('GET', leaseKey), generation) then return 0 end
-  redis.call('SET', leaseKey, token .. '|' .. generation, 'PX', leaseMs)
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+-- The scope a new lease is bound to. A missing generation or tag epoch is
+-- made first, with a fresh value: a lease never records a missing key, so a
+-- key lost later cannot make its scope match again. nil if Redis refused
+-- the write (out of memory).
+local function scope_for_lease(generationKey, generation, nonce)
+  if not generation then
+    generation = fresh_value(time, nonce)
+    if failed(redis.pcall('SET', generationKey, generation)) then return nil end
+  end
+  local epochKey = epoch_key(generationKey)
+  local epoch = redis.call('GET', epochKey)
+  if not epoch then
+    epoch = fresh_value(time, nonce)
+    if failed(redis.pcall('SET', epochKey, epoch)) then return nil end
+  end
+  return generation .. '/' .. epoch
+end
+local function take_lease(leaseKey, scope, leaseMs, token)
+  if lease_blocks(redis.call('GET', leaseKey), scope) then return 0 end
+  if failed(redis.pcall('SET', leaseKey, token .. '|' .. scope, 'PX', leaseMs)) then return 2 end
   return 1
 end
 local function read(entryKey, generationKey, leaseKey, leaseMs, token)
   local stored = redis.call('GET', entryKey)
   local generation = redis.call('GET', generationKey)
   local freshUntil = parse_header(stored, generation, generationKey)
+  local remaining = nil
   if freshUntil ~= nil then
-    local remaining = redis.call('PTTL', entryKey)
-    if leaseMs == '0' or freshUntil > now_ms() then return {stored, remaining} end
-    local scope = lease_scope(generationKey, generation)
-    return {stored, remaining, scope, take_lease(leaseKey, scope, leaseMs, token)}
+    remaining = redis.call('PTTL', entryKey)
+    if leaseMs == '0' or freshUntil > now then return {stored, remaining} end
+  elseif leaseMs == '0' then
+    return false
   end
-  if leaseMs == '0' then return false end
-  if not generation then
-    local time = redis.call('TIME')
-    generation = time[1] .. string.format('%06d', tonumber(time[2])) .. '.0'
-    redis.call('SET', generationKey, generation)
-  end
-  local scope = lease_scope(generationKey, generation)
-  return {false, scope, take_lease(leaseKey, scope, leaseMs, token)}
+  local scope = scope_for_lease(generationKey, generation, token)
+  local granted = 2
+  if scope ~= nil then granted = take_lease(leaseKey, scope, leaseMs, token) end
+  if granted == 2 then scope = false end
+  if remaining ~= nil then return {stored, remaining, scope, granted} end
+  return {false, scope, granted}
 end
 local results = {}
 for i = 1, #KEYS / 3 do
   results[i] = read(KEYS[i * 3 - 2], KEYS[i * 3 - 1], KEYS[i * 3], ARGV[i * 2 - 1], ARGV[i * 2])
 end
-results[#KEYS / 3 + 1] = now_ms()
+results[#KEYS / 3 + 1] = now
 return results
 `
 
@@ -144,39 +198,46 @@ return results
  * burst of writes in one tick becomes one message per channel, mechanism 5).
  *
  * KEYS: three per operation: the target, the cache's generation key, the
- * key's lease. ARGV: the publish command (PUBLISH, or SPUBLISH on Cluster,
+ * key's lease. ARGV: a nonce unique to this call (for the fresh bookkeeping
+ * values it makes), the publish command (PUBLISH, or SPUBLISH on Cluster,
  * where every key and the channel share one slot), the number of messages
  * P, then P (channel, message) pairs, then seven per operation: kind, payload, ttl ms (to the end of
- * grace), fresh ms, lease token, expected generation, tags (joined by
+ * grace), fresh ms, lease token, expected scope, tags (joined by
  * U+001F). Kinds:
  *   's' set (revokes the key's lease), 'd' delete (revokes it too),
  *   'c' clear (new generation token: fills begun before it cannot land),
  *   'f' fill under a lease: written only while the lease is still this
- *       token and the generation is unchanged since the read,
+ *       token and the generation and tag epoch still hold the values the
+ *       lease recorded (a missing one refuses it: mechanism 6),
  *   'a' fill without a lease: written only if no fresh entry of this generation,
  *   'r' release a lease this token holds (the factory failed),
  *   't' invalidate tags (payload: the tags, U+001F-joined): their versions
  *       are deleted, so every entry written under them reads as a miss, in
- *       O(1) per tag; and the cache's lease scope changes, so no fill begun
+ *       O(1) per tag; and the cache's tag epoch is replaced, so no fill begun
  *       before it can land.
  * Returns per operation 1 (written), 0 (not written: lease revoked or
- * expired, generation changed, fresh entry present) or an error string. Each
- * operation runs under pcall: one failing operation neither stops the others
- * nor the publish; an invalidation for a write that failed costs a reader one
- * L2 read, a write without its invalidation costs coherence.
+ * expired, scope changed or lost, fresh entry present) or an error string
+ * (e.g. OOM under noeviction: then nothing that could reopen an old scope is
+ * left behind). Each operation runs under pcall: one failing operation
+ * neither stops the others nor the publish; an invalidation for a write that
+ * failed costs a reader one L2 read, a write without its invalidation costs
+ * coherence.
  */
 const WRITE_BATCH = `${PARSE_HEADER}
-local publish = ARGV[1]
-local messages = tonumber(ARGV[2])
-local base = 2 + messages * 2
+local nonce = ARGV[1]
+local publish = ARGV[2]
+local messages = tonumber(ARGV[3])
+local base = 3 + messages * 2
 local operations = (#ARGV - base) / 7
 local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
-local function new_generation(i)
-  return time[1] .. string.format('%06d', tonumber(time[2])) .. '.' .. i
+local function new_value(i)
+  return fresh_value(time, nonce .. '.' .. i)
 end
-local function failed(reply)
-  return type(reply) == 'table' and reply.err ~= nil
+-- Replaces a bookkeeping value by a fresh one; if Redis refuses the write
+-- (out of memory), deletes it instead: missing is the closed state too.
+local function replace_or_delete(key, i)
+  if failed(redis.pcall('SET', key, new_value(i))) then redis.pcall('DEL', key) end
 end
 -- '<tag>\\31<version>\\31…' for the tags of a write, creating a tag's version if
 -- it has none. A version key lives as long as the longest entry written under
@@ -190,12 +251,41 @@ local function tag_section(generationKey, tags, i, ttl)
     if version then
       redis.pcall('PEXPIRE', key, ttl, 'GT')
     else
-      version = new_generation(i)
-      redis.pcall('SET', key, version, 'PX', ttl)
+      version = new_value(i)
+      local reply = redis.pcall('SET', key, version, 'PX', ttl)
+      if failed(reply) then return nil, reply.err end
     end
     parts[#parts + 1] = tag .. '\\31' .. version .. '\\31'
   end
   return table.concat(parts)
+end
+-- Drops the lease if this token holds it.
+local function drop_own_lease(leaseKey, token)
+  local held = redis.pcall('GET', leaseKey)
+  if type(held) == 'string' and string.sub(held, 1, #token + 1) == token .. '|' then redis.pcall('DEL', leaseKey) end
+end
+-- Writes the entry. On failure the error is returned and the key is left
+-- closed: for a set, the older entry and any lease are removed (the set was
+-- meant to replace them); for a fill, its own lease is given back.
+local function store(i, kind, key, generationKey, leaseKey, payload, ttl, fresh, token, generation, tags)
+  local section, err = tag_section(generationKey, tags, i, ttl)
+  local reply = nil
+  if section ~= nil then
+    local header = generation .. ',' .. (now + tonumber(fresh)) .. ',' .. #section .. ':' .. section
+    reply = redis.pcall('SET', key, header .. payload, 'PX', ttl)
+    if failed(reply) then err = reply.err end
+  end
+  if err ~= nil then
+    if kind == 's' then
+      redis.pcall('UNLINK', key)
+      redis.pcall('DEL', leaseKey)
+    elseif kind == 'f' then
+      drop_own_lease(leaseKey, token)
+    end
+    return err
+  end
+  redis.pcall('DEL', leaseKey)
+  return 1
 end
 local function run(i, kind, key, generationKey, leaseKey, payload, ttl, fresh, token, expected, tags)
   if kind == 't' then
@@ -204,17 +294,15 @@ local function run(i, kind, key, generationKey, leaseKey, payload, ttl, fresh, t
       local reply = redis.pcall('DEL', tag_key(generationKey, tag))
       if failed(reply) then return reply.err end
     end
-    redis.pcall('SET', string.sub(generationKey, 1, -4) .. 'tagepoch', new_generation(i))
+    replace_or_delete(epoch_key(generationKey), i)
     return 1
   end
   if kind == 'c' then
-    local reply = redis.pcall('SET', generationKey, new_generation(i))
-    if failed(reply) then return reply.err end
+    replace_or_delete(generationKey, i)
     return 1
   end
   if kind == 'r' then
-    local held = redis.pcall('GET', leaseKey)
-    if type(held) == 'string' and string.sub(held, 1, #token + 1) == token .. '|' then redis.pcall('DEL', leaseKey) end
+    drop_own_lease(leaseKey, token)
     return 1
   end
   if kind == 'd' then
@@ -226,16 +314,25 @@ local function run(i, kind, key, generationKey, leaseKey, payload, ttl, fresh, t
   local generation = redis.pcall('GET', generationKey)
   if failed(generation) then return generation.err end
   if kind == 'f' then
+    -- Still this token's lease, under the very generation and tag epoch it
+    -- recorded? Revoked, expired, evicted, voided by a clear or a tag
+    -- invalidation, or any of them lost: not written.
     local held = redis.pcall('GET', leaseKey)
-    if held ~= token .. '|' .. expected or not generation or lease_scope(generationKey, generation) ~= expected then
-      -- Revoked, expired, or voided by a clear: not written. A voided lease of ours is dropped.
-      if type(held) == 'string' and string.sub(held, 1, #token + 1) == token .. '|' then redis.pcall('DEL', leaseKey) end
+    if held ~= token .. '|' .. expected or current_scope(generationKey, generation) ~= expected then
+      drop_own_lease(leaseKey, token)
       return 0
     end
   end
   if not generation then
-    generation = new_generation(i)
-    redis.pcall('SET', generationKey, generation)
+    generation = new_value(i)
+    local reply = redis.pcall('SET', generationKey, generation)
+    if failed(reply) then
+      if kind == 's' then
+        redis.pcall('UNLINK', key)
+        redis.pcall('DEL', leaseKey)
+      end
+      return reply.err
+    end
   end
   if kind == 'a' then
     local existing = redis.pcall('GET', key)
@@ -243,13 +340,7 @@ local function run(i, kind, key, generationKey, leaseKey, payload, ttl, fresh, t
     local freshUntil = parse_header(existing, generation, generationKey)
     if freshUntil ~= nil and freshUntil > now then return 0 end
   end
-  local section, err = tag_section(generationKey, tags, i, ttl)
-  if section == nil then return err end
-  local header = generation .. ',' .. (now + tonumber(fresh)) .. ',' .. #section .. ':' .. section
-  local reply = redis.pcall('SET', key, header .. payload, 'PX', ttl)
-  if failed(reply) then return reply.err end
-  redis.pcall('DEL', leaseKey)
-  return 1
+  return store(i, kind, key, generationKey, leaseKey, payload, ttl, fresh, token, generation, tags)
 end
 local results = {}
 for i = 1, operations do
@@ -258,7 +349,7 @@ for i = 1, operations do
   results[i] = run(i, ARGV[a + 1], KEYS[k + 1], KEYS[k + 2], KEYS[k + 3], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], ARGV[a + 5], ARGV[a + 6], ARGV[a + 7])
 end
 for m = 1, messages do
-  redis.pcall(publish, ARGV[m * 2 + 1], ARGV[m * 2 + 2])
+  redis.pcall(publish, ARGV[m * 2 + 2], ARGV[m * 2 + 3])
 end
 return results
 `
@@ -269,8 +360,8 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0
 `
 
-/** One read's reply from READ_ENTRIES. */
-export type ReadReply = [Buffer, number] | [Buffer, number, Buffer, number] | [null, Buffer, number] | null
+/** One read's reply from READ_ENTRIES (granted 2: no lease could be had, the scope is then null). */
+export type ReadReply = [Buffer, number] | [Buffer, number, Buffer | null, number] | [null, Buffer | null, number] | null
 
 /** A connection (one server or a Cluster) with the scripts defined. */
 export type ScriptedRedis = RedisClient & ScriptCommands

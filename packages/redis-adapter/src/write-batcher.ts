@@ -1,4 +1,5 @@
 import { TickBatcher, type OriginInvalidation, type PublishRoute } from '@tiercache/core'
+import { randomBytes } from 'node:crypto'
 import { isCluster, type RedisClient } from './connections.js'
 import { batcherOf } from './group-batchers.js'
 import { defineScripts } from './scripts.js'
@@ -16,7 +17,7 @@ export interface WriteOperation {
   readonly ttlMs?: number
   /** How long of `ttlMs` the entry is fresh. */
   readonly freshMs?: number
-  /** 'f' and 'r': the lease token; 'f': the generation the read saw. */
+  /** 'f' and 'r': the lease token; 'f': the scope (generation and tag epoch) its lease recorded. */
   readonly token?: string
   readonly expectedGeneration?: string
   /** The tags to write the entry under (U+001F-joined). */
@@ -29,6 +30,22 @@ export interface WriteOperation {
 export interface ReplicaWait {
   readonly replicas: number
   readonly timeoutMs: number
+}
+
+/**
+ * The nonce of each script call: this process's random prefix and a
+ * counter. The script makes its fresh bookkeeping values (a generation, a tag
+ * epoch, a tag version) from the server's time and this nonce, so a value is
+ * never made twice, even by two processes in the same microsecond or after
+ * the server's clock stepped back (see scripts.ts: a lost key made again must
+ * never equal a value it held before).
+ */
+const NONCE_PREFIX = randomBytes(6).toString('base64url')
+let batches = 0
+
+function nextNonce(): string {
+  batches = (batches + 1) % Number.MAX_SAFE_INTEGER
+  return NONCE_PREFIX + batches.toString(36)
 }
 
 /** A batch's payloads stay under this many bytes, so one burst of big values cannot become one huge script call. */
@@ -86,7 +103,7 @@ async function runBatch(client: RedisClient, submitted: Submitted[]): Promise<Ar
     }
   }
   // On Cluster a classic PUBLISH would go to every node of the cluster; SPUBLISH stays in the slot's shard.
-  const messageArgs: string[] = [isCluster(client) ? 'SPUBLISH' : 'PUBLISH', String(byChannel.size)]
+  const messageArgs: string[] = [nextNonce(), isCluster(client) ? 'SPUBLISH' : 'PUBLISH', String(byChannel.size)]
   for (const [channel, { route, batch }] of byChannel) messageArgs.push(channel, route.encode(batch))
   const scriptArgs = [...keys, ...messageArgs, ...operationArgs]
   let writing: Promise<Array<number | string>>
