@@ -239,51 +239,59 @@ end
 local function replace_or_delete(key, i)
   if failed(redis.pcall('SET', key, new_value(i))) then redis.pcall('DEL', key) end
 end
--- '<tag>\\31<version>\\31…' for the tags of a write, creating a tag's version if
--- it has none. A version key lives as long as the longest entry written under
--- it (a lost one only turns entries into misses), so none outlives its use.
-local function tag_section(generationKey, tags, i, ttl)
-  local parts = {}
-  for tag in string.gmatch(tags, '[^\\31]+') do
-    local key = tag_key(generationKey, tag)
-    local version = redis.pcall('GET', key)
-    if failed(version) then return nil, version.err end
-    if version then
-      redis.pcall('PEXPIRE', key, ttl, 'GT')
-    else
-      version = new_value(i)
-      local reply = redis.pcall('SET', key, version, 'PX', ttl)
-      if failed(reply) then return nil, reply.err end
-    end
-    parts[#parts + 1] = tag .. '\\31' .. version .. '\\31'
-  end
-  return table.concat(parts)
-end
 -- Drops the lease if this token holds it.
 local function drop_own_lease(leaseKey, token)
   local held = redis.pcall('GET', leaseKey)
   if type(held) == 'string' and string.sub(held, 1, #token + 1) == token .. '|' then redis.pcall('DEL', leaseKey) end
 end
--- Writes the entry. On failure the error is returned and the key is left
--- closed: for a set, the older entry and any lease are removed (the set was
--- meant to replace them); for a fill, its own lease is given back.
-local function store(i, kind, key, generationKey, leaseKey, payload, ttl, fresh, token, generation, tags)
-  local section, err = tag_section(generationKey, tags, i, ttl)
-  local reply = nil
-  if section ~= nil then
-    local header = generation .. ',' .. (now + tonumber(fresh)) .. ',' .. #section .. ':' .. section
-    reply = redis.pcall('SET', key, header .. payload, 'PX', ttl)
-    if failed(reply) then err = reply.err end
+-- A write that could not be made leaves its key closed: a set removes the
+-- older entry and any lease (it was meant to replace them), a fill gives
+-- back its own lease. Deletions are never refused, even out of memory.
+local function refuse(kind, key, leaseKey, token, err)
+  if kind == 's' then
+    redis.pcall('UNLINK', key)
+    redis.pcall('DEL', leaseKey)
+  elseif kind == 'f' then
+    drop_own_lease(leaseKey, token)
   end
-  if err ~= nil then
-    if kind == 's' then
-      redis.pcall('UNLINK', key)
-      redis.pcall('DEL', leaseKey)
-    elseif kind == 'f' then
-      drop_own_lease(leaseKey, token)
+  return err
+end
+-- Writes the entry under the generation and its tags, each with its current
+-- version, or a fresh one if it has none. The entry is written first: out of
+-- memory, Redis refuses a script's first write that would grow memory, so a
+-- refused write leaves nothing behind; once a script has written, Redis lets
+-- the rest through. The keys the entry names (a missing generation, missing
+-- tag versions) are made right after it, in the same atomic step. A version
+-- key lives as long as the longest entry written under it (a lost one only
+-- turns entries into misses), so none outlives its use.
+local function store(i, kind, key, generationKey, leaseKey, payload, ttl, fresh, token, generation, newGeneration, tags)
+  local parts, created, existing = {}, {}, {}
+  local newVersion = new_value(i)
+  for tag in string.gmatch(tags, '[^\\31]+') do
+    local versionKey = tag_key(generationKey, tag)
+    local version = redis.pcall('GET', versionKey)
+    if failed(version) then return refuse(kind, key, leaseKey, token, version.err) end
+    if version then
+      existing[#existing + 1] = versionKey
+    else
+      version = newVersion
+      created[#created + 1] = versionKey
     end
-    return err
+    parts[#parts + 1] = tag .. '\\31' .. version .. '\\31'
   end
+  local section = table.concat(parts)
+  local header = generation .. ',' .. (now + tonumber(fresh)) .. ',' .. #section .. ':' .. section
+  local reply = redis.pcall('SET', key, header .. payload, 'PX', ttl)
+  if failed(reply) then return refuse(kind, key, leaseKey, token, reply.err) end
+  if newGeneration then
+    reply = redis.pcall('SET', generationKey, generation)
+    if failed(reply) then return refuse(kind, key, leaseKey, token, reply.err) end
+  end
+  for _, versionKey in ipairs(created) do
+    reply = redis.pcall('SET', versionKey, newVersion, 'PX', ttl)
+    if failed(reply) then return refuse(kind, key, leaseKey, token, reply.err) end
+  end
+  for _, versionKey in ipairs(existing) do redis.pcall('PEXPIRE', versionKey, ttl, 'GT') end
   redis.pcall('DEL', leaseKey)
   return 1
 end
@@ -323,16 +331,10 @@ local function run(i, kind, key, generationKey, leaseKey, payload, ttl, fresh, t
       return 0
     end
   end
+  local newGeneration = false
   if not generation then
     generation = new_value(i)
-    local reply = redis.pcall('SET', generationKey, generation)
-    if failed(reply) then
-      if kind == 's' then
-        redis.pcall('UNLINK', key)
-        redis.pcall('DEL', leaseKey)
-      end
-      return reply.err
-    end
+    newGeneration = true
   end
   if kind == 'a' then
     local existing = redis.pcall('GET', key)
@@ -340,7 +342,7 @@ local function run(i, kind, key, generationKey, leaseKey, payload, ttl, fresh, t
     local freshUntil = parse_header(existing, generation, generationKey)
     if freshUntil ~= nil and freshUntil > now then return 0 end
   end
-  return store(i, kind, key, generationKey, leaseKey, payload, ttl, fresh, token, generation, tags)
+  return store(i, kind, key, generationKey, leaseKey, payload, ttl, fresh, token, generation, newGeneration, tags)
 end
 local results = {}
 for i = 1, operations do
