@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Redis } from 'ioredis'
-import { freePort, redisServerBinary, RedisServer } from './redis-server.js'
+import { freePort, PortTakenError, processIdOf, rawReply, redisServerBinary, RedisServer, START_ATTEMPTS } from './redis-server.js'
 
 const MASTER_NAME = 'tiercache-test'
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
@@ -18,10 +18,109 @@ process.once('exit', () => {
   for (const child of sentinels) child.kill('SIGKILL')
 })
 
+const exited = (child: ChildProcess) => child.exitCode !== null || child.signalCode !== null
+
+/** SIGTERM (SIGKILL if it lingers 3 s), and resolves once the process is gone. */
+function stopChild(child: ChildProcess): Promise<void> {
+  return new Promise<void>((resolve) => {
+    if (exited(child)) return resolve()
+    const timer = setTimeout(() => child.kill('SIGKILL'), 3_000)
+    child.once('exit', () => {
+      clearTimeout(timer)
+      resolve()
+    })
+    // A paused process cannot act on SIGTERM.
+    child.kill('SIGCONT')
+    child.kill('SIGTERM')
+  })
+}
+
+/** The process_id of a Redis answering on `port`, if any. */
+async function holderPid(port: number): Promise<number | undefined> {
+  try {
+    return processIdOf(await rawReply(port, 'INFO server', 500))
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * Resolves once the process answering on `port` is `child` (INFO's
+ * process_id is its pid). Every test file's sentinels monitor the same master
+ * name, so any other check (a PONG, SENTINEL REPLICAS) would also pass
+ * against another file's sentinel that took the port between `freePort()` and
+ * our bind. Throws PortTakenError if another Redis answers there or ours
+ * cannot bind; the caller kills the child and tries a new port.
+ */
+async function provenOurs(port: number, child: ChildProcess, output: () => string): Promise<void> {
+  const deadline = Date.now() + 5_000
+  while (Date.now() < deadline) {
+    if (exited(child)) {
+      const log = output().trim()
+      if (/Address already in use/.test(log)) {
+        throw new PortTakenError(port, await holderPid(port), `the sentinel could not bind: ${log}`)
+      }
+      throw new Error(`the sentinel exited at start on port ${port}: ${log}`)
+    }
+    const pid = await holderPid(port)
+    if (pid === child.pid) return
+    if (pid !== undefined) {
+      throw new PortTakenError(port, pid, `it answered INFO with process_id ${pid}, not our sentinel's (${child.pid})`)
+    }
+    await sleep(20)
+  }
+  throw new Error(`the sentinel on port ${port} did not answer INFO with its pid ${child.pid} within 5 s`)
+}
+
+/**
+ * Launches one sentinel monitoring `primaryPort` on a free port and resolves
+ * once it proves to own that port; a taken port (or any other failed
+ * attempt) is dropped and the next attempt takes a new one.
+ */
+async function startSentinel(dir: string, primaryPort: number): Promise<{ port: number; child: ChildProcess }> {
+  const failures: string[] = []
+  for (let attempt = 0; attempt < START_ATTEMPTS; attempt++) {
+    const port = await freePort()
+    // Per port: a sentinel rewrites its own config file, so no two may share one.
+    const conf = join(dir, `sentinel-${port}.conf`)
+    writeFileSync(
+      conf,
+      [
+        `port ${port}`,
+        'bind 127.0.0.1',
+        `dir ${dir}`,
+        `sentinel monitor ${MASTER_NAME} 127.0.0.1 ${primaryPort} 2`,
+        `sentinel down-after-milliseconds ${MASTER_NAME} 1000`,
+        `sentinel failover-timeout ${MASTER_NAME} 5000`,
+        '',
+      ].join('\n'),
+    )
+    const child = spawn(redisServerBinary(), [conf, '--sentinel', '--loglevel', 'warning'], { stdio: ['ignore', 'pipe', 'pipe'] })
+    sentinels.add(child)
+    child.once('exit', () => sentinels.delete(child))
+    // A sentinel logs to stdout (a failed bind included). Both pipes are read for
+    // its whole life, or a full pipe would block it; only the tail is kept.
+    let output = ''
+    const keep = (data: unknown) => (output = (output + String(data)).slice(-4_000))
+    child.stdout?.on('data', keep)
+    child.stderr?.on('data', keep)
+    try {
+      await provenOurs(port, child, () => output)
+      return { port, child }
+    } catch (error) {
+      failures.push(`attempt ${attempt + 1} (port ${port}): ${error instanceof Error ? error.message : String(error)}`)
+      await stopChild(child)
+      rmSync(conf, { force: true })
+    }
+  }
+  throw new Error(`could not start a sentinel in ${START_ATTEMPTS} attempts:\n${failures.join('\n')}`)
+}
+
 /**
  * A Sentinel-managed set started by a test: one primary, one replica and
  * three sentinels (`redis-server <conf> --sentinel`), all on free loopback
- * ports, all stopped by `stop()`.
+ * ports, each proven to be the process this group spawned, all stopped by
+ * `stop()`.
  */
 export class SentinelGroup {
   readonly masterName = MASTER_NAME
@@ -37,9 +136,28 @@ export class SentinelGroup {
     this.#dir = dir
   }
 
+  /** The pids of the sentinels, in the order of `sentinelPorts` (what their INFO reports as `process_id`). */
+  get sentinelPids(): number[] {
+    return this.#children.map((child) => child.pid!)
+  }
+
   static async start(): Promise<SentinelGroup> {
+    // Filled in as processes start, so a failure part-way stops what did start.
+    const group = new SentinelGroup([], [], [], mkdtempSync(join(tmpdir(), 'tiercache-sentinel-')))
+    try {
+      await group.#start()
+      return group
+    } catch (error) {
+      await group.stop()
+      throw error
+    }
+  }
+
+  async #start(): Promise<void> {
     const primary = await RedisServer.start()
+    this.servers.push(primary)
     const replica = await RedisServer.start()
+    this.servers.push(replica)
     // Either may become the primary; neither should hold a (re)syncing replica
     // back 5 s (the default delay before a diskless full sync starts).
     for (const server of [primary, replica]) server.cli('CONFIG', 'SET', 'repl-diskless-sync-delay', '0')
@@ -49,52 +167,33 @@ export class SentinelGroup {
       if (Date.now() > linked) throw new Error('the replica did not come online within 10 s')
       await sleep(50)
     }
-    const dir = mkdtempSync(join(tmpdir(), 'tiercache-sentinel-'))
-    const ports: number[] = []
-    const children: ChildProcess[] = []
     for (let i = 0; i < 3; i++) {
-      const port = await freePort()
-      const conf = join(dir, `sentinel-${port}.conf`)
-      writeFileSync(
-        conf,
-        [
-          `port ${port}`,
-          'bind 127.0.0.1',
-          `dir ${dir}`,
-          `sentinel monitor ${MASTER_NAME} 127.0.0.1 ${primary.port} 2`,
-          `sentinel down-after-milliseconds ${MASTER_NAME} 1000`,
-          `sentinel failover-timeout ${MASTER_NAME} 5000`,
-          '',
-        ].join('\n'),
-      )
-      const child = spawn(redisServerBinary(), [conf, '--sentinel', '--loglevel', 'warning'], { stdio: 'ignore' })
-      sentinels.add(child)
-      child.once('exit', () => sentinels.delete(child))
-      children.push(child)
-      ports.push(port)
+      const { port, child } = await startSentinel(this.#dir, primary.port)
+      this.#children.push(child)
+      this.sentinelPorts.push(port)
     }
-    const group = new SentinelGroup([primary, replica], ports, children, dir)
-    // Ready when every sentinel answers and knows the replica (a failover needs one to promote).
+    // Ready when every sentinel knows the replica (a failover needs one to
+    // promote). Each port was proven to be held by our child, and stays so while
+    // that child lives, so these answers are our sentinels'.
     const deadline = Date.now() + 15_000
-    for (const port of ports) {
+    for (const [i, port] of this.sentinelPorts.entries()) {
+      const child = this.#children[i]!
       for (;;) {
-        if (Date.now() > deadline) {
-          await group.stop()
-          throw new Error(`sentinel on port ${port} did not come up knowing the replica within 15 s`)
-        }
+        if (exited(child)) throw new Error(`the sentinel on port ${port} exited before it knew the replica`)
+        if (Date.now() > deadline) throw new Error(`sentinel on port ${port} did not come up knowing the replica within 15 s`)
+        const sentinel = sentinelClient(port)
         try {
-          const sentinel = sentinelClient(port)
           await sentinel.connect()
           const replicas = (await sentinel.call('SENTINEL', 'REPLICAS', MASTER_NAME)) as unknown[]
-          sentinel.disconnect()
           if (replicas.length > 0) break
         } catch {
-          // not up yet
+          // not answering yet
+        } finally {
+          sentinel.disconnect()
         }
         await sleep(100)
       }
     }
-    return group
   }
 
   /** ioredis connection options that find the primary through the sentinels. */
@@ -167,16 +266,7 @@ export class SentinelGroup {
   }
 
   async stop(): Promise<void> {
-    await Promise.all(
-      this.#children.map(
-        (child) =>
-          new Promise<void>((resolve) => {
-            if (child.exitCode !== null || child.signalCode !== null) return resolve()
-            child.once('exit', () => resolve())
-            child.kill('SIGTERM')
-          }),
-      ),
-    )
+    await Promise.all(this.#children.map(stopChild))
     await Promise.all(this.servers.map((server) => server.stop()))
     rmSync(this.#dir, { recursive: true, force: true })
   }

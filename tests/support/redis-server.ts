@@ -87,7 +87,7 @@ export function rawReply(port: number, command: string, timeoutMs = 1_000): Prom
 }
 
 /** `process_id` from an INFO reply, or undefined if the reply is not one (an error, a half-started server). */
-function processIdOf(info: string): number | undefined {
+export function processIdOf(info: string): number | undefined {
   const match = /^process_id:(\d+)\r?$/m.exec(info)
   return match === null ? undefined : Number(match[1])
 }
@@ -113,7 +113,7 @@ export class PortTakenError extends Error {
 export type ExtraArgs = readonly string[] | (() => readonly string[] | Promise<readonly string[]>)
 
 /** How often `start()` tries a new port, and `restart()` re-binds its own, before giving up. */
-const START_ATTEMPTS = 5
+export const START_ATTEMPTS = 5
 const RESTART_BIND_ATTEMPTS = 10
 
 export class RedisServer {
