@@ -6,10 +6,34 @@ import { createCache, type CacheOptions } from '@tiercache/core'
 import { memoryTier } from '@tiercache/memory-adapter'
 import { redisBus, redisTier } from '@tiercache/redis-adapter'
 import { describe, expect, it } from 'vitest'
-import { sleep, useRedisSuite } from './support/redis-suite.js'
+import { useRedisSuite } from './support/redis-suite.js'
 import { TcpProxy } from './support/tcp-proxy.js'
 
 const suite = useRedisSuite()
+
+/**
+ * A factory the test drives: `started` resolves when the cache calls it (so
+ * its lease has been granted), and it returns `value` only once the test
+ * calls `finish()`. The test orders its steps by these events, never by how
+ * long a factory sleeps.
+ */
+function heldFactory<T>(value: T) {
+  let markStarted!: () => void
+  let finish!: () => void
+  const started = new Promise<void>((resolve) => (markStarted = resolve))
+  const finished = new Promise<void>((resolve) => (finish = resolve))
+  const factory = async (): Promise<T> => {
+    markStarted()
+    await finished
+    return value
+  }
+  return { factory, started, finish }
+}
+
+/** Whether Redis holds the fill lease of `key` in the 'leases' cache (layout: packages/redis-adapter/src/keyspace.ts). */
+async function leaseHeld(key: string): Promise<boolean> {
+  return (await suite.raw.exists(`tiercache:leases#lease:${key}`)) === 1
+}
 
 async function instance(options: Partial<CacheOptions> = {}, busUrl = suite.server.url) {
   const bus = redisBus({ redis: busUrl })
@@ -50,12 +74,15 @@ describe('leases are given back when unused', () => {
   it('a clear voids the leases taken before it: new callers do not wait for the old holder', async () => {
     const holder = await instance()
     const other = await instance()
-    const slow = holder.getOrSet('k', () => sleep(2_000).then(() => 'from before the clear'))
-    await sleep(100)
+    const held = heldFactory('from before the clear')
+    const slow = holder.getOrSet('k', held.factory)
+    await held.started
+    expect(await leaseHeld('k')).toBe(true) // the holder's lease is live until the clear
     await other.clear()
     expect(await other.getOrSet('k', async () => 'after the clear')).toBe('after the clear')
     expect(other.stats().leaseWaits).toBe(0)
-    await slow
+    held.finish()
+    expect(await slow).toBe('from before the clear')
     expect(await (await instance()).get('k')).toBe('after the clear') // the old holder's fill did not land
   })
 })
@@ -67,10 +94,13 @@ describe('revoked leases keep stale values out of every tier', () => {
     // serve-stale-l1: the filler keeps trusting its L1 although its bus is cut, so only the revoked lease protects it.
     const filler = await instance({ onBusDown: 'serve-stale-l1' }, link.url)
     const deleter = await instance()
-    const filling = filler.getOrSet('k', () => sleep(300).then(() => 'computed before the delete'))
-    await sleep(100)
+    const held = heldFactory('computed before the delete')
+    const filling = filler.getOrSet('k', held.factory)
+    await held.started
+    expect(await leaseHeld('k')).toBe(true)
     link.partition()
     await deleter.delete('k')
+    held.finish()
     expect(await filling).toBe('computed before the delete')
     expect(await suite.raw.exists('tiercache:leases:k')).toBe(0)
     expect(await filler.get('k')).toBeUndefined()
@@ -82,10 +112,16 @@ describe('revoked leases keep stale values out of every tier', () => {
     suite.cleanup(() => link.stop())
     const filler = await instance({ onBusDown: 'serve-stale-l1' }, link.url)
     const deleter = await instance()
-    const loading = filler.getOrSetMany(['a', 'b'], (keys) => sleep(300).then(() => keys.map((key) => `loaded ${key}`)))
-    await sleep(100)
+    const held = heldFactory(['loaded a', 'loaded b'])
+    const loading = filler.getOrSetMany(['a', 'b'], async (keys) => {
+      expect(keys).toEqual(['a', 'b'])
+      return held.factory()
+    })
+    await held.started
+    expect([await leaseHeld('a'), await leaseHeld('b')]).toEqual([true, true])
     link.partition()
     await deleter.delete('a')
+    held.finish()
     expect(await loading).toEqual(['loaded a', 'loaded b'])
     expect(await suite.raw.exists('tiercache:leases:a')).toBe(0) // revoked: not written
     expect(await suite.raw.exists('tiercache:leases:b')).toBe(1) // untouched: written
@@ -99,11 +135,14 @@ describe('revoked leases keep stale values out of every tier', () => {
     suite.cleanup(() => link.stop())
     const filler = await instance({ onBusDown: 'serve-stale-l1' }, link.url)
     const writer = await instance()
-    const filling = filler.getOrSet('k', () => sleep(300).then(() => 'read from the database before the update'), { tags: ['company:42'] })
-    await sleep(100)
+    const held = heldFactory('read from the database before the update')
+    const filling = filler.getOrSet('k', held.factory, { tags: ['company:42'] })
+    await held.started
+    expect(await leaseHeld('k')).toBe(true)
     link.partition() // the filler will not hear the invalidation: only the lease can stop its fill
     await writer.invalidateTags(['company:42'])
-    await filling
+    held.finish()
+    expect(await filling).toBe('read from the database before the update')
     expect(await suite.raw.exists('tiercache:leases:k')).toBe(0)
     expect(await writer.get('k')).toBeUndefined()
     link.heal()

@@ -2,18 +2,37 @@ import { describe, expect, it, vi } from 'vitest'
 import { adviseAll, createCache, type BoundSharedTier, type SharedTier, type TierEntry } from '../src/index.js'
 import { fakeLocalTier } from './fakes.js'
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+/**
+ * Core's clock, driven by the test: the advisor compares measured factory
+ * and L2 durations, and on a loaded machine a real sleep(1) can outlast a
+ * real sleep(10). Here time moves only when a fake tier or factory says it
+ * took so long, so every measured duration is exact and the advice cannot
+ * depend on the machine.
+ */
+const time = vi.hoisted(() => ({ now: 1_000_000 }))
+vi.mock('../src/clock.js', () => ({ clock: () => time.now }))
+
+/** `ms` of core's clock pass (synchronously: nothing else can run in between). */
+function elapse(ms: number): void {
+  time.now += ms
+}
+
+/** A factory that takes exactly `ms` on core's clock. */
+const takes = <T>(ms: number, value: T) => async (): Promise<T> => {
+  elapse(ms)
+  return value
+}
 
 /** A shared tier with a fixed round trip, to stand for a Redis of known latency. */
 function slowShared(roundTripMs: number): SharedTier {
   const map = new Map<string, TierEntry>()
   const bound: BoundSharedTier = {
     get: async (key) => {
-      await sleep(roundTripMs)
+      elapse(roundTripMs)
       return map.get(key)
     },
     set: async (key, entry) => {
-      await sleep(roundTripMs)
+      elapse(roundTripMs)
       map.set(key, entry)
     },
     delete: async (key) => {
@@ -44,27 +63,31 @@ describe('the caching advisor', () => {
 
   it('l1-only: a factory cheaper than two L2 round trips', async () => {
     const c = createCache({ name: 'cheap', tiers: [fakeLocalTier(), slowShared(4)], ...plan })
-    for (let i = 0; i < 30; i++) await c.getOrSet(`k${i}`, async () => i) // ~0 ms factory, 4 ms L2
+    for (let i = 0; i < 30; i++) await c.getOrSet(`k${i}`, async () => i) // a 0 ms factory, 4 ms L2
     for (let round = 0; round < 5; round++) for (let i = 0; i < 30; i++) await c.getOrSet(`k${i}`, async () => i)
-    const advice = c.advise()
-    expect(advice.recommendation).toBe('l1-only')
-    expect(advice.reason).toMatch(/factory .* < 2x L2 round trip/)
+    expect(c.advise()).toMatchObject({
+      recommendation: 'l1-only',
+      reason: 'factory 0.00 ms < 2x L2 round trip 4.00 ms: Redis costs about what it saves',
+      numbers: { factoryP50Ms: 0, l2P50Ms: 4 },
+    })
   })
 
   it('raise-ttl: most misses are expirations', async () => {
     const c = createCache({ name: 'short', tiers: [fakeLocalTier()], ttl: '30ms', ...plan })
     for (let round = 0; round < 4; round++) {
       for (let i = 0; i < 20; i++) for (let hit = 0; hit < 3; hit++) await c.getOrSet(`k${i}`, async () => i)
-      await sleep(40)
+      elapse(40) // every entry is now past its TTL
     }
+    // Round 1's 20 misses are cold; rounds 2-4 find each key expired in L1.
+    expect(c.stats()).toMatchObject({ misses: 80, expiredMisses: 60, l1Hits: 160 })
     expect(c.advise().recommendation).toBe('raise-ttl')
   })
 
   it('keep: a slow factory and a good hit rate; adviseAll tables several caches', async () => {
     const c = createCache({ name: 'worth-it', tiers: [fakeLocalTier(), slowShared(1)], ...plan })
-    for (let i = 0; i < 5; i++) await c.getOrSet(`k${i}`, () => sleep(10).then(() => i))
+    for (let i = 0; i < 5; i++) await c.getOrSet(`k${i}`, takes(10, i)) // a 10 ms factory behind a 1 ms L2
     for (let round = 0; round < 30; round++) for (let i = 0; i < 5; i++) await c.getOrSet(`k${i}`, async () => i)
-    expect(c.advise().recommendation).toBe('keep')
+    expect(c.advise()).toMatchObject({ recommendation: 'keep', numbers: { factoryP50Ms: 10, l2P50Ms: 1 } })
     const other = createCache({ name: 'idle', tiers: [fakeLocalTier()], ...plan })
     const { advice, table } = adviseAll([c, other])
     expect(advice.map((a) => a.recommendation)).toEqual(['keep', 'not-enough-data'])
@@ -95,12 +118,12 @@ describe("policy: 'auto' and per-group advice", () => {
     const costly = c.namespace('costly')
     for (let i = 0; i < 25; i++) {
       await cheap.getOrSet(`k${i}`, async () => i)
-      await costly.getOrSet(`k${i}`, () => sleep(15).then(() => i))
+      await costly.getOrSet(`k${i}`, takes(15, i))
     }
     calls.length = 0
     for (let i = 25; i < 35; i++) {
       await cheap.getOrSet(`k${i}`, async () => i)
-      await costly.getOrSet(`k${i}`, () => sleep(15).then(() => i))
+      await costly.getOrSet(`k${i}`, takes(15, i))
     }
     expect(calls.filter((key) => key.startsWith('cheap'))).toEqual([])
     expect(calls.filter((key) => key.startsWith('costly'))).toHaveLength(10)
@@ -128,7 +151,7 @@ describe('advisor counting (review regressions)', () => {
     let i = 0
     for (; i < 25; i++) await group.getOrSet(`k${i}`, async () => i)
     expect(logger.warn).toHaveBeenCalledWith(expect.objectContaining({ decision: 'l1-only' }), expect.any(String))
-    for (; i < 90; i++) await group.getOrSet(`k${i}`, () => sleep(12).then(() => i))
+    for (; i < 90; i++) await group.getOrSet(`k${i}`, takes(12, i)) // 12 ms > 3x the 2 ms round trip
     expect(logger.warn).toHaveBeenLastCalledWith(expect.objectContaining({ decision: 'keep' }), expect.stringContaining('uses L2 again'))
   })
 })

@@ -1,5 +1,5 @@
 import { describe, expect, it, vi } from 'vitest'
-import { FactoryTimeoutError, InvalidOptionError, clock, createCache, type TierCacheError } from '../src/index.js'
+import { FactoryTimeoutError, InvalidOptionError, SerializationError, clock, createCache, type TierCacheError } from '../src/index.js'
 import { FakeBus, controlledSharedTier, deferred, fakeLocalTier } from './fakes.js'
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
@@ -308,8 +308,18 @@ describe('review regressions', () => {
     expect(c.stats().circuit).toBe('open')
     await sleep(80)
     l2.failWith = undefined
-    l2.encodeError = Object.assign(new Error('cannot encode'), { code: 'ERR_SERIALIZATION' })
-    await expect(c.set('x', 'v')).rejects.toBeDefined()
+    // What a real shared tier's encoder throws (redisTier: SerializationError naming the cache, key and tier).
+    const encodeError = new SerializationError('value cannot be encoded', { cache: 'policy', key: 'x', tier: 'fake-shared' })
+    l2.encodeError = encodeError
+    const rejection = await c.set('x', 'v').then(
+      () => expect.fail('set resolved although the tier could not encode the value'),
+      (error: unknown) => error,
+    )
+    // The caller gets the tier's typed error itself, not a generic tier failure.
+    expect(rejection).toBe(encodeError)
+    expect(rejection).toBeInstanceOf(SerializationError)
+    expect(rejection).toMatchObject({ code: 'ERR_SERIALIZATION', cache: 'policy', key: 'x' })
+    expect((rejection as Error).message).toBe('value cannot be encoded [cache "policy", key "x", tier fake-shared]')
     expect(c.stats().circuit).toBe('half-open')
   })
 
