@@ -9,106 +9,279 @@ import {
   createCache,
   InvalidKeyError,
   InvalidOptionError,
+  MAX_DURATION_MS,
   MAX_KEY_LENGTH,
-  TierCacheError,
 } from '../src/index.js'
 import { controlledSharedTier, fakeLocalTier } from './fakes.js'
 
 const RUNS = 100_000
 
+/**
+ * Which keys the cache accepts, written out on its own (not by calling the
+ * cache's check): a non-empty string of at most MAX_KEY_LENGTH UTF-16 units
+ * that holds no U+001E, or exactly one U+001E between a namespace and a
+ * non-empty key, as cache.namespace() builds it. The namespace is 1 to 16
+ * levels joined by ':', each level non-empty and free of control characters
+ * (U+0000 to U+001F).
+ */
+function keyIsValid(key: unknown): boolean {
+  if (typeof key !== 'string' || key.length === 0 || key.length > MAX_KEY_LENGTH) return false
+  const parts = key.split('\u001e')
+  if (parts.length === 1) return true
+  if (parts.length > 2 || parts[1] === '') return false
+  const levels = parts[0]!.split(':')
+  return levels.length <= 16 && levels.every((level) => level.length > 0 && ![...level].some((char) => char.charCodeAt(0) < 0x20))
+}
+
+/** Namespaced keys, well-formed or nearly so: levels from a small alphabet with ':' and control characters, so both sides of each rule come up. */
+const namespacedKey = fc
+  .tuple(
+    fc.array(fc.string({ unit: fc.constantFrom('n', 's', ':', '\u0000', '\u001f', '\u0020', 'é'), maxLength: 4 }), { minLength: 1, maxLength: 18 }),
+    fc.string({ unit: fc.constantFrom('k', ':', '\u001e', '\u0000'), maxLength: 4 }),
+  )
+  .map(([levels, key]) => `${levels.join(':')}\u001e${key}`)
+
 /** Keys as a caller might pass them: any string (unicode, control characters, the reserved U+001E, very long), or not a string at all. */
 const anyKey = fc.oneof(
   fc.string({ unit: 'binary', maxLength: 40 }),
   fc.string({ unit: fc.constantFrom('a', ':', '\u001e', '\u0000', '{', '}'), maxLength: 12 }),
+  namespacedKey,
   fc.integer({ min: MAX_KEY_LENGTH - 2, max: MAX_KEY_LENGTH + 2 }).map((n) => 'k'.repeat(n)),
+  fc.integer({ min: MAX_KEY_LENGTH - 4, max: MAX_KEY_LENGTH + 2 }).map((n) => `ns\u001e${'k'.repeat(n - 3)}`),
   fc.anything(),
 )
 
 describe('keys', () => {
-  it(`any key: accepted, or InvalidKeyError naming the cache (and the key, truncated) before any tier is called (${RUNS} cases)`, async () => {
+  it('the key rule, by example (both sides of each clause)', () => {
+    const accepted = ['k', 'a:b', 'ns\u001ek', 'a:b:c\u001ek', 'ns\u001e:', `${Array(16).fill('l').join(':')}\u001ek`, 'k'.repeat(MAX_KEY_LENGTH)]
+    const refused = ['', '\u001ek', 'ns\u001e', 'a\u001eb\u001ec', ':ns\u001ek', 'a::b\u001ek', 'n\u0000s\u001ek', `${Array(17).fill('l').join(':')}\u001ek`, 'k'.repeat(MAX_KEY_LENGTH + 1), 1, null, undefined, {}]
+    for (const key of accepted) expect([key, keyIsValid(key)]).toEqual([key, true])
+    for (const key of refused) expect([key, keyIsValid(key)]).toEqual([key, false])
+  })
+
+  it(`any key: accepted exactly when the key rule says so, else InvalidKeyError naming the cache and the key, before any tier is called (${RUNS} cases)`, async () => {
     const l1 = fakeLocalTier()
     const l2 = controlledSharedTier()
     const cache = createCache<number>({ name: 'keys', tiers: [l1, l2], ttl: '1m', invalidation: { ttlOnly: true } })
     await fc.assert(
       fc.asyncProperty(anyKey, async (key) => {
         l2.bound.calls = []
+        l1.bound.map.clear()
         let error: unknown
         try {
           await cache.set(key as string, 1)
         } catch (caught) {
           error = caught
         }
-        const valid = typeof key === 'string' && key.length > 0 && key.length <= MAX_KEY_LENGTH && !key.includes('\u001e')
-        if (valid) {
+        if (keyIsValid(key)) {
           expect(error).toBeUndefined()
+          // Accepted means written: to L2, then L1.
+          expect(l2.bound.calls).toEqual([`set ${key as string}`])
+          expect(l1.bound.map.get(key as string)?.value).toBe(1)
           return
         }
-        if (typeof key === 'string' && key.includes('\u001e') && key.length <= MAX_KEY_LENGTH && error === undefined) return // a well-formed `<namespace>U+001E<key>`
         expect(error).toBeInstanceOf(InvalidKeyError)
         const typed = error as InvalidKeyError
         expect(typed.code).toBe('ERR_INVALID_KEY')
         expect(typed.cache).toBe('keys')
-        expect(typed.message).toContain('keys')
+        expect(typed.message).toContain('[cache "keys"')
         // The message names the key, truncated (the full key stays on `error.key`).
         expect(typed.message.length).toBeLessThan(400)
-        if (typeof key === 'string' && key.length > 0) expect(typed.key).toBe(key)
+        if (typeof key === 'string') {
+          expect(typed.key).toBe(key)
+          expect(typed.message).toContain(`key "${key.slice(0, 120)}`)
+        } else {
+          expect(typed.key).toBeUndefined()
+        }
         expect(l2.bound.calls).toEqual([]) // nothing reached L2
-        expect(typeof key === 'string' ? l1.bound.map.has(key) : false).toBe(false)
+        expect(l1.bound.map.size).toBe(0) // nor L1
       }),
       { numRuns: RUNS },
     )
     await cache.close()
-  }, 120_000)
+  }, 300_000) // a hang guard only: 100k cases take over a minute on a loaded 2-core machine
 })
 
+/** The built-in default TTL (`createCache` without `ttl`). */
+const DEFAULT_TTL_MS = 60_000
+const UNIT_MS = new Map<string, bigint>([
+  ['ms', 1n],
+  ['s', 1_000n],
+  ['m', 60_000n],
+  ['h', 3_600_000n],
+  ['d', 86_400_000n],
+])
+const isAsciiDigit = (char: string | undefined) => char !== undefined && char >= '0' && char <= '9'
+
+/**
+ * The duration contract, written out on its own (not by calling the parser),
+ * for exactly which `ttl` values createCache accepts and the milliseconds it
+ * keeps:
+ * - absent: the default;
+ * - a number: finite, above 0 and at most MAX_DURATION_MS; fractions round up;
+ * - a string: ASCII digits, optionally '.' and more digits, then one of
+ *   ms, s, m, h, d, with surrounding whitespace ignored; its exact value
+ *   (decimal, no binary rounding) above 0 and at most MAX_DURATION_MS;
+ *   fractions of a millisecond round up;
+ * - anything else: refused.
+ */
+function expectedTtlMs(input: unknown): number | 'refused' {
+  if (input === undefined) return DEFAULT_TTL_MS
+  if (typeof input === 'number') return Number.isFinite(input) && input > 0 && input <= MAX_DURATION_MS ? Math.ceil(input) : 'refused'
+  if (typeof input !== 'string') return 'refused'
+  const text = input.trim()
+  let end = 0
+  while (isAsciiDigit(text[end])) end++
+  const whole = text.slice(0, end)
+  if (whole === '') return 'refused'
+  let fraction = ''
+  if (text[end] === '.') {
+    const start = end + 1
+    end = start
+    while (isAsciiDigit(text[end])) end++
+    fraction = text.slice(start, end)
+    if (fraction === '') return 'refused'
+  }
+  const unit = UNIT_MS.get(text.slice(end))
+  if (unit === undefined) return 'refused'
+  // Exact: amount = (whole and fraction digits) / 10^(fraction digits).
+  const scaled = BigInt(whole + fraction) * unit
+  const scale = 10n ** BigInt(fraction.length)
+  const ms = (scaled + scale - 1n) / scale // rounded up
+  return scaled === 0n || ms > BigInt(MAX_DURATION_MS) ? 'refused' : Number(ms)
+}
+
+const digits = (minLength: number, maxLength: number) => fc.string({ unit: fc.constantFrom(...'0123456789'), minLength, maxLength })
+/** Well-formed duration strings: digits, maybe a fraction, a unit, maybe padded with whitespace. */
+const wellFormedDuration = fc
+  .tuple(fc.constantFrom('', ' ', '\t', '\n '), digits(1, 11), fc.option(digits(1, 7), { nil: undefined }), fc.constantFrom(...UNIT_MS.keys()), fc.constantFrom('', ' ', '\r\n'))
+  .map(([before, whole, fraction, unit, after]) => `${before}${whole}${fraction === undefined ? '' : `.${fraction}`}${unit}${after}`)
+/** One character of a well-formed string inserted, replaced or removed: most break it, a few do not, and the contract must tell which. */
+const nearlyWellFormedDuration = fc
+  .tuple(wellFormedDuration, fc.nat(), fc.constantFrom('insert', 'replace', 'remove'), fc.constantFrom(' ', '+', '-', '.', 'e', 'E', '_', ',', 'x', 'S', 'M', '５', '٣', '\u00a0', '\u0000', '0', '9'))
+  .map(([text, at, edit, char]) => {
+    const i = at % (text.length + 1)
+    if (edit === 'insert') return text.slice(0, i) + char + text.slice(i)
+    if (edit === 'replace') return text.slice(0, i) + char + text.slice(i + 1)
+    return text.slice(0, i) + text.slice(i + 1)
+  })
+
 describe('options', () => {
-  /** Durations a caller might get wrong: '5 minutes', -1, NaN, Infinity, 0, objects, huge numbers. */
+  /** Durations a caller might pass, right and wrong: '5 minutes', -1, NaN, Infinity, 0, objects, huge numbers, the bounds. */
   const anyDuration = fc.oneof(
+    wellFormedDuration,
+    nearlyWellFormedDuration,
     fc.string({ maxLength: 12 }),
-    fc.constantFrom('5 minutes', '1 h', '-1s', '1.5.2m', '', ' ', 'ms', '10x', '1e3ms'),
+    fc.constantFrom('5 minutes', '1 h', '-1s', '+1s', '1.5.2m', '', ' ', 'ms', '10x', '1e3ms', '.5s', '5.s', '0x10ms', '1_000ms', '５s', '5MS', '0ms', '0.0s', '0.0001ms'),
+    fc.constantFrom(`${MAX_DURATION_MS}ms`, `${MAX_DURATION_MS + 1}ms`, '2147483.647s', '2147483.6471s', '24d', '25d', `${'9'.repeat(400)}ms`),
     fc.double(),
     fc.integer(),
-    fc.constantFrom(Number.NaN, Number.POSITIVE_INFINITY, -1, 0, 2 ** 53),
+    fc.constantFrom(Number.NaN, Number.POSITIVE_INFINITY, -1, 0, -0, 0.25, Number.MIN_VALUE, MAX_DURATION_MS, MAX_DURATION_MS + 0.5, MAX_DURATION_MS + 1, 2 ** 53, undefined, null, 5n),
     fc.anything(),
   )
 
-  it(`any ttl: accepted as a positive duration, or InvalidOptionError at createCache (${RUNS} cases)`, { timeout: 60_000 }, () => {
+  /** createCache's answer for `ttl`: the milliseconds it keeps, or what it threw. */
+  function ttlOutcome(ttl: unknown): { ttlMs: number } | { error: unknown } {
+    try {
+      const cache = createCache({ name: 'durations', tiers: [fakeLocalTier()], ttl: ttl as number, invalidation: { ttlOnly: true } })
+      const { ttlMs } = cache.describe()
+      void cache.close()
+      return { ttlMs }
+    } catch (error) {
+      return { error }
+    }
+  }
+
+  it.each([
+    [' 5m ', 300_000],
+    ['250ms', 250],
+    ['1.5s', 1_500],
+    ['0.5ms', 1],
+    ['1.1m', 66_000],
+    ['2.2h', 7_920_000],
+    ['4.03s', 4_030],
+    ['8.05s', 8_050],
+    [`${MAX_DURATION_MS}ms`, MAX_DURATION_MS],
+    [0.25, 1],
+    [MAX_DURATION_MS, MAX_DURATION_MS],
+    [undefined, DEFAULT_TTL_MS],
+  ])('ttl %j is kept as exactly %i ms', (ttl, ms) => {
+    expect(expectedTtlMs(ttl)).toBe(ms)
+    expect(ttlOutcome(ttl)).toEqual({ ttlMs: ms })
+  })
+
+  it(`any ttl: accepted with exactly the value the duration contract gives, or InvalidOptionError naming the option and the cache (${RUNS} cases)`, { timeout: 300_000 }, () => {
     fc.assert(
       fc.property(anyDuration, (ttl) => {
-        let error: unknown
-        try {
-          createCache({ name: 'durations', tiers: [fakeLocalTier()], ttl: ttl as number, invalidation: { ttlOnly: true } }).close()
-        } catch (caught) {
-          error = caught
+        const expected = expectedTtlMs(ttl)
+        const outcome = ttlOutcome(ttl)
+        if (expected !== 'refused') {
+          expect(outcome).toEqual({ ttlMs: expected })
+          return
         }
-        const positiveNumber = typeof ttl === 'number' && Number.isFinite(ttl) && ttl > 0 && ttl <= 2 ** 31
-        if (positiveNumber) expect(error).toBeUndefined()
-        if (error !== undefined) {
-          expect(error).toBeInstanceOf(InvalidOptionError)
-          expect((error as TierCacheError).code).toBe('ERR_INVALID_OPTION')
-        }
+        expect(outcome).toHaveProperty('error')
+        const { error } = outcome as { error: unknown }
+        expect(error).toBeInstanceOf(InvalidOptionError)
+        expect(error).toMatchObject({ code: 'ERR_INVALID_OPTION', cache: 'durations' })
+        expect((error as Error).message).toMatch(/^ttl: /)
+        expect((error as Error).message).toContain('[cache "durations"]')
       }),
       { numRuns: RUNS },
     )
   })
 
-  it('unknown option names and maxEntries: 0 are refused at construction, naming the option', () => {
+  /** Every option name createCache documents (CacheOptions and the read-policy options). */
+  const KNOWN = new Set([
+    'name',
+    'tiers',
+    'bus',
+    'maxStaleness',
+    'onError',
+    'circuitBreaker',
+    'onBusDown',
+    'invalidation',
+    'logger',
+    'policy',
+    'ttl',
+    'negativeTtl',
+    'grace',
+    'jitter',
+    'softTimeout',
+    'hardTimeout',
+    'failSafeBackoff',
+    'lockTimeout',
+    'refreshStale',
+  ])
+
+  /** What createCache throws (or undefined) for the base options plus `extra`. */
+  function creationError(extra: Record<string, unknown>): unknown {
+    try {
+      void createCache({ name: 'opts', tiers: [fakeLocalTier()], ttl: '1m', invalidation: { ttlOnly: true }, ...extra } as never).close()
+      return undefined
+    } catch (error) {
+      return error
+    }
+  }
+
+  it('any unknown option name is refused at construction with InvalidOptionError naming it (memoryTier\'s maxEntries: 0 is checked in memory-adapter)', () => {
     fc.assert(
-      fc.property(fc.string({ minLength: 1, maxLength: 16 }).filter((name) => /^[a-z]/i.test(name)), (name) => {
-        let error: unknown
-        try {
-          createCache({ name: 'opts', tiers: [fakeLocalTier()], ttl: '1m', invalidation: { ttlOnly: true }, [name]: 1 } as never).close()
-        } catch (caught) {
-          error = caught
-        }
-        // Known options exist; anything else is refused with its name in the message.
-        if (error !== undefined) {
-          expect(error).toBeInstanceOf(TierCacheError)
-          if ((error as TierCacheError).code === 'ERR_INVALID_OPTION' && (error as Error).message.includes('unknown')) expect((error as Error).message).toContain(name)
-        }
+      fc.property(fc.string({ minLength: 1, maxLength: 16 }).filter((name) => /^[a-z]/i.test(name) && !KNOWN.has(name)), (name) => {
+        const error = creationError({ [name]: 1 })
+        expect(error).toBeInstanceOf(InvalidOptionError)
+        expect(error).toMatchObject({ code: 'ERR_INVALID_OPTION', cache: 'opts' })
+        expect((error as Error).message).toContain(`createCache: unknown option "${name}"`)
       }),
       { numRuns: 2_000 },
     )
-    expect(() => createCache({ name: 'opts', tiers: [fakeLocalTier()], ttl: '1m', tlt: '1m' } as never)).toThrow(/tlt/)
+    expect(() => createCache({ name: 'opts', tiers: [fakeLocalTier()], ttl: '1m', tlt: '1m' } as never)).toThrow(/unknown option "tlt"/)
+  })
+
+  it('every known option name is accepted as a name (its value may still be refused, never as unknown)', () => {
+    for (const name of KNOWN) {
+      const error = creationError({ [name]: Symbol('not a valid value for any option') })
+      expect([name, String((error as Error | undefined)?.message)]).not.toEqual([name, expect.stringContaining('unknown option')])
+    }
+    // A valid value for a read-policy option is taken as is.
+    expect(creationError({ grace: '10m', lockTimeout: '3s' })).toBeUndefined()
   })
 })
