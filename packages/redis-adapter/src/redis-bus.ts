@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto'
 import type { Cluster, Redis } from 'ioredis'
 import {
   InvalidOptionError,
@@ -57,6 +58,12 @@ export interface RedisBusOptions {
    * proportional to all writes, and a writer drops its own fresh L1 copy
    * (its next read of that key goes to L2). Worth it when keys under the
    * prefix have writers outside the SDK. Default false.
+   *
+   * Tracking does not report a SWAPDB (nor a dataset replaced any other way
+   * it does not see), so in this mode the bus also keeps an identity key,
+   * `<prefix>:#dataset-identity` (a random token, no TTL), and reads it with
+   * every liveness probe: a changed or missing token is a gap (every L1 on the
+   * bus is emptied) before L1 is trusted again.
    */
   trackExternalWrites?: boolean
 }
@@ -71,6 +78,16 @@ const KNOWN_OPTIONS = new Set(['redis', 'prefix', 'timeout', 'maxStaleness', 'pr
 const TRACKING_CHANNEL = '__redis__:invalidate'
 /** The origin of invalidations from CLIENT TRACKING: no cache instance has it, so every member applies them. */
 const EXTERNAL_ORIGIN = 'redis:tracking'
+
+/**
+ * The key naming this database's dataset (trackExternalWrites). Under the
+ * prefix, so a least-privilege ACL (`~<prefix>:*`) covers it; `#` right after
+ * the prefix cannot be a cache's key (cache names are not empty and contain
+ * no '#'), and keyOfLayout ignores it, so its tracking messages evict nothing.
+ */
+function datasetIdentityKey(prefix: string): string {
+  return `${prefix}:#dataset-identity`
+}
 
 /**
  * Invalidations over Redis pub/sub. One bus per process serves every cache:
@@ -130,10 +147,14 @@ class RedisPubSubBus implements RedisBus {
   #core: BusCore
   #publisher: ConnectionLease
   #subscriber: Redis
-  /** Bumped by every break: answers to probes sent before it prove nothing. */
+  /** Bumped by every break of the subscriber connection: tracking switched on before it is gone. */
   #epoch = 0
+  /** Bumped by every gap (a break, a replaced dataset): answers to probes sent before it prove nothing. */
+  #round = 0
   /** Send times of probes awaiting their answer, oldest first (answers come in order). */
   #outstanding: number[] = []
+  /** trackExternalWrites: the dataset identity every probe checks; undefined otherwise. */
+  #identity: DatasetIdentity | undefined
   #probeTimer: NodeJS.Timeout
   /** trackExternalWrites: CLIENT TRACKING is on for the current subscriber connection (it ends with the connection). */
   #tracking = false
@@ -144,6 +165,7 @@ class RedisPubSubBus implements RedisBus {
     this.#publisher = acquireCommandConnection(config.input, 'tiercache')
     const publisher = this.#publisher.client
     this.#core = new BusCore(config, publisher, (message) => publisher.publish(config.channel, message))
+    if (config.trackExternalWrites) this.#identity = new DatasetIdentity(publisher as Redis, datasetIdentityKey(config.prefix))
     // No automatic resubscribe: #onReady subscribes itself, before its probe
     // (and after CLIENT TRACKING, which a subscribed RESP2 connection refuses);
     // ioredis's own resubscribe also leaves its promise unhandled, which
@@ -212,8 +234,14 @@ class RedisPubSubBus implements RedisBus {
   #onBreak(): void {
     this.#tracking = false
     if (this.#core.closed) return // closing is not a gap
-    this.#core.openGap()
     this.#epoch++
+    this.#openGap()
+  }
+
+  /** Messages or writes may have been missed: L1 is untrusted, and only probes sent from now on can close the gap. */
+  #openGap(): void {
+    this.#core.openGap()
+    this.#round++
     this.#outstanding = []
   }
 
@@ -249,9 +277,15 @@ class RedisPubSubBus implements RedisBus {
       this.#trackingError = errorMessageOf(error)
       return
     }
+    this.#trackingError = undefined // no tick starts tracking again while the read below is pending
+    // Make sure the dataset identity exists before subscribing: created later,
+    // by this instance's first probe, its tracking message could arrive after
+    // ready() resolved and be counted as an outside write. Tracking messages
+    // to a RESP2 connection that has not subscribed yet are dropped by Redis.
+    // A failure here is left to the probes (they retry, and L1 stays untrusted).
+    await this.#identity?.read().catch(() => {})
     if (this.#core.closed || epoch !== this.#epoch) return // the connection broke meanwhile: its next 'ready' starts over
     this.#tracking = true
-    this.#trackingError = undefined
     subscriber.subscribe(this.#config.channel, TRACKING_CHANNEL).catch(() => {})
     this.#probe()
   }
@@ -271,36 +305,153 @@ class RedisPubSubBus implements RedisBus {
     this.#probe()
   }
 
-  /** A PING on the subscriber connection is answered after every message published before it. */
+  /**
+   * A PING on the subscriber connection is answered after every message
+   * published before it. With trackExternalWrites, the probe also reads the
+   * dataset identity, and counts only if that matched too.
+   *
+   * Why the identity read keeps the bound although it goes over another
+   * connection (a RESP2 subscriber may send nothing but PING and
+   * (UN)SUBSCRIBE): `sentAt` is taken before the PING and the read are
+   * issued, so the read reaches Redis after `sentAt`, and Redis runs commands
+   * one at a time: a SWAPDB or FLUSHDB that completed before `sentAt` has run
+   * before the read, which then sees the replaced dataset. So a probe that
+   * counts (its `sentAt` becomes verifiedAt) proves both halves as of
+   * `sentAt`: every invalidation published before it has arrived, and the
+   * dataset was not replaced before it. A swap after `sentAt` is caught by
+   * the next probe, and until then trust runs out at `sentAt + maxStaleness`,
+   * before `swap + maxStaleness`: no probe sent after the swap counts until a
+   * gap has emptied L1. Each probe's answer depends on both replies, whichever
+   * connection answers last; a late reply only delays trust, never extends it.
+   * The cost: L1 is trusted only while the command connection answers too.
+   */
   #probe(): void {
     if (this.#core.closed || this.#subscriber.status !== 'ready') return
     if (this.#outstanding.length >= MAX_OUTSTANDING_PROBES) return
-    const epoch = this.#epoch
+    const identity = this.#identity
+    // A command connection that stopped answering: its reads would pile up, and no probe could count anyway.
+    if (identity !== undefined && identity.pending >= MAX_OUTSTANDING_PROBES) return
+    const round = this.#round
     const sentAt = clock()
     this.#outstanding.push(sentAt)
-    this.#subscriber.ping().then(
-      () => {
-        if (epoch !== this.#epoch) return
-        this.#outstanding.shift()
-        this.#core.lastRoundTripMs = clock() - sentAt
-        this.#core.proven(sentAt)
+    const answered = this.#subscriber.ping().then(() => {
+      if (round !== this.#round) return
+      this.#outstanding.shift()
+      this.#core.lastRoundTripMs = clock() - sentAt
+    })
+    // Issued after the PING, never before sentAt (see above).
+    const matched = identity === undefined ? true : identity.read().then((token) => this.#datasetMatches(token, round))
+    Promise.all([answered, matched]).then(
+      ([, same]) => {
+        if (same && round === this.#round) this.#core.proven(sentAt)
       },
       () => {
-        // Failed probes prove nothing; a break (close event) handles the connection.
+        // Failed probes prove nothing; a break (close event) handles the
+        // subscriber connection, and a failed identity read is recorded by
+        // DatasetIdentity for status().
       },
     )
+  }
+
+  /**
+   * trackExternalWrites: whether the dataset still carries the identity this
+   * bus accepted. A changed or missing token means the dataset was swapped
+   * (SWAPDB), flushed or replaced, or only the token key was lost (evicted
+   * under allkeys-*, deleted): either way a gap, emptying every L1 on the bus
+   * before it is trusted again. Failing closed costs a clear on a false alarm.
+   * The read is judged only if no gap opened since its probe was sent: an
+   * older read could be older than the token accepted meanwhile.
+   */
+  #datasetMatches(token: string | null, round: number): boolean {
+    const identity = this.#identity!
+    if (round !== this.#round || this.#core.closed) return false
+    if (identity.expected === undefined) {
+      // Start-up, or the token was found missing: either way a gap is open,
+      // and the probe that closes it empties every L1 first.
+      if (token !== null) identity.expected = token
+      return token !== null
+    }
+    if (token === identity.expected) return true
+    // Whichever token the database holds now is the one to check from here
+    // on: every instance adopts the same one (DatasetIdentity.read creates
+    // it only if absent), so they converge rather than replace one another's.
+    identity.expected = token ?? undefined
+    this.#openGap()
+    return false
   }
 
   status(): BusStatus {
     return {
       ...this.#core.status(this.#subscriber.status === 'ready' && this.#publisher.client.status === 'ready'),
-      ...(this.#config.trackExternalWrites ? { externalWrites: this.#tracking ? 'tracked' : `not tracked: ${this.#trackingError ?? 'connecting'}` } : {}),
+      ...(this.#config.trackExternalWrites ? { externalWrites: this.#externalWrites() } : {}),
     }
+  }
+
+  #externalWrites(): string {
+    if (!this.#tracking) return `not tracked: ${this.#trackingError ?? 'connecting'}`
+    const failed = this.#identity?.error
+    return failed === undefined ? 'tracked' : `not tracked: dataset identity ${this.#identity!.key}: ${failed}`
   }
 
   async close(): Promise<void> {
     if (!this.#core.close()) return
     clearInterval(this.#probeTimer)
     await Promise.all([closeConnection(this.#subscriber), this.#publisher.release()])
+  }
+}
+
+/**
+ * trackExternalWrites: the random token at `key` that names the dataset of
+ * the bus's database, so a probe can tell when the dataset was swapped or
+ * replaced without a tracking message. No TTL: volatile-* eviction never
+ * picks it; allkeys-* eviction may (read every probe, it is the last an LRU
+ * or LFU policy would choose), and that is a false alarm that fails closed.
+ */
+class DatasetIdentity {
+  /** The token this bus checks against; undefined before the first read and after a missing token. */
+  expected: string | undefined
+  /** Reads in flight. */
+  pending = 0
+  /** Why the last read failed (an ACL denying the key, OOM under noeviction); undefined once one succeeds. */
+  error: string | undefined
+  readonly key: string
+  #client: Redis
+
+  constructor(client: Redis, key: string) {
+    this.#client = client
+    this.key = key
+  }
+
+  /**
+   * The token the database holds now, created first if absent. Creation is
+   * SET NX followed by a read back on the same connection, so instances
+   * racing to re-create it after a loss all end up with the one that landed
+   * first. Resolves null if there is none: the SET was refused (OOM under
+   * noeviction, an ACL; recorded in `error`), or the token vanished again in
+   * between. Rejects only if the connection failed.
+   */
+  async read(): Promise<string | null> {
+    this.pending++
+    try {
+      const client = this.#client
+      let token = await client.get(this.key)
+      if (token === null) {
+        // Both sent before either reply, so nothing of ours runs between them.
+        // A probe's read alone never writes: under noeviction a full Redis
+        // refuses writes, and reads keep working there.
+        const created = client.set(this.key, randomUUID(), 'NX').then(() => undefined, (error: unknown) => error)
+        const current = client.get(this.key)
+        const [refused, now] = await Promise.all([created, current])
+        if (now === null && refused !== undefined) this.error = errorMessageOf(refused)
+        token = now
+      }
+      if (token !== null) this.error = undefined
+      return token
+    } catch (error) {
+      this.error = errorMessageOf(error)
+      throw error
+    } finally {
+      this.pending--
+    }
   }
 }
