@@ -10,6 +10,9 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { decodeStored, ENVELOPE_VERSION } from '../src/entry-codec.js'
 import { msgpackSerializer } from '../src/serializer.js'
 
+/** CPU-bound: 100 000 cases take ~10 s idle and several times that on a loaded box; the time is not what is tested. */
+const PROPERTY_TIMEOUT = { timeout: 300_000 }
+
 const RUNS = 100_000
 const serializer = msgpackSerializer()
 const packr = new Packr({ moreTypes: true })
@@ -44,7 +47,7 @@ afterEach(() => {
 })
 
 describe('entry decoder under hostile bytes', () => {
-  it('random bytes: never throws, and nothing that is not an entry is taken for one', () => {
+  it('random bytes: never throws, and nothing that is not an entry is taken for one', PROPERTY_TIMEOUT, () => {
     fc.assert(
       fc.property(fc.uint8Array({ maxLength: 256 }), (bytes) => {
         assertWellFormed(decodeStored(Buffer.from(bytes), serializer))
@@ -53,7 +56,7 @@ describe('entry decoder under hostile bytes', () => {
     )
   })
 
-  it('a valid-looking header over random, truncated or lying bodies: never throws', () => {
+  it('a valid-looking header over random, truncated or lying bodies: never throws', PROPERTY_TIMEOUT, () => {
     const header = fc.tuple(
       fc.stringMatching(/^[0-9.]{0,20}$/),
       fc.oneof(fc.nat(), fc.constant(-1), fc.double()),
@@ -69,7 +72,7 @@ describe('entry decoder under hostile bytes', () => {
     )
   })
 
-  it('envelopes of other shapes and versions (any msgpack value) are not entries; real ones decode to what was stored', () => {
+  it('envelopes of other shapes and versions (any msgpack value) are not entries; real ones decode to what was stored', PROPERTY_TIMEOUT, () => {
     fc.assert(
       fc.property(fc.anything({ withMap: true, withSet: true, withDate: true, withTypedArray: true }), fc.integer(), (value, version) => {
         const foreign = decodeStored(stored('1.0,5,0:', packr.pack(value)), serializer)
@@ -85,7 +88,7 @@ describe('entry decoder under hostile bytes', () => {
     )
   })
 
-  it('maps carrying __proto__ / constructor / prototype keys never reach a prototype', () => {
+  it('maps carrying __proto__ / constructor / prototype keys never reach a prototype', PROPERTY_TIMEOUT, () => {
     fc.assert(
       fc.property(pollutingMap, (map) => {
         const envelope = Buffer.concat([Buffer.from([0x94, ENVELOPE_VERSION]), packr.pack(1), packr.pack(0), map])
