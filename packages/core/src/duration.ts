@@ -26,7 +26,7 @@ export function parseDuration(input: Duration, option: string, context: ErrorCon
         context,
       )
     }
-    ms = Number(match[1]) * UNIT_MS[match[2]!]!
+    ms = exactMilliseconds(match[1]!, UNIT_MS[match[2]!]!)
   } else {
     throw new InvalidOptionError(`${option}: expected milliseconds or a duration string, got ${typeof input}`, context)
   }
@@ -37,4 +37,16 @@ export function parseDuration(input: Duration, option: string, context: ErrorCon
     throw new InvalidOptionError(`${option}: ${String(input)} exceeds the maximum of ${MAX_DURATION_MS} ms`, context)
   }
   return Math.ceil(ms)
+}
+
+/**
+ * `amount` (decimal digits, maybe a fraction) times `unitMs`, rounded up to
+ * whole milliseconds, computed exactly: in floating point '2.2h' is
+ * 2.2 * 3 600 000 = 7 920 000.000000001, which rounds up to 7 920 001 ms.
+ */
+function exactMilliseconds(amount: string, unitMs: number): number {
+  const [whole, fraction = ''] = amount.split('.')
+  const scale = 10n ** BigInt(fraction.length)
+  const numerator = BigInt(`${whole}${fraction}`) * BigInt(unitMs)
+  return Number((numerator + scale - 1n) / scale)
 }
