@@ -7,6 +7,7 @@ import {
   decodeInvalidations,
   encodeInvalidations,
   errorMessageOf,
+  type Bus,
   type BusMember,
   type BusMembership,
   type BusStateEvent,
@@ -15,6 +16,12 @@ import {
   type OriginInvalidation,
   type PublishRoute,
 } from '@tiercache/core'
+
+/** A Redis-backed bus (pub/sub or sharded pub/sub): a Bus that can say when it is proven. */
+export interface RedisBus extends Bus {
+  /** Resolves once the subscription is active and proven by a probe: invalidations published from then on reach this process. */
+  ready(): Promise<void>
+}
 
 /** Unanswered probes beyond which a subscriber connection is taken for half-dead and reconnected. */
 export const MAX_OUTSTANDING_PROBES = 8

@@ -14,7 +14,7 @@ import {
   type ConnectionLease,
 } from './connections.js'
 import { clusterGroups, slotOf } from './keyspace.js'
-import type { RedisBus } from './redis-bus.js'
+import type { RedisBus } from './bus-common.js'
 
 export interface ClusterBusConfig {
   input: Cluster | readonly ClusterSeed[]

@@ -24,7 +24,7 @@ import {
   type RedisInput,
 } from './connections.js'
 import { assertValidPrefix, DEFAULT_PREFIX, invalidationChannel, keyOfLayout } from './keyspace.js'
-import { BusCore, MAX_OUTSTANDING_PROBES } from './bus-common.js'
+import { BusCore, MAX_OUTSTANDING_PROBES, type RedisBus } from './bus-common.js'
 import { ClusterShardedBus } from './cluster-bus.js'
 
 export interface RedisBusOptions {
@@ -68,10 +68,7 @@ export interface RedisBusOptions {
   trackExternalWrites?: boolean
 }
 
-export interface RedisBus extends Bus {
-  /** Resolves once the subscription is active and proven by a probe: invalidations published from then on reach this process. */
-  ready(): Promise<void>
-}
+export type { RedisBus } from './bus-common.js'
 
 const KNOWN_OPTIONS = new Set(['redis', 'prefix', 'timeout', 'maxStaleness', 'probeInterval', 'trackExternalWrites'])
 /** Where Redis sends the key-space invalidations of CLIENT TRACKING (RESP2, redirected). */

@@ -76,7 +76,7 @@ afterAll(async () => {
 })
 
 describe('values', () => {
-  it('in-process, 100 000 cases: a poisoned value is refused by the check; a plain one passes it and round-trips through msgpack', PROPERTY_TIMEOUT, () => {
+  it('in-process, 100 000 cases: a poisoned value is refused by the check; a plain one passes it and round-trips through msgpack', () => {
     const serializer = msgpackSerializer()
     const context = { cache: 'v', key: 'k', tier: 'redis' }
     fc.assert(
@@ -100,7 +100,7 @@ describe('values', () => {
       { numRuns: 100_000 },
     )
     expect(() => assertEncodable(circular(), context)).toThrow(/circular/)
-  }, 120_000)
+  }, PROPERTY_TIMEOUT.timeout)
 
   it('on a real Redis: a refused value leaves nothing in L1 or L2, and the error names cache and key', async () => {
     const cache = createCache<unknown>({
