@@ -1,4 +1,5 @@
-import type { CacheCounters } from './cache.js'
+import type { CacheCounters } from './cache/stats.js'
+import { MIN_GROUP_SAMPLE } from './profiles.js'
 
 /**
  * The caching advisor: profile first, cache second. A cache only pays off
@@ -84,4 +85,31 @@ export function formatAdvice(advice: readonly Advice[]): string {
 export function adviseAll(caches: ReadonlyArray<{ advise(): Advice }>): { advice: Advice[]; table: string } {
   const advice = caches.map((cache) => cache.advise())
   return { advice, table: formatAdvice(advice) }
+}
+
+/**
+ * The advisor per group of keys (namespace or key-template scope): each
+ * group's own factory cost against the cache's L2 round trip and hit rate.
+ * Hits are counted per cache, not per group (the hit path stays free of
+ * it): a group's own number is its factory cost.
+ */
+export function adviseGroups(
+  cache: string,
+  stats: CacheCounters,
+  groups: ReadonlyArray<{ group: string; misses: number; factoryP50Ms: number }>,
+  hasL2: boolean,
+): Advice[] {
+  return groups.map(({ group, misses, factoryP50Ms }) => {
+    if (misses < MIN_GROUP_SAMPLE) {
+      return {
+        cache: `${cache} ${group}`,
+        group,
+        recommendation: 'not-enough-data' as const,
+        reason: `${misses} factory runs in this group so far; advice needs ${MIN_GROUP_SAMPLE}`,
+        numbers: { lookups: misses, hitRate: 0, factoryP50Ms, l2P50Ms: stats.l2Latency.p50, expiredMissShare: 0 },
+      }
+    }
+    const groupStats: CacheCounters = { ...stats, factoryLatency: { ...stats.factoryLatency, count: misses, p50: factoryP50Ms } }
+    return { ...advise(`${cache} ${group}`, groupStats, hasL2), group }
+  })
 }

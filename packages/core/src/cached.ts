@@ -1,5 +1,5 @@
 import type { Duration } from './duration.js'
-import type { Cache } from './cache.js'
+import type { Cache } from './cache/cache.js'
 
 export interface CachedOptions<A extends unknown[]> {
   key: (...args: A) => string

@@ -1,5 +1,8 @@
-export { Cache, createCache } from './cache.js'
-export type { BatchLoader, CacheCounters, CacheNamespace, CacheOptions, KeyTemplate, GetOrSetOptions, SetOptions, WarmEntry, WarmSource } from './cache.js'
+export { Cache, createCache } from './cache/cache.js'
+export type { CacheOptions, GetOrSetOptions, SetOptions } from './cache/config.js'
+export type { BatchLoader } from './cache/batch.js'
+export type { CacheCounters } from './cache/stats.js'
+export type { CacheNamespace, KeyTemplate, WarmEntry, WarmSource } from './cache/handles.js'
 export type { Factory, FactoryContext } from './factory.js'
 export type { ReadPolicyOptions } from './policy.js'
 export type {

@@ -1,0 +1,245 @@
+/**
+ * A cache's options: their types and documentation, and their validation.
+ * `resolveConfig` checks every option before anything is bound or joined,
+ * so a rejected `createCache` holds nothing open.
+ */
+import { CircuitBreaker } from '../circuit-breaker.js'
+import type { Bus, LocalTier, SharedTier, Tier } from '../contracts.js'
+import type { InvalidationPlan } from '../describe.js'
+import { parseDuration, type Duration } from '../duration.js'
+import { InvalidOptionError, type TierCacheError } from '../errors.js'
+import type { Logger } from '../events.js'
+import { assertValidCacheName } from '../keys.js'
+import { assertKnownOptions } from '../options.js'
+import { READ_POLICY_OPTIONS, resolvePolicy, type ReadPolicy, type ReadPolicyOptions } from '../policy.js'
+
+export interface CacheOptions extends ReadPolicyOptions {
+  /**
+   * Names the cache: prefixes its keys in shared tiers and its traffic on the
+   * bus, and labels its errors. 1-100 characters from `A-Z a-z 0-9 _ . - /`.
+   */
+  name: string
+  /**
+   * The tiers, nearest first: `[memoryTier()]` (L1 only), `[redisTier()]`
+   * (L2 only) or `[memoryTier(), redisTier()]`. At most one local and one
+   * shared tier; the local one comes first.
+   */
+  tiers: readonly Tier[]
+  /**
+   * Carries invalidations between instances. Without a bus, writes on other
+   * instances do not evict this instance's L1: only give an L1 to a cache
+   * without a bus when a single instance writes and reads it.
+   */
+  bus?: Bus
+  /**
+   * The coherence bound: after a write resolves on any instance, this
+   * instance stops returning the old value from L1 within this time, even
+   * when connections drop, Redis restarts or pauses, or messages are lost.
+   * L1 is read only while the bus has proven, within this window, that its
+   * subscription delivers. Default: the bus's `maxStaleness` (1 s).
+   */
+  maxStaleness?: Duration
+  /**
+   * Receives errors the cache recovered from without failing the caller (an
+   * L2 read that fell back to the factory, a fill that could not be written,
+   * a factory failure answered with a stale value). Default: one process
+   * warning per error code and cache.
+   */
+  onError?: (error: TierCacheError) => void
+  /**
+   * `'auto'`: once a group of keys (a namespace, a key template's scope) has
+   * been sampled, stop using L2 for it while its factory costs less than two
+   * L2 round trips (the advisor's "l1-only"), and go back when that changes.
+   * Each decision is logged. Writes still go to L2 and the bus, so coherence
+   * is unchanged. Default `'fixed'`.
+   */
+  policy?: 'fixed' | 'auto'
+  /**
+   * A pino-compatible logger (`warn(object, message)`) for recovered errors
+   * when no `onError` is given; each error is logged with its cache, key,
+   * tier and code.
+   */
+  logger?: Logger
+  /**
+   * Skips the shared tier after `failureThreshold` consecutive failures, for
+   * `openFor`, then lets one call probe it (half-open). While open, reads go
+   * to the factory (single-flight still applies) and writes reject with
+   * `CircuitOpenError` at once. Default `{ failureThreshold: 5, openFor: '2s' }`;
+   * `false` turns it off.
+   */
+  circuitBreaker?: { failureThreshold?: number; openFor?: Duration } | false
+  /**
+   * While the bus cannot prove its subscription delivers (a gap, a lost
+   * connection), L1 is bypassed and reads go to L2: `'bypass-l1'` (default),
+   * the coherence contract. `'serve-stale-l1'` keeps serving L1 instead,
+   * giving up the staleness bound for availability during bus outages.
+   */
+  onBusDown?: 'bypass-l1' | 'serve-stale-l1'
+  /**
+   * How this cache's data becomes invalid, declared like an API: the events
+   * that invalidate it, its tags and namespaces, or `ttlOnly: true`. Shown by
+   * `describe()`. A cache without one gets a process warning at creation.
+   */
+  invalidation?: InvalidationPlan
+}
+
+export interface SetOptions {
+  /** Overrides the cache's `ttl` for this value. */
+  ttl?: Duration
+  /** Overrides the cache's `grace` for this value. */
+  grace?: Duration
+  /** Tags to write the value under; `invalidateTags` on any of them drops it everywhere. */
+  tags?: readonly string[]
+}
+
+/** Per-call overrides of the cache's read-path options, and the tags to store a produced value under. */
+export interface GetOrSetOptions extends ReadPolicyOptions {
+  tags?: readonly string[]
+}
+
+const KNOWN_OPTIONS = new Set<string>([
+  'name',
+  'tiers',
+  'bus',
+  'maxStaleness',
+  'onError',
+  'circuitBreaker',
+  'onBusDown',
+  'invalidation',
+  'logger',
+  'policy',
+  ...READ_POLICY_OPTIONS,
+])
+
+/** Every option checked and parsed; nothing bound or joined yet. */
+export interface CacheConfig {
+  readonly name: string
+  readonly local: LocalTier | undefined
+  readonly shared: SharedTier | undefined
+  readonly tierNames: string[]
+  readonly bus: Bus | undefined
+  readonly policy: ReadPolicy
+  readonly autoPolicy: boolean
+  readonly breaker: CircuitBreaker | undefined
+  readonly invalidation: InvalidationPlan | undefined
+  readonly serveStaleL1: boolean
+  /** The cache's own `maxStaleness`; undefined: the bus's. */
+  readonly maxStalenessMs: number | undefined
+  readonly onError: ((error: TierCacheError) => void) | undefined
+  readonly logger: Logger | undefined
+}
+
+export function resolveConfig(options: CacheOptions): CacheConfig {
+  assertKnownOptions(options, KNOWN_OPTIONS, 'createCache', {
+    cache: typeof (options as { name?: unknown } | null)?.name === 'string' ? options.name : undefined,
+  })
+  assertValidCacheName(options.name)
+  const name = options.name
+  const { local, shared } = pickTiers(name, options.tiers)
+  const policy = resolvePolicy(options, undefined, { cache: name })
+  const breaker = makeBreaker(options.circuitBreaker, name)
+  const invalidation = checkPlan(options.invalidation, name)
+  const tierNames = options.tiers.map((tier) => tier.name)
+  if (options.onBusDown !== undefined && options.onBusDown !== 'bypass-l1' && options.onBusDown !== 'serve-stale-l1') {
+    throw new InvalidOptionError(`onBusDown: must be 'bypass-l1' or 'serve-stale-l1', got ${JSON.stringify(options.onBusDown)}`, {
+      cache: name,
+    })
+  }
+  if (options.onError !== undefined && typeof options.onError !== 'function') {
+    throw new InvalidOptionError('onError must be a function', { cache: name })
+  }
+  const bus = options.bus
+  if (bus !== undefined && (bus === null || typeof bus.join !== 'function')) {
+    throw new InvalidOptionError('bus must be a Bus (memoryBus(), redisBus(), …)', { cache: name })
+  }
+  const maxStalenessMs =
+    options.maxStaleness === undefined ? undefined : parseDuration(options.maxStaleness, 'maxStaleness', { cache: name })
+  if (options.logger !== undefined && typeof options.logger?.warn !== 'function') {
+    throw new InvalidOptionError('logger must have a warn(object, message) method (pino, console, …)', { cache: name })
+  }
+  if (options.policy !== undefined && options.policy !== 'fixed' && options.policy !== 'auto') {
+    throw new InvalidOptionError(`policy: must be 'fixed' or 'auto', got ${JSON.stringify(options.policy)}`, { cache: name })
+  }
+  return {
+    name,
+    local,
+    shared,
+    tierNames,
+    bus,
+    policy,
+    autoPolicy: options.policy === 'auto',
+    breaker,
+    invalidation,
+    serveStaleL1: options.onBusDown === 'serve-stale-l1',
+    maxStalenessMs,
+    onError: options.onError,
+    logger: options.logger,
+  }
+}
+
+function pickTiers(cache: string, tiers: readonly Tier[] | undefined): { local: LocalTier | undefined; shared: SharedTier | undefined } {
+  if (!Array.isArray(tiers) || tiers.length === 0 || tiers.length > 2) {
+    throw new InvalidOptionError('tiers: give one or two tiers, e.g. [memoryTier(), redisTier()]', { cache })
+  }
+  let local: LocalTier | undefined
+  let shared: SharedTier | undefined
+  tiers.forEach((tier: Tier, index: number) => {
+    if (tier === null || typeof tier !== 'object' || typeof tier.bind !== 'function') {
+      throw new InvalidOptionError(`tiers[${index}] is not a tier`, { cache })
+    }
+    if (tier.kind === 'local') {
+      if (local !== undefined || index !== 0) {
+        throw new InvalidOptionError('tiers: the local tier (L1) must come first, and only one', { cache })
+      }
+      local = tier as LocalTier
+    } else if (tier.kind === 'shared') {
+      if (shared !== undefined) throw new InvalidOptionError('tiers: at most one shared tier (L2)', { cache })
+      shared = tier as SharedTier
+    } else {
+      throw new InvalidOptionError(`tiers[${index}] has unknown kind ${JSON.stringify(tier.kind)}`, { cache })
+    }
+  })
+  return { local, shared }
+}
+
+const warnedNoPlan = new Set<string>()
+
+/** Once per cache name and process: a cache nobody declared an invalidation plan for is how stale data ships. */
+export function warnNoPlan(cache: string): void {
+  if (warnedNoPlan.has(cache)) return
+  warnedNoPlan.add(cache)
+  process.emitWarning(
+    `cache "${cache}" declares no invalidation plan: pass invalidation: { on, tags, namespaces } or { ttlOnly: true } (see describe())`,
+    { code: 'TIERCACHE_NO_INVALIDATION_PLAN' },
+  )
+}
+
+function checkPlan(plan: unknown, cache: string): InvalidationPlan | undefined {
+  if (plan === undefined) return undefined
+  if (plan === null || typeof plan !== 'object') throw new InvalidOptionError('invalidation: expected { on?, tags?, namespaces?, ttlOnly?, notes? }', { cache })
+  const known = new Set(['on', 'tags', 'namespaces', 'ttlOnly', 'notes'])
+  for (const [field, value] of Object.entries(plan)) {
+    if (!known.has(field)) throw new InvalidOptionError(`invalidation: unknown field "${field}"`, { cache })
+    const valid =
+      field === 'ttlOnly'
+        ? typeof value === 'boolean'
+        : field === 'notes'
+          ? typeof value === 'string'
+          : Array.isArray(value) && value.every((item) => typeof item === 'string')
+    if (!valid) throw new InvalidOptionError(`invalidation.${field}: expected ${field === 'ttlOnly' ? 'a boolean' : field === 'notes' ? 'a string' : 'an array of strings'}`, { cache })
+  }
+  return { ...(plan as InvalidationPlan) }
+}
+
+function makeBreaker(option: CacheOptions['circuitBreaker'], cache: string): CircuitBreaker | undefined {
+  if (option === false) return undefined
+  if (option !== undefined && (option === null || typeof option !== 'object')) {
+    throw new InvalidOptionError('circuitBreaker: give { failureThreshold?, openFor? } or false', { cache })
+  }
+  const threshold = option?.failureThreshold ?? 5
+  if (!Number.isSafeInteger(threshold) || threshold < 1) {
+    throw new InvalidOptionError(`circuitBreaker.failureThreshold: must be a positive integer, got ${String(threshold)}`, { cache })
+  }
+  const openForMs = option?.openFor === undefined ? 2_000 : parseDuration(option.openFor, 'circuitBreaker.openFor', { cache })
+  return new CircuitBreaker(threshold, openForMs)
+}

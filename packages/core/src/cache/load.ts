@@ -1,0 +1,342 @@
+/**
+ * The miss path, read top to bottom: a fail-safe value still in its backoff
+ * → an L1 value within grace (answer it, refresh behind) → a load already in
+ * flight → L2 (taking the key's lease in the same round trip) → another
+ * process's lease holder → the factory (soft and hard timeouts, fail-safe) →
+ * the conditional L2 write → L1, unless an invalidation overtook the load.
+ */
+import { clock } from '../clock.js'
+import type { TierEntry, TierLease } from '../contracts.js'
+import { hitChannel, missChannel, type HitEvent, type MissEvent } from '../events.js'
+import { InvalidArgumentError } from '../errors.js'
+import { FactoryCall, runFactory, type Factory } from '../factory.js'
+import type { LatencyHistogram } from '../histogram.js'
+import { assertValidKey } from '../keys.js'
+import { effectiveTtl, resolvePolicy, type ReadPolicy } from '../policy.js'
+import type { GroupProfiles } from '../profiles.js'
+import { UNKNOWN_T0 } from '../serve-rule.js'
+import { assertValidTags, entryTags } from '../tags.js'
+import type { GetOrSetOptions } from './config.js'
+import { newEntry, usableUntil } from './entry.js'
+import type { Load, LocalState } from './local-state.js'
+import type { Reporter } from './report.js'
+import { NO_ENTRY, type SharedTierAccess } from './shared-tier.js'
+import type { Counters } from './stats.js'
+
+/** The callers of one load: `answer` gives them a value once; `answered` says whether they have one. */
+export interface LoadCallers<V> {
+  answer(value: V, stale?: { until: number; t0: number }): boolean
+  readonly answered: boolean
+}
+
+/** For a load whose callers are settled elsewhere (a batch's single-key fallback). */
+export const NO_CALLERS: LoadCallers<never> = { answer: () => false, answered: false }
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
+
+export interface LoaderParts<V> {
+  readonly name: string
+  readonly local: LocalState<V>
+  readonly shared: SharedTierAccess | undefined
+  readonly reporter: Reporter
+  readonly counters: Counters
+  readonly policy: ReadPolicy
+  readonly autoPolicy: boolean
+  readonly profiles: GroupProfiles
+  readonly factoryLatency: LatencyHistogram
+  readonly l2Latency: LatencyHistogram
+}
+
+export class Loader<V> {
+  readonly #p: LoaderParts<V>
+
+  constructor(parts: LoaderParts<V>) {
+    this.#p = parts
+  }
+
+  /** `getOrSet` after L1 could not answer fresh. */
+  async getOrSet(key: string, factory: Factory<V>, options: GetOrSetOptions | undefined): Promise<V> {
+    const { local, counters } = this.#p
+    local.assertOpen(key)
+    assertValidKey(this.#p.name, key)
+    if (typeof factory !== 'function') {
+      throw new InvalidArgumentError('getOrSet needs a factory function', { cache: this.#p.name, key })
+    }
+    // Parse per-call options before any I/O, so a bad option fails fast and writes nothing.
+    const policy = resolvePolicy(options, this.#p.policy, { cache: this.#p.name, key })
+    const tags = options?.tags
+    if (tags !== undefined) assertValidTags(this.#p.name, tags, key)
+    // Fail-safe backoff: after a factory failure answered with a stale value,
+    // that value answers until the backoff ends (never past its grace, never past rule 7).
+    const backoff = local.failSafeValue(key)
+    if (backoff !== undefined) {
+      counters.staleServed++
+      return backoff.value as V
+    }
+    // Stale-while-revalidate: past its TTL but within grace, L1 answers at once
+    // and one refresh runs behind (joining one already running).
+    const stale = local.usableStale(key)
+    if (stale !== undefined && policy.refreshStale === 'background') {
+      if (local.joinable(key) === undefined) this.#start(key, factory, policy, stale, true, tags).catch(() => {})
+      counters.staleServed++
+      return stale.value as V
+    }
+    counters.l1Misses++
+    return local.joinable(key) ?? this.#start(key, factory, policy, stale, false, tags)
+  }
+
+  /** `get` after L1 could not answer fresh: L2 only, never a factory. */
+  async get(key: string): Promise<V | undefined> {
+    const { local, counters, shared } = this.#p
+    local.assertOpen(key)
+    assertValidKey(this.#p.name, key)
+    counters.l1Misses++
+    const ticket = local.guard.begin(key)
+    try {
+      const cached = shared === undefined ? undefined : await shared.read(key)
+      if (cached === undefined) {
+        counters.misses++
+        return undefined
+      }
+      counters.l2Hits++
+      local.fill(key, cached, ticket)
+      return cached.value as V
+    } finally {
+      local.guard.end(key)
+    }
+  }
+
+  /**
+   * Single-flight: registers the load so that concurrent callers join it,
+   * until it has finished. A refresh started for a stale value is answered
+   * with that value from the start: callers that join it get it at once.
+   */
+  #start(
+    key: string,
+    factory: Factory<V>,
+    policy: ReadPolicy,
+    stale: TierEntry | undefined,
+    answerStale: boolean,
+    tags: readonly string[] | undefined,
+  ): Promise<V> {
+    const { local, reporter } = this.#p
+    let resolve!: (value: V) => void
+    let reject!: (error: unknown) => void
+    const promise = new Promise<V>((res, rej) => {
+      resolve = res
+      reject = rej
+    })
+    const load: Load<V> = { promise, staleUntil: Number.POSITIVE_INFINITY, t0: clock() }
+    let answered = false
+    /** Answers the callers once; true if this call was the answer. A stale answer limits who may still join, and until when. */
+    const callers: LoadCallers<V> = {
+      get answered() {
+        return answered
+      },
+      answer: (value: V, staleAnswer?: { until: number; t0: number }): boolean => {
+        if (answered) return false
+        answered = true
+        if (staleAnswer !== undefined) {
+          load.staleUntil = staleAnswer.until
+          load.t0 = staleAnswer.t0
+        }
+        resolve(value)
+        return true
+      },
+    }
+    // An L1 value within grace: the caller checked it against rule 7 just now.
+    if (answerStale) callers.answer(stale!.value as V, { until: usableUntil(stale!), t0: UNKNOWN_T0 })
+    local.inFlight.set(key, load)
+    this.load(key, factory, policy, stale, callers, tags)
+      .then(
+        (value) => callers.answer(value),
+        (error: unknown) => {
+          if (answered) reporter.report(reporter.factoryError('refresh failed; callers had the stale value', key, error))
+          else {
+            answered = true
+            reject(error)
+          }
+        },
+      )
+      .finally(() => {
+        // A write may already have replaced or removed this load (see LocalState.invalidate).
+        if (local.inFlight.get(key) === load) local.inFlight.delete(key)
+      })
+    return promise
+  }
+
+  /**
+   * One key's load: L2 (taking the key's lease in the same round trip) →
+   * wait for another process's lease holder → the factory (timeouts,
+   * fail-safe) → conditional L2 write → L1. The callers may be answered
+   * early with a stale value; the load then carries on behind.
+   */
+  async load(
+    key: string,
+    factory: Factory<V>,
+    policy: ReadPolicy,
+    staleFromL1: TierEntry | undefined,
+    callers: LoadCallers<V>,
+    tagsOption?: readonly string[],
+  ): Promise<V> {
+    const { local, shared, counters, reporter } = this.#p
+    const ticket = local.guard.begin(key)
+    let stale = staleFromL1
+    /** Rule 7's `t0` of `stale`: unknown for an L1 value, the read's issue time for an L2 one. */
+    let staleT0 = UNKNOWN_T0
+    /**
+     * Answers the callers with the stale value if rule 7 allows it now; true
+     * if they have an answer (this one or an earlier one). Checked every time
+     * it is handed out: by the time a soft timeout or a factory error asks,
+     * trust may have lapsed (a silent partition). A fail-safe answer is
+     * counted as `failSafe`, not `staleServed`.
+     */
+    const serveStale = (failSafe = false): boolean => {
+      if (callers.answered) return true
+      if (stale === undefined) return false
+      const now = clock()
+      const until = usableUntil(stale)
+      if (until <= now || !local.servable(staleT0, now)) return false
+      if (callers.answer(stale.value as V, { until, t0: staleT0 }) && !failSafe) counters.staleServed++
+      return true
+    }
+    let lease: TierLease | undefined
+    try {
+      // 1. L2, and other processes' leases.
+      const waitUntil = clock() + policy.lockTimeoutMs
+      const skipL2 = shared === undefined || this.#l1OnlyByPolicy(key)
+      for (let attempt = 0; ; attempt++) {
+        const readIssuedAt = clock()
+        const read = skipL2 || shared === undefined ? NO_ENTRY : await shared.readForFill(key, policy.lockTimeoutMs)
+        const entry = read.entry
+        const now = clock()
+        if (entry !== undefined && entry.expiresAt > now) {
+          counters.l2Hits++
+          if (hitChannel.hasSubscribers) hitChannel.publish({ cache: this.#p.name, key, tier: 'l2', stale: false } satisfies HitEvent)
+          local.fill(key, entry, ticket)
+          return entry.value as V
+        }
+        if (entry !== undefined && usableUntil(entry) > now) {
+          if (stale === undefined || usableUntil(entry) > usableUntil(stale)) {
+            stale = entry
+            staleT0 = readIssuedAt
+          }
+          local.fill(key, entry, ticket) // stale within grace: serves the next callers' SWR
+        }
+        const answeredStale = stale !== undefined && policy.refreshStale === 'background' && serveStale()
+        lease = read.lease
+        if (read.leasedElsewhere !== true) break
+        // Another process holds the lease: it is producing this value. With a
+        // stale answer given, leave the refresh to it; otherwise poll for its
+        // value (5 ms doubling to 50 ms) until lockTimeout, then produce our own.
+        if (answeredStale) return stale!.value as V
+        if (clock() >= waitUntil) break
+        if (attempt === 0) counters.leaseWaits++
+        await sleep(Math.min(50, 5 * 2 ** attempt))
+      }
+
+      // 2. The factory.
+      const call = new FactoryCall<V>(this.#p.name, key, stale === undefined ? undefined : { value: stale.value as V })
+      let value: V
+      const factoryStarted = clock()
+      const expired = local.l1?.get(key)
+      if (expired !== undefined && expired.expiresAt <= factoryStarted) counters.expiredMisses++
+      try {
+        counters.factoryCalls++
+        counters.misses++
+        value = await runFactory(factory, call, this.#p.name, {
+          softTimeoutMs: policy.softTimeoutMs,
+          hardTimeoutMs: policy.hardTimeoutMs,
+          onSoftTimeout: stale === undefined ? undefined : () => void serveStale(),
+        })
+      } catch (error) {
+        const factoryMs = clock() - factoryStarted
+        this.#p.factoryLatency.record(factoryMs)
+        counters.factoryErrors++
+        if (lease !== undefined) await shared!.releaseLease(key, lease)
+        // Fail-safe only with a stale value rule 7 still allows (or one the
+        // callers already have): past it, the caller gets the error.
+        if (stale === undefined || !serveStale(true)) {
+          if (missChannel.hasSubscribers) missChannel.publish({ cache: this.#p.name, key, factoryMs, outcome: 'error' } satisfies MissEvent)
+          throw error
+        }
+        // Fail-safe: answer with the stale value, and keep answering with it
+        // for failSafeBackoff (within its grace, and while rule 7 allows)
+        // before trying the factory again.
+        const now = clock()
+        counters.failSafe++
+        reporter.report(reporter.factoryError('factory failed; answered with the stale value (fail-safe)', key, error))
+        local.rememberFailSafe(key, stale, Math.min(now + policy.failSafeBackoffMs, usableUntil(stale)), staleT0)
+        if (missChannel.hasSubscribers) missChannel.publish({ cache: this.#p.name, key, factoryMs, outcome: 'fail-safe' } satisfies MissEvent)
+        return stale.value as V
+      }
+
+      const factoryMs = clock() - factoryStarted
+      this.#p.factoryLatency.record(factoryMs)
+      this.#p.profiles.recordMiss(key, factoryMs)
+      if (missChannel.hasSubscribers) {
+        missChannel.publish({ cache: this.#p.name, key, factoryMs, outcome: call.skipped ? 'not-stored' : 'stored' } satisfies MissEvent)
+      }
+
+      // 3. Store, unless the factory said not to or an invalidation overtook it.
+      if (call.skipped) {
+        if (lease !== undefined) await shared!.releaseLease(key, lease)
+        return value
+      }
+      const expiresAt = clock() + effectiveTtl(policy, value, call.ttlMs)
+      const tags = entryTags(key, call.tags ?? tagsOption)
+      await this.store(key, newEntry(value, expiresAt, policy.graceMs, tags), lease, ticket)
+      return value
+    } finally {
+      local.guard.end(key)
+    }
+  }
+
+  /**
+   * Stores a produced value. L2: under its lease where the tier has leases
+   * (no lease, no L2 write: the holder of the lease fills it), else only if
+   * no fresh entry is there. L1: unless the L2 write was held back (a write
+   * revoked the lease: this value is older than what L2 has) or an
+   * invalidation overtook the read (in-flight guard). A value computed while
+   * its key was invalidated may predate the write that invalidated it: it
+   * answers the caller, but is cached nowhere.
+   */
+  async store(key: string, entry: TierEntry<V>, lease: TierLease | undefined, ticket: number): Promise<void> {
+    const { local, reporter } = this.#p
+    const shared = this.#l1OnlyByPolicy(key) ? undefined : this.#p.shared
+    let mayFillL1 = true
+    if (shared !== undefined && local.guard.mayFill(key, ticket) && (lease !== undefined || !shared.hasLeases)) {
+      try {
+        const written = await shared.call(key, () => shared.tier.set(key, entry, lease === undefined ? { ifAbsent: true } : { lease }))
+        if (written === false) mayFillL1 = false
+      } catch (error) {
+        if (lease !== undefined) await shared.releaseLease(key, lease)
+        const wrapped = reporter.tierError('write', key, error)
+        // A value that cannot be encoded is the caller's bug, not an outage: say so.
+        if (wrapped.code === 'ERR_SERIALIZATION') throw wrapped
+        reporter.report(wrapped)
+      }
+    } else if (lease !== undefined) {
+      await this.#p.shared?.releaseLease(key, lease)
+    }
+    if (mayFillL1) local.fill(key, entry, ticket)
+  }
+
+  /** `policy: 'auto'` decided this key's group does not pay for L2 (needs an L1 to fall back on). */
+  #l1OnlyByPolicy(key: string): boolean {
+    const { local, shared } = this.#p
+    if (!this.#p.autoPolicy || local.l1 === undefined || shared === undefined) return false
+    // While L1 is not trusted (a bus gap), an L1-only group would send every request to the factory: use L2.
+    if (!local.trusted()) return false
+    const l2 = this.#p.l2Latency
+    return (
+      this.#p.profiles.decide(key, l2.quantile(0.5), l2.count, (group, decision, factoryP50Ms) => {
+        const message =
+          decision === 'l1-only'
+            ? `policy auto: "${group}" now skips L2 (factory ${factoryP50Ms.toFixed(2)} ms < 2x L2 round trip ${l2.quantile(0.5).toFixed(2)} ms)`
+            : `policy auto: "${group}" uses L2 again (factory ${factoryP50Ms.toFixed(2)} ms >= 2x L2 round trip ${l2.quantile(0.5).toFixed(2)} ms)`
+        this.#p.reporter.notice({ group, decision, factoryP50Ms }, message, 'TIERCACHE_POLICY_AUTO')
+      }) === 'l1-only'
+    )
+  }
+}

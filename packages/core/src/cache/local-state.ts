@@ -1,0 +1,156 @@
+/**
+ * This instance's own state: L1, the trust window the bus proves (liveness,
+ * mechanism 3), the in-flight guard (mechanism 2), the loads in flight
+ * (single-flight) and the fail-safe values held during a backoff. Filling,
+ * invalidating and clearing all of it happen here, in one place, and what
+ * any of it may serve is decided by one rule (mechanism 7, serve-rule.ts).
+ */
+import { clock } from '../clock.js'
+import type { BoundLocalTier, BusTrust, Invalidation, TierEntry } from '../contracts.js'
+import { CacheClosedError } from '../errors.js'
+import { InFlightGuard } from '../in-flight-guard.js'
+import { servable, UNKNOWN_T0 } from '../serve-rule.js'
+
+/** A bus that cannot lose messages, or no bus: L1 is always trusted. */
+export const ALWAYS_TRUSTED: BusTrust = { verifiedAt: Number.POSITIVE_INFINITY }
+
+/** Bounded: a flood of failing keys must not grow the fail-safe map without limit (oldest dropped first). */
+const MAX_FAIL_SAFE_KEYS = 10_000
+
+/** A load in flight; callers may join it until `staleUntil` (set when it answered with a stale value), while rule 7 allows. */
+export interface Load<V> {
+  readonly promise: Promise<V>
+  staleUntil: number
+  /**
+   * Rule 7's `t0` for what a joiner would get: the load's start until it
+   * answers (every read it issues comes later), then the stale answer's own.
+   */
+  t0: number
+}
+
+export class LocalState<V> {
+  readonly #cache: string
+  readonly l1: BoundLocalTier | undefined
+  /** Liveness: set once, when the cache joins its bus. */
+  trust: BusTrust = ALWAYS_TRUSTED
+  maxStalenessMs = 1_000
+  readonly guard = new InFlightGuard()
+  /** Single-flight: one load per key at a time in this instance; later callers join it. */
+  readonly inFlight = new Map<string, Load<V>>()
+  /** Fail-safe backoff per key: the stale value that answers until `until` (rule 7 still applies, with its `t0`). */
+  readonly #failSafe = new Map<string, { until: number; entry: TierEntry; t0: number }>()
+  #closed = false
+
+  constructor(cache: string, l1: BoundLocalTier | undefined) {
+    this.#cache = cache
+    this.l1 = l1
+  }
+
+  get closed(): boolean {
+    return this.#closed
+  }
+
+  assertOpen(key?: string): void {
+    if (this.#closed) throw new CacheClosedError('cache is closed', { cache: this.#cache, key })
+  }
+
+  /** Rule 7 (serve-rule.ts): may a value produced by a read issued at `t0` be served at `now`? */
+  servable(t0: number, now: number): boolean {
+    return servable(this.trust.verifiedAt, this.maxStalenessMs, t0, now)
+  }
+
+  /** True while L1 may be read at all (liveness): an L1 value has no `t0`. */
+  trusted(now = clock()): boolean {
+    return this.servable(UNKNOWN_T0, now)
+  }
+
+  /** The L1 entry for `key` if it may be served: fresh, and L1 trusted. (The facade inlines this on its hit path.) */
+  hit(key: string): TierEntry | undefined {
+    const entry = this.l1?.get(key)
+    if (entry === undefined) return undefined
+    const now = clock()
+    return entry.expiresAt > now && this.servable(UNKNOWN_T0, now) ? entry : undefined
+  }
+
+  /** The L1 entry for `key` if it is past its TTL but within grace, and rule 7 allows it (an L1 value: liveness alone). */
+  usableStale(key: string): TierEntry | undefined {
+    const entry = this.l1?.get(key)
+    if (entry === undefined || entry.staleUntil === undefined) return undefined
+    const now = clock()
+    return entry.staleUntil > now && this.servable(UNKNOWN_T0, now) ? entry : undefined
+  }
+
+  /** Mechanism 2: fills L1 unless an invalidation matching `key` arrived since `ticket` was taken. */
+  fill(key: string, entry: TierEntry, ticket: number): void {
+    if (this.l1 !== undefined && !this.#closed && this.guard.mayFill(key, ticket)) this.l1.set(key, entry)
+  }
+
+  /**
+   * The load in flight for `key`, if joining it still gives a servable
+   * answer: a load that answered with a stale value is joinable only within
+   * that value's grace (a refresh that hangs must not serve it forever), and
+   * only while rule 7 allows its `t0`.
+   */
+  joinable(key: string): Promise<V> | undefined {
+    const load = this.inFlight.get(key)
+    if (load === undefined) return undefined
+    const now = clock()
+    return now < load.staleUntil && this.servable(load.t0, now) ? load.promise : undefined
+  }
+
+  /** The fail-safe value still answering for `key` (backoff running, within grace, rule 7), or undefined (and forgotten). */
+  failSafeValue(key: string): TierEntry | undefined {
+    const backoff = this.#failSafe.get(key)
+    if (backoff === undefined) return undefined
+    const now = clock()
+    const until = backoff.entry.staleUntil ?? backoff.entry.expiresAt
+    if (now < backoff.until && until > now && this.servable(backoff.t0, now)) return backoff.entry
+    this.#failSafe.delete(key)
+    return undefined
+  }
+
+  rememberFailSafe(key: string, entry: TierEntry, until: number, t0: number): void {
+    this.#failSafe.delete(key)
+    if (this.#failSafe.size >= MAX_FAIL_SAFE_KEYS) this.#failSafe.delete(this.#failSafe.keys().next().value!)
+    this.#failSafe.set(key, { until, entry, t0 })
+  }
+
+  /** Drops what `invalidation` names from L1, the fail-safe values, the guard's open reads and the joinable loads. */
+  invalidate(invalidation: Invalidation): void {
+    if (invalidation.kind === 'clear') {
+      this.clear()
+      return
+    }
+    if (invalidation.kind === 'tags') {
+      const tags = new Set(invalidation.tags)
+      if (this.l1?.deleteTagged !== undefined) this.l1.deleteTagged(tags)
+      else this.l1?.clear()
+      for (const [key, { entry }] of this.#failSafe) if (entry.tags?.some((tag) => tags.has(tag)) === true) this.#failSafe.delete(key)
+      // Which reads in flight were tagged is unknown until they finish: none may fill, none may be joined.
+      this.guard.invalidateAll()
+      this.inFlight.clear()
+      return
+    }
+    const key = invalidation.key
+    this.l1?.delete(key)
+    this.#failSafe.delete(key)
+    this.guard.invalidateKey(key)
+    // Callers arriving from now on must not join a load that began before the write.
+    this.inFlight.delete(key)
+  }
+
+  /** Everything local goes: a clear of the cache, or a gap on the bus (messages may have been lost). */
+  clear(): void {
+    this.l1?.clear()
+    this.#failSafe.clear()
+    this.guard.invalidateAll()
+    this.inFlight.clear()
+  }
+
+  close(): void {
+    this.#closed = true
+    this.inFlight.clear()
+    this.l1?.clear()
+    this.l1?.close()
+  }
+}

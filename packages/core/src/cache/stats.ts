@@ -1,0 +1,66 @@
+import type { LatencySummary } from '../histogram.js'
+
+/** A snapshot of the cache's counters and latencies (the L1 hit path pays one increment). */
+export interface CacheCounters {
+  l1Hits: number
+  /** Fresh values read from L2 on an L1 miss. */
+  l2Hits: number
+  /** Entries in this instance's L1 now. */
+  l1Entries: number
+  /** set, delete, clear and tag/namespace invalidations issued here. */
+  writes: number
+  /** Invalidations from other instances applied here. */
+  invalidationsReceived: number
+  /** Every L2 call (reads, writes, lease operations), ms. */
+  l2Latency: LatencySummary
+  /** Every factory and batch-loader call, ms. */
+  factoryLatency: LatencySummary
+  /** Factory runs where L1 held the key but its TTL had run out (the advisor's "raise TTL"). */
+  expiredMisses: number
+  /** Lookups (per key) L1 could not answer fresh. Lookups in all: `l1Hits + staleServed + l1Misses`. */
+  l1Misses: number
+  /** Keys no tier had (a factory or loader produced them, or get returned absent). Hit rate: `1 - misses / lookups`. */
+  misses: number
+  factoryCalls: number
+  factoryErrors: number
+  /** Factory failures or hard timeouts answered with a stale value. */
+  failSafe: number
+  /** Stale values served within grace while a refresh ran (or a soft timeout passed). */
+  staleServed: number
+  /** Misses that waited for another process's lease holder. */
+  leaseWaits: number
+  /**
+   * Entries the shared tier found in an unreadable shape (corrupt, truncated,
+   * written by another program or format version): each was a miss, and the
+   * next fill overwrote it.
+   */
+  l2CorruptEntries: number
+  /** Times the shared tier's circuit breaker opened. */
+  circuitOpenings: number
+  circuit: 'closed' | 'open' | 'half-open' | 'off'
+}
+
+/**
+ * The read and write paths' counters, one object shared by the parts that
+ * count. L1 hits are not here: the facade counts them in a field of its own,
+ * so the hit path pays one increment and nothing else.
+ */
+export function newCounters() {
+  return {
+    l2Hits: 0,
+    factoryCalls: 0,
+    factoryErrors: 0,
+    failSafe: 0,
+    staleServed: 0,
+    leaseWaits: 0,
+    writes: 0,
+    invalidationsReceived: 0,
+    expiredMisses: 0,
+    /** Lookups (per key) that L1 could not answer fresh: they went to the in-flight load, L2 or the factory. */
+    l1Misses: 0,
+    /** Keys no tier had: produced by a factory or loader (once per load), or returned absent by get/getMany. */
+    misses: 0,
+  }
+}
+
+export type Counters = ReturnType<typeof newCounters>

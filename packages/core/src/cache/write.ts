@@ -1,0 +1,164 @@
+/**
+ * The write path, read top to bottom: L2, with the invalidation published in
+ * the same atomic step when the tier can (mechanism 1) → this instance's
+ * local state → the invalidation on the bus if the tier did not carry it →
+ * the writer's own L1 copy, guarded like any fill. A write resolves only when
+ * other instances have been told, and rejects when that cannot be confirmed.
+ */
+import { clock } from '../clock.js'
+import type { AtomicPublish, BusMembership, Invalidation, PublishRoute, TierEntry } from '../contracts.js'
+import { PublishError, TierCacheError, errorMessageOf } from '../errors.js'
+import { writeChannel, type WriteEvent } from '../events.js'
+import { assertValidKey } from '../keys.js'
+import { effectiveTtl, resolvePolicy, type ReadPolicy } from '../policy.js'
+import { MAX_TAGS_PER_INVALIDATION, assertValidNamespace, assertValidTags, entryTags, namespaceTag } from '../tags.js'
+import type { SetOptions } from './config.js'
+import { newEntry } from './entry.js'
+import type { LocalState } from './local-state.js'
+import type { Reporter } from './report.js'
+import type { SharedTierAccess } from './shared-tier.js'
+import type { Counters } from './stats.js'
+
+export interface WriterParts<V> {
+  readonly name: string
+  readonly instanceId: string
+  readonly local: LocalState<V>
+  readonly shared: SharedTierAccess | undefined
+  readonly membership: BusMembership | undefined
+  /** Set when the L2 publishes each write's invalidation in the same atomic step (mechanism 1). */
+  readonly atomicRoute: PublishRoute | undefined
+  readonly policy: ReadPolicy
+  readonly counters: Counters
+  readonly reporter: Reporter
+}
+
+export class Writer<V> {
+  readonly #p: WriterParts<V>
+
+  constructor(parts: WriterParts<V>) {
+    this.#p = parts
+  }
+
+  /** Stores `value` in every tier and tells every other instance to drop its L1 copy. */
+  async set(key: string, value: V, options?: SetOptions): Promise<void> {
+    const { name, local } = this.#p
+    local.assertOpen(key)
+    assertValidKey(name, key)
+    const policy = resolvePolicy(options, this.#p.policy, { cache: name, key })
+    if (options?.tags !== undefined) assertValidTags(name, options.tags, key)
+    const expiresAt = clock() + effectiveTtl(policy, undefined, policy.ttlMs)
+    const entry = newEntry(value, expiresAt, policy.graceMs, entryTags(key, options?.tags))
+    const invalidation: Invalidation = { kind: 'key', cache: name, key }
+    await this.#write(key, invalidation, async (shared, publish) => void (await shared.tier.set(key, entry, { publish })), entry)
+  }
+
+  /** Removes `key` from every tier, on every instance. */
+  async delete(key: string): Promise<void> {
+    const { name, local } = this.#p
+    local.assertOpen(key)
+    assertValidKey(name, key)
+    const invalidation: Invalidation = { kind: 'key', cache: name, key }
+    await this.#write(key, invalidation, (shared, publish) => shared.tier.delete(key, { publish }))
+  }
+
+  /**
+   * Makes every entry written under any of `tags` a miss, on every instance:
+   * O(1) per tag in Redis (version counters, no scan), L1 copies dropped
+   * through the bus with the coherence contract's guarantees.
+   */
+  async invalidateTags(tags: readonly string[]): Promise<void> {
+    this.#p.local.assertOpen()
+    assertValidTags(this.#p.name, tags, undefined, MAX_TAGS_PER_INVALIDATION)
+    if (tags.length > 0) await this.#invalidateTagged([...new Set(tags)])
+  }
+
+  /** Makes every entry under `namespace` (and its sub-namespaces: all pages, all filters) a miss, on every instance. */
+  async invalidateNamespace(namespace: string): Promise<void> {
+    this.#p.local.assertOpen()
+    assertValidNamespace(this.#p.name, namespace)
+    await this.#invalidateTagged([namespaceTag(namespace)])
+  }
+
+  /** Removes every entry of this cache (no other cache's) from every tier, on every instance. */
+  async clear(): Promise<void> {
+    this.#p.local.assertOpen()
+    const invalidation: Invalidation = { kind: 'clear', cache: this.#p.name }
+    await this.#write(undefined, invalidation, (shared, publish) => shared.tier.clear({ publish }))
+  }
+
+  async #invalidateTagged(tags: readonly string[]): Promise<void> {
+    const invalidation: Invalidation = { kind: 'tags', cache: this.#p.name, tags }
+    await this.#write(undefined, invalidation, (shared, publish) => shared.tier.invalidateTags(tags, { publish }))
+  }
+
+  /**
+   * L2 (with the invalidation published in the same atomic step when the
+   * tier can), then this instance's L1 and in-flight state, then the
+   * invalidation on the bus if the tier did not carry it, then the writer's
+   * own L1 copy.
+   */
+  async #write(
+    key: string | undefined,
+    invalidation: Invalidation,
+    writeL2: (shared: SharedTierAccess, publish: AtomicPublish | undefined) => Promise<void>,
+    l1Entry?: TierEntry,
+  ): Promise<void> {
+    const { local, shared, counters } = this.#p
+    counters.writes++
+    if (writeChannel.hasSubscribers) {
+      writeChannel.publish({ cache: this.#p.name, kind: invalidation.kind === 'key' ? (l1Entry === undefined ? 'delete' : 'set') : invalidation.kind, key } satisfies WriteEvent)
+    }
+    const atomic: AtomicPublish | undefined =
+      this.#p.atomicRoute === undefined ? undefined : { route: this.#p.atomicRoute, origin: this.#p.instanceId, invalidations: [invalidation] }
+    // The writer's own L1 copy is guarded like any fill: if another
+    // instance's invalidation for this key arrives while this write is in
+    // flight, that write may be newer than ours, so ours stays out of L1.
+    const fillKey = l1Entry !== undefined && local.l1 !== undefined ? key : undefined
+    const ticket = fillKey === undefined ? 0 : local.guard.begin(fillKey)
+    try {
+      if (shared !== undefined) {
+        try {
+          await shared.call(key, () => writeL2(shared, atomic))
+        } catch (error) {
+          await this.#onFailedWrite(key, invalidation, error)
+        }
+      }
+      let mayFill = fillKey !== undefined && local.guard.mayFill(fillKey, ticket)
+      local.invalidate(invalidation)
+      const afterOwnInvalidation = local.guard.current
+      if (shared === undefined || atomic === undefined) await this.#publish(invalidation, key)
+      mayFill &&= local.guard.mayFill(fillKey!, afterOwnInvalidation)
+      if (mayFill && !local.closed) local.l1!.set(fillKey!, l1Entry!)
+    } finally {
+      if (fillKey !== undefined) local.guard.end(fillKey)
+    }
+  }
+
+  /**
+   * An L2 write that failed may or may not have landed (a timeout is not a
+   * "no"), so the local copy is dropped and other instances are told to drop
+   * theirs before the caller gets the error: an uncertain write must not
+   * leave any L1 serving the old value. An encoding error happened before any
+   * I/O: nothing changed, nothing to undo.
+   */
+  async #onFailedWrite(key: string | undefined, invalidation: Invalidation, error: unknown): Promise<never> {
+    const { reporter, local } = this.#p
+    const wrapped = reporter.tierError('write', key, error)
+    // Not attempted (bad value, open circuit): nothing changed, nothing to undo.
+    if (wrapped.code !== 'ERR_SERIALIZATION' && wrapped.code !== 'ERR_CIRCUIT_OPEN') {
+      local.invalidate(invalidation)
+      await this.#publish(invalidation, key).catch((publishError: unknown) => reporter.report(publishError as TierCacheError))
+    }
+    throw wrapped
+  }
+
+  async #publish(invalidation: Invalidation, key: string | undefined): Promise<void> {
+    const membership = this.#p.membership
+    if (membership === undefined) return
+    try {
+      await membership.publish([invalidation])
+    } catch (error) {
+      throw new PublishError(`invalidation could not be published: ${errorMessageOf(error)}`, { cache: this.#p.name, key, cause: error })
+    }
+  }
+}

@@ -1,0 +1,178 @@
+#!/usr/bin/env node
+// Proves, every time it runs, that each coherence mechanism has a test that
+// notices its absence: in a temporary copy of the repository it switches one
+// mechanism off with a small named patch, rebuilds, runs that mechanism's
+// tests and expects them to FAIL; then restores it and goes on to the next.
+// A check done once by hand cannot be re-checked; this one can.
+//
+//   node scripts/mechanism-check.mjs            # every mechanism
+//   node scripts/mechanism-check.mjs liveness   # the ones whose name contains "liveness"
+//
+// Exit status 1 if any mechanism's tests still pass with it switched off (or
+// a patch no longer applies: the code moved, update the patch).
+import { execFileSync, spawnSync } from 'node:child_process'
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { dirname, join, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..')
+
+/** name, the patch that switches it off (exact text, found once), and the tests that must then fail. */
+export const MECHANISMS = [
+  {
+    name: '1 atomic write+publish',
+    file: 'packages/core/src/cache/write.ts',
+    from: 'this.#p.atomicRoute === undefined ? undefined :',
+    to: 'true ? undefined :',
+    tests: ['tests/coherence.test.ts', '-t', 'mechanism 1'],
+  },
+  {
+    name: '2 in-flight guard (single key)',
+    file: 'packages/core/src/cache/local-state.ts',
+    from: 'if (this.l1 !== undefined && !this.#closed && this.guard.mayFill(key, ticket)) this.l1.set(key, entry)',
+    to: 'if (this.l1 !== undefined && !this.#closed) this.l1.set(key, entry)',
+    tests: ['packages/core/test/cache.test.ts', '-t', 'in-flight guard: an invalidation during an L2 read'],
+  },
+  {
+    name: '2 in-flight guard on the getMany fill path',
+    file: 'packages/core/src/cache/batch.ts',
+    from: 'local.fill(key, candidate, ticket)',
+    to: 'local.l1?.set(key, candidate)',
+    tests: ['packages/core/test/in-flight-guard.test.ts', '-t', 'getMany'],
+  },
+  {
+    name: '2 in-flight guard during invalidateTags / invalidateNamespace',
+    file: 'packages/core/src/cache/local-state.ts',
+    from: '// Which reads in flight were tagged is unknown until they finish: none may fill, none may be joined.\n      this.guard.invalidateAll()',
+    to: '// (switched off)',
+    tests: ['packages/core/test/in-flight-guard.test.ts', '-t', 'invalidate'],
+  },
+  {
+    name: '3 liveness (L1 trusted only while probes answer)',
+    file: 'packages/core/src/cache/cache.ts',
+    from: 'local.trust = config.serveStaleL1 ? ALWAYS_TRUSTED : membership.trust',
+    to: 'local.trust = ALWAYS_TRUSTED',
+    tests: ['tests/coherence.test.ts', '-t', 'reads bypass L1 within maxStaleness'],
+  },
+  {
+    name: '3 gap clears L1',
+    file: 'packages/core/src/cache/cache.ts',
+    from: 'InvalidationEvent)\n          local.clear()',
+    to: 'InvalidationEvent)',
+    tests: ['packages/core/test/cache.test.ts', '-t', 'a gap clears L1'],
+  },
+  {
+    name: '4 leases against stale sets',
+    file: 'packages/core/src/cache/load.ts',
+    from: 'lease === undefined ? { ifAbsent: true } : { lease }',
+    to: '{ ifAbsent: true }',
+    tests: ['tests/stampede.test.ts', '-t', 'leases against stale sets'],
+  },
+  {
+    name: '5 no self-echo',
+    file: 'packages/core/src/bus-members.ts',
+    from: 'if (member.instanceId === origin) continue',
+    to: '',
+    tests: ['packages/redis-adapter/test/redis.test.ts', '-t', 'no self-echo'],
+  },
+  {
+    name: '7 serve rule: fail-safe values',
+    file: 'packages/core/src/cache/local-state.ts',
+    from: 'if (now < backoff.until && until > now && this.servable(backoff.t0, now)) return backoff.entry',
+    to: 'if (now < backoff.until && until > now) return backoff.entry',
+    tests: ['packages/core/test/serve-rule.test.ts', '-t', 'fail-safe'],
+  },
+  {
+    name: '7 serve rule: joined loads',
+    file: 'packages/core/src/cache/local-state.ts',
+    from: 'return now < load.staleUntil && this.servable(load.t0, now) ? load.promise : undefined',
+    to: 'return now < load.staleUntil ? load.promise : undefined',
+    tests: ['packages/core/test/serve-rule.test.ts', '-t', 'joined load'],
+  },
+  {
+    name: '7 serve rule: grace values from L1',
+    file: 'packages/core/src/cache/local-state.ts',
+    from: 'return entry.staleUntil > now && this.servable(UNKNOWN_T0, now) ? entry : undefined',
+    to: 'return entry.staleUntil > now ? entry : undefined',
+    tests: ['packages/core/test/serve-rule.test.ts', '-t', 'grace'],
+  },
+  {
+    name: '7 serve rule during a silent partition (real Redis)',
+    file: 'packages/core/src/serve-rule.ts',
+    from: 'return now < Math.max(verifiedAt, t0) + maxStalenessMs',
+    to: 'return true',
+    tests: ['tests/grace-partition.test.ts'],
+  },
+]
+
+const filter = process.argv[2]
+const selected = MECHANISMS.filter((m) => filter === undefined || m.name.includes(filter))
+if (selected.length === 0) {
+  console.error(`no mechanism matches "${filter}"`)
+  process.exit(2)
+}
+
+const run = (cmd, args, cwd, quiet = true) => spawnSync(cmd, args, { cwd, stdio: quiet ? 'pipe' : 'inherit', encoding: 'utf8' })
+
+// A copy of the working tree (tracked and new files, nothing ignored), with its own install and build.
+const copy = mkdtempSync(join(tmpdir(), 'mechanism-check-'))
+const files = execFileSync('git', ['ls-files', '-z', '--cached', '--others', '--exclude-standard'], { cwd: root, encoding: 'utf8' })
+  .split('\0')
+  .filter((f) => f !== '')
+for (const file of files) {
+  mkdirSync(dirname(join(copy, file)), { recursive: true })
+  try {
+    cpSync(join(root, file), join(copy, file))
+  } catch {
+    // a file deleted in the working tree but still tracked
+  }
+}
+const pnpm = (args, quiet = true) => run('pnpm', args, copy, quiet)
+console.log(`mechanism-check: copy in ${copy}; installing and building`)
+for (const step of [['install', '--frozen-lockfile', '--offline'], ['-r', '--filter', './packages/**', 'run', 'build']]) {
+  const result = pnpm(step)
+  if (result.status !== 0) {
+    console.error(result.stdout, result.stderr)
+    console.error(`mechanism-check: pnpm ${step.join(' ')} failed in the copy`)
+    process.exit(2)
+  }
+}
+
+const packageOf = (file) => `./${file.split('/').slice(0, 2).join('/')}`
+const results = []
+for (const mechanism of selected) {
+  const path = join(copy, mechanism.file)
+  const original = readFileSync(path, 'utf8')
+  const count = original.split(mechanism.from).length - 1
+  if (count !== 1) {
+    results.push({ mechanism, outcome: `patch does not apply (found ${count} times in ${mechanism.file})`, ok: false })
+    continue
+  }
+  writeFileSync(path, original.replace(mechanism.from, mechanism.to))
+  const built = pnpm(['--filter', packageOf(mechanism.file), 'run', 'build'])
+  let outcome
+  let ok
+  if (built.status !== 0) {
+    outcome = 'build failed with the patch (fix the patch)'
+    ok = false
+  } else {
+    const tested = pnpm(['exec', 'vitest', 'run', ...mechanism.tests])
+    const failed = (tested.stdout.match(/(\d+) failed/) ?? [])[1]
+    ok = tested.status !== 0 && failed !== undefined
+    outcome = ok ? `tests failed as they must (${failed} failed)` : tested.status === 0 ? 'TESTS STILL PASS with it switched off' : 'the test run broke without a failing test'
+  }
+  writeFileSync(path, original)
+  const restored = pnpm(['--filter', packageOf(mechanism.file), 'run', 'build'])
+  if (restored.status !== 0) {
+    console.error('mechanism-check: rebuilding after restoring a patch failed')
+    process.exit(2)
+  }
+  results.push({ mechanism, outcome, ok })
+  console.log(`${ok ? 'ok  ' : 'FAIL'} ${mechanism.name}: ${outcome}`)
+}
+rmSync(copy, { recursive: true, force: true })
+const bad = results.filter((r) => !r.ok)
+console.log(`mechanism-check: ${results.length - bad.length}/${results.length} mechanisms are guarded by a failing test when switched off`)
+for (const r of bad) console.error(`  ${r.mechanism.name}: ${r.outcome}`)
+process.exit(bad.length === 0 ? 0 : 1)
