@@ -1,24 +1,38 @@
 /**
  * Runs the coherence checker on its own:
  *   pnpm --filter @tiercache/tests checker -- --duration 60 --cycles 2
+ *   pnpm --filter @tiercache/tests checker -- --duration 60 --cycles 2 --maxmemory 2mb --policy allkeys-lru
+ *   pnpm --filter @tiercache/tests checker -- --duration 20 --switch-off liveness --faults partition --no-grace
  *   pnpm --filter @tiercache/tests checker -- --sentinel --duration 40 --cycles 2
  *   pnpm --filter @tiercache/tests checker -- --cluster --duration 40 --cycles 2
- * Prints the per-fault table; exits 1 if any read violated the contract.
+ * Options: --instances N, --keys N, --max-staleness MS, --grace 1,3 (the
+ * instances with grace and fail-safe on; default the odd ones), --no-grace,
+ * --faults a,b (a subset of the topology's), --switch-off
+ * liveness|gap|bus|leases.
+ * Prints the per-window and per-instance tables; exits 1 if any read violated the contract.
  */
-import { formatReport, runChecker } from './checker.js'
+import { formatReport, runChecker, type FaultName, type SwitchOff } from './checker.js'
 
 const args = process.argv.slice(2)
-const option = (name: string, fallback: number) => {
+const value = (name: string): string | undefined => {
   const at = args.indexOf(`--${name}`)
-  return at >= 0 ? Number(args[at + 1]) : fallback
+  return at >= 0 ? args[at + 1] : undefined
 }
+const number = (name: string, fallback: number) => Number(value(name) ?? fallback)
+const list = (name: string) => value(name)?.split(',').filter((item) => item !== '')
+
+const maxmemory = value('maxmemory')
 const report = await runChecker({
-  durationMs: option('duration', 60) * 1000,
-  cycles: option('cycles', 2),
-  instances: option('instances', 4),
-  keys: option('keys', 16),
-  maxStalenessMs: option('max-staleness', 1000),
+  durationMs: number('duration', 60) * 1000,
+  cycles: number('cycles', 2),
+  instances: number('instances', 4),
+  keys: number('keys', 16),
+  maxStalenessMs: number('max-staleness', 1000),
   topology: args.includes('--sentinel') ? 'sentinel' : args.includes('--cluster') ? 'cluster' : 'standalone',
+  ...(list('faults') === undefined ? {} : { faults: list('faults') as FaultName[] }),
+  ...(args.includes('--no-grace') ? { graceInstances: [] } : list('grace') === undefined ? {} : { graceInstances: list('grace')!.map(Number) }),
+  ...(maxmemory === undefined ? {} : { maxmemory: { bytes: maxmemory, policy: value('policy') ?? 'allkeys-lru' } }),
+  ...(value('switch-off') === undefined ? {} : { switchOff: value('switch-off') as SwitchOff }),
   log: (line) => console.log(line),
 })
 console.log(`\n${formatReport(report)}`)
