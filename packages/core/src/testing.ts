@@ -257,3 +257,6 @@ function describeSharedCases(
     })
   })
 }
+
+export { runBusConformance } from './testing-bus.js'
+export type { BusConformanceOptions, BusHarness } from './testing-bus.js'

@@ -1,5 +1,14 @@
-import { runTierConformance } from '@tiercache/core/testing'
-import { memoryStore, memoryTier } from '../src/index.js'
+import { runBusConformance, runTierConformance } from '@tiercache/core/testing'
+import { memoryBus, memoryStore, memoryTier } from '../src/index.js'
 
 runTierConformance({ name: 'memoryTier (L1)', kind: 'local', createTier: () => memoryTier({ maxEntries: 1_000 }) })
 runTierConformance({ name: 'memoryStore (in-process L2)', kind: 'shared', createTier: () => memoryStore() })
+
+// One in-process bus serves every instance of the process: both handles are the same object.
+runBusConformance({
+  name: 'memoryBus (in-process)',
+  open: async () => {
+    const bus = memoryBus()
+    return { buses: [bus, bus], close: () => bus.close() }
+  },
+})
