@@ -35,6 +35,8 @@ const NOISE_PAUSE_MS = 4
  * Redis gets to evict (or refuse) in both windows of every round.
  */
 const NOISE_PER_WINDOW = 100
+/** A run must end before the next starts (they share the processes): room for slow machines and long runs. */
+const RUN_TIMEOUT_MS = 60_000 + ROUNDS * 3_000
 
 interface RoundKey {
   key: string
@@ -377,7 +379,7 @@ describe('bookkeeping under real eviction: no fill begun before an invalidation 
     expect(report.evictedKeys).toBe(0)
     expect(report.refusedOutsideRaces).toBe(0) // nothing is lost: only the races refuse fills
     expectRacesRefused(report, true)
-  })
+  }, RUN_TIMEOUT_MS)
 
   it.each([
     ['allkeys-random', undefined],
@@ -389,7 +391,7 @@ describe('bookkeeping under real eviction: no fill begun before an invalidation 
     expect(report.violations).toEqual([])
     expect(report.evictedKeys).toBeGreaterThan(0) // the run was under pressure indeed
     expectRacesRefused(report)
-  })
+  }, RUN_TIMEOUT_MS)
 
   it('noeviction (writes refused with OOM while memory is full)', async () => {
     // Noise with a short TTL: memory swings around the limit, so Redis refuses some writes and takes others.
@@ -398,5 +400,5 @@ describe('bookkeeping under real eviction: no fill begun before an invalidation 
     expect(report.violations).toEqual([])
     expect(report.noiseRefused).toBeGreaterThan(0) // memory was full at times indeed
     expectRacesRefused(report)
-  })
+  }, RUN_TIMEOUT_MS)
 })

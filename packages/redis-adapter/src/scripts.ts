@@ -53,6 +53,8 @@ local function failed(reply)
 end
 -- A bookkeeping value no key of this deployment ever held before: the
 -- server's time in µs and a nonce unique to the caller (see the top of scripts.ts).
+-- About 40 bytes at most: a generation must leave room in an entry's header
+-- for its fresh-until time and tag length within HEADER_BYTES.
 local function fresh_value(time, nonce)
   return time[1] .. string.format('%06d', tonumber(time[2])) .. '.' .. nonce
 end
