@@ -84,17 +84,26 @@ describe('stampede protection across processes (leases)', () => {
     expect(await totals(both)).toEqual({ started: 1, finished: 1, leaseWaits: 1 })
   })
 
-  it('1000 distinct cold keys requested concurrently by 2 processes: each factory runs once', async () => {
-    // Not held: 2000 lease reads on a loaded machine could outlast lockTimeout
-    // (5 s), after which a waiter rightly runs its own factory. A 100 ms factory
-    // instead, and exact accounting afterwards.
+  it('1000 distinct cold keys requested by 2 processes at once, in rounds of 100: each factory runs once', async () => {
+    // Not held: a waiter that waits past lockTimeout (5 s) rightly runs its own
+    // factory. And in rounds: 1000 lease reads at once from each process, on one
+    // loaded CPU, take longer than the tier's 1 s timeout, and the circuit
+    // breaker then (rightly) sends both processes to their factories. What is
+    // tested is the lease per key, not Redis under a burst the fixture's
+    // timeouts are not set for.
     const both = await processes(2)
     const [a, b] = both
-    const keys = Array.from({ length: 1_000 }, (_, i) => `cold:${i}`)
-    const args = { keys, perKey: 1, factoryMs: 100 }
-    const calls = await Promise.all([a!.call<number>('stampede', args), b!.call<number>('stampede', args)])
-    console.info(`stampede, 2 processes, 1000 keys: factory calls per process ${calls.join(' + ')}`)
-    expect(calls[0]! + calls[1]!).toBe(1_000)
+    let callsA = 0
+    let callsB = 0
+    for (let round = 0; round < 10; round++) {
+      const keys = Array.from({ length: 100 }, (_, i) => `cold:${round * 100 + i}`)
+      const args = { keys, perKey: 1, factoryMs: 100 }
+      const [inA, inB] = await Promise.all([a!.call<number>('stampede', args), b!.call<number>('stampede', args)])
+      callsA += inA
+      callsB += inB
+    }
+    console.info(`stampede, 2 processes, 1000 keys: factory calls per process ${callsA} + ${callsB}`)
+    expect(callsA + callsB).toBe(1_000)
     // Each key: one factory in one process; the other process read the value
     // from L2, after waiting on the lease if it came while the factory ran.
     const health = await Promise.all(both.map((p) => p.call<{ cache: { l2Hits: number; leaseWaits: number } }>('health')))
