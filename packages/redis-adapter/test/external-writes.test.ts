@@ -27,8 +27,6 @@ async function instance(options: { trackExternalWrites?: boolean; prefix?: strin
   return { bus, users, orders }
 }
 
-const settle = () => new Promise((resolve) => setTimeout(resolve, 200))
-
 /**
  * Writes through an L2-only cache with no bus, then waits until every given
  * bus has received the tracking message of that write: an L1 filled after
@@ -41,6 +39,23 @@ async function seed(url: string, cacheName: string, key: string, value: string, 
   await writer.set(key, value)
   await writer.close()
   await vi.waitFor(() => buses.forEach((bus, i) => expect(bus.status().messagesReceived).toBeGreaterThan(before[i]!)))
+}
+
+/**
+ * Resolves once `bus` has read its subscriber connection past every message
+ * Redis queued to it before this call: a marker is published on the bus
+ * channel and awaited. Redis queues the CLIENT TRACKING (BCAST) invalidations
+ * of a write to the subscriber before it sends the writer its reply (both
+ * before it next sleeps, invalidations first), `server.cli` returns only once
+ * redis-cli has that reply, and one connection's messages arrive in the order
+ * queued: the marker, published after, arrives after them. The marker is not
+ * a message of the protocol: it is counted as dropped, which nothing else in
+ * these tests is.
+ */
+async function caughtUp(bus: { status(): { messagesDropped: number } }, prefix = 'ext'): Promise<void> {
+  const dropped = bus.status().messagesDropped
+  server.cli('PUBLISH', `${prefix}:invalidations`, 'marker: not a bus message')
+  await vi.waitFor(() => expect(bus.status().messagesDropped).toBe(dropped + 1))
 }
 
 describe('external writers (redisBus trackExternalWrites: CLIENT TRACKING BCAST)', () => {
@@ -77,7 +92,7 @@ describe('external writers (redisBus trackExternalWrites: CLIENT TRACKING BCAST)
     expect(a.bus.status().externalWrites).toBeUndefined()
     await a.users.set('u1', 'v1')
     server.cli('DEL', 'ext:users:u1')
-    await settle()
+    await caughtUp(a.bus) // had the DEL been tracked, its invalidation would have been applied by now
     expect(a.users.stats().l1Entries).toBe(1)
     expect(await a.users.get('u1')).toBe('v1')
   })
@@ -117,7 +132,7 @@ describe('external writers (redisBus trackExternalWrites: CLIENT TRACKING BCAST)
     server.cli('SET', 'ext:orders:o2', 'x') // another key of another cache
     server.cli('SET', 'ext:users#lease:u1', 'x') // a lease carries no value
     server.cli('SET', 'unrelated', 'x')
-    await settle()
+    await caughtUp(a.bus) // the tracking messages of the writes above (those under the prefix) have been applied
     expect(a.users.stats().l1Entries).toBe(1)
     expect(a.orders.stats().l1Entries).toBe(1)
     expect(await a.users.get('u1')).toBe('v1')
