@@ -1,12 +1,5 @@
 import { clock } from './clock.js'
 
-export interface CircuitBreakerOptions {
-  /** Consecutive shared-tier failures that open the circuit. Default 5. */
-  failureThreshold?: number
-  /** How long the circuit stays open before one call probes the tier again. Default `'2s'`. */
-  openFor?: number
-}
-
 /**
  * Skips a failing shared tier for a cool-down instead of making every caller
  * wait out its timeout: closed (counting consecutive failures) → open (every

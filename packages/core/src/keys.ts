@@ -7,6 +7,11 @@ import { InvalidKeyError, InvalidOptionError } from './errors.js'
  */
 export const MAX_KEY_LENGTH = 1024
 
+/** Separates a namespace from its keys: `<namespace>U+001E<key>` (see tags.ts, which builds them). */
+export const NAMESPACE_SEPARATOR = '\u001e'
+/** Namespace levels: each level is a tag of every entry under it. */
+export const MAX_NAMESPACE_DEPTH = 16
+
 /** Throws `InvalidKeyError` unless `key` is a non-empty string within `MAX_KEY_LENGTH`. */
 export function assertValidKey(cache: string, key: unknown): asserts key is string {
   if (typeof key !== 'string') {
@@ -16,11 +21,11 @@ export function assertValidKey(cache: string, key: unknown): asserts key is stri
   if (key.length > MAX_KEY_LENGTH) {
     throw new InvalidKeyError(`key is ${key.length} characters, over the limit of ${MAX_KEY_LENGTH}`, { cache, key })
   }
-  const separator = key.indexOf('\u001e')
+  const separator = key.indexOf(NAMESPACE_SEPARATOR)
   if (separator >= 0) {
     // `<namespace>U+001E<key>`, as cache.namespace() and key templates build it.
     const namespace = key.slice(0, separator)
-    if (separator === 0 || separator === key.length - 1 || key.indexOf('\u001e', separator + 1) >= 0 || !VALID_NAMESPACE.test(namespace) || namespace.split(':').length > 16) {
+    if (separator === 0 || separator === key.length - 1 || key.indexOf(NAMESPACE_SEPARATOR, separator + 1) >= 0 || !VALID_NAMESPACE.test(namespace) || namespace.split(':').length > MAX_NAMESPACE_DEPTH) {
       throw new InvalidKeyError('key contains U+001E, which is reserved to separate a namespace from its keys; use cache.namespace()', {
         cache,
         key,

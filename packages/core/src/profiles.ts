@@ -3,6 +3,7 @@ import { NAMESPACE_SEPARATOR } from './tags.js'
 
 /** Groups profiled per cache; keys beyond them are profiled together as "(other)". */
 const MAX_GROUPS = 64
+const OTHER = '(other)'
 /** Misses of a group before `policy: 'auto'` decides anything for it. */
 export const MIN_GROUP_SAMPLE = 20
 /** A group's decision is revisited after this many more misses. */
@@ -33,7 +34,8 @@ export class GroupProfiles {
   #profile(group: string): Profile {
     let profile = this.#profiles.get(group)
     if (profile === undefined) {
-      if (this.#profiles.size >= MAX_GROUPS) return this.#profile('(other)')
+      // Past MAX_GROUPS every new group shares "(other)", which is always let in (one over the cap at most).
+      if (this.#profiles.size >= MAX_GROUPS && group !== OTHER) return this.#profile(OTHER)
       profile = { misses: 0, factory: new LatencyHistogram(), decision: 'keep', decidedAt: 0 }
       this.#profiles.set(group, profile)
     }
@@ -53,7 +55,7 @@ export class GroupProfiles {
    */
   decide(key: string, l2P50Ms: number, l2Samples: number, onChange: (group: string, decision: GroupDecision, factoryP50Ms: number) => void): GroupDecision {
     const group = GroupProfiles.groupOf(key)
-    const profile = this.#profiles.get(group) ?? this.#profiles.get('(other)')
+    const profile = this.#profiles.get(group) ?? this.#profiles.get(OTHER)
     if (profile === undefined || profile.misses < MIN_GROUP_SAMPLE || l2Samples < MIN_GROUP_SAMPLE) return 'keep'
     if (profile.decidedAt === 0 || profile.misses - profile.decidedAt >= REVISIT_EVERY) {
       const factoryP50Ms = profile.factory.quantile(0.5)

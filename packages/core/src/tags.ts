@@ -1,5 +1,7 @@
 import { InvalidArgumentError, InvalidKeyError } from './errors.js'
-import { MAX_KEY_LENGTH } from './keys.js'
+import { MAX_KEY_LENGTH, MAX_NAMESPACE_DEPTH, NAMESPACE_SEPARATOR } from './keys.js'
+
+export { MAX_NAMESPACE_DEPTH, NAMESPACE_SEPARATOR }
 
 /**
  * Tags and namespaces.
@@ -14,13 +16,10 @@ import { MAX_KEY_LENGTH } from './keys.js'
  * `company:42:orders`), so invalidating a namespace is invalidating one tag,
  * and reaches every deeper namespace too.
  */
-export const NAMESPACE_SEPARATOR = '\u001e'
 const NAMESPACE_TAG_PREFIX = '\u001e'
 const MAX_TAG_LENGTH = 256
 /** Tags per entry: each is checked on every L2 read (one lookup in the script) and travels in every tags message. */
 export const MAX_TAGS = 32
-/** Namespace levels: each level is a tag of every entry under it. */
-export const MAX_NAMESPACE_DEPTH = 16
 // Control characters are reserved: U+001E marks namespaces, U+001F separates tags in the Redis header.
 const CONTROL = /[\u0000-\u001f]/
 

@@ -134,7 +134,7 @@ describe("policy: 'auto' and per-group advice", () => {
   })
 })
 
-describe('advisor counting (review regressions)', () => {
+describe('advisor counting: what the advisor counts as a lookup, a hit and a miss', () => {
   it('batch lookups count per key: a getOrSetMany workload with 90 % hits is seen as 90 % hits', async () => {
     const c = createCache({ name: 'batch', tiers: [fakeLocalTier()], ...plan })
     const keys = Array.from({ length: 10 }, (_, i) => `k${i}`)

@@ -278,7 +278,7 @@ describe('warm', () => {
   })
 })
 
-describe('review regressions', () => {
+describe('edge cases: hanging refreshes, L2-only fail-safe, encoding errors, batch loads and counters', () => {
   it('a refresh that hangs past grace is not joined: callers stop getting the stale value when grace ends', async () => {
     const { cache: c, l1, l2 } = cache({ grace: '10m' })
     expire(l1, l2, 'k', 'stale', 150)

@@ -8,15 +8,15 @@ import {
   type Invalidation,
 } from '@tiercache/core'
 
+/** In-process delivery cannot lose a message, so L1 is always trusted. */
+const ALWAYS_DELIVERED = { verifiedAt: Number.POSITIVE_INFINITY }
+
 /**
  * An in-process bus: every cache given the same `memoryBus()` object hears
  * the others' invalidations, as instances sharing a Redis bus would.
  * Delivery is synchronous, inside `publish`: by the time a write resolves,
  * every other cache on the bus has dropped its copy.
  */
-/** In-process delivery cannot lose a message, so L1 is always trusted. */
-const ALWAYS_DELIVERED = { verifiedAt: Number.POSITIVE_INFINITY }
-
 export function memoryBus(): Bus {
   return new MemoryBus()
 }

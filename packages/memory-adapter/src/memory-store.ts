@@ -2,6 +2,7 @@ import { LRUCache } from 'lru-cache'
 import {
   InvalidOptionError,
   SerializationError,
+  assertKnownOptions,
   clock,
   errorMessageOf,
   type BoundSharedTier,
@@ -59,7 +60,10 @@ interface Store {
  * undefined round-trip as they do through the Redis tier, and a function or
  * symbol is rejected as it would be there.
  */
+const KNOWN_OPTIONS = new Set(['maxEntries'])
+
 export function memoryStore(options: MemoryStoreOptions = {}): SharedTier {
+  assertKnownOptions(options as unknown, KNOWN_OPTIONS, 'memoryStore')
   const maxEntries = options.maxEntries ?? 100_000
   if (!Number.isSafeInteger(maxEntries) || maxEntries < 1) {
     throw new InvalidOptionError(`memoryStore: maxEntries must be a positive integer, got ${String(options.maxEntries)}`, {
