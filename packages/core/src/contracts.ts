@@ -163,7 +163,13 @@ export interface SharedTier extends Tier {
 export interface BoundSharedTier extends BoundTier {
   get(key: string): Promise<TierEntry | undefined>
   /** Counters the cache folds into `stats()`; read at stats time only. */
-  counters?(): { corruptEntries: number }
+  counters?(): {
+    corruptEntries: number
+    /** Fills refused at store time because a lease or a bookkeeping key no longer held (failing closed). */
+    fillsRefused?: number
+    /** Fills that could not take a lease (e.g. Redis refused the write under noeviction): produced, not stored. */
+    fillsWithoutLease?: number
+  }
   /**
    * Resolves `false` when a conditional write (`lease`, `ifAbsent`) was held
    * back by its condition, so the caller keeps the value out of L1 too;

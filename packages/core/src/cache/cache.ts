@@ -392,11 +392,14 @@ export class Cache<V = unknown> implements CacheCalls<V> {
   /** Counters of the read path's rarer events (fail-safe, stale answers, lease waits, factory calls). */
   stats(): CacheCounters {
     const breaker = this.#breaker
+    const tier = this.#shared?.counters()
     return {
       l1Hits: this.#l1Hits,
       ...this.#counters,
       l1Entries: this.#l1?.size ?? 0,
-      l2CorruptEntries: this.#shared?.corruptEntries ?? 0,
+      l2CorruptEntries: tier?.corruptEntries ?? 0,
+      l2FillsRefused: tier?.fillsRefused ?? 0,
+      l2FillsWithoutLease: tier?.fillsWithoutLease ?? 0,
       circuitOpenings: breaker?.openings ?? 0,
       circuit: breaker?.state ?? 'off',
       l2Latency: this.#l2Latency.summary(),

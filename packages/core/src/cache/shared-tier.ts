@@ -122,9 +122,10 @@ export class SharedTierAccess {
     }
   }
 
-  /** Entries the tier found unreadable (see `CacheCounters.l2CorruptEntries`). */
-  get corruptEntries(): number {
-    return this.tier.counters?.().corruptEntries ?? 0
+  /** The tier's own counters (see `CacheCounters.l2CorruptEntries`, `l2FillsRefused`, `l2FillsWithoutLease`). */
+  counters(): { corruptEntries: number; fillsRefused: number; fillsWithoutLease: number } {
+    const counters = this.tier.counters?.()
+    return { corruptEntries: counters?.corruptEntries ?? 0, fillsRefused: counters?.fillsRefused ?? 0, fillsWithoutLease: counters?.fillsWithoutLease ?? 0 }
   }
 
   close(): Promise<void> {

@@ -35,6 +35,15 @@ export interface CacheCounters {
    * next fill overwrote it.
    */
   l2CorruptEntries: number
+  /**
+   * Fills the shared tier refused at store time because their lease, or a
+   * bookkeeping key they were read under, no longer held (a write won, or
+   * Redis evicted the key): the value answered its caller but was not
+   * cached. The cost of failing closed.
+   */
+  l2FillsRefused: number
+  /** Fills that got no lease (Redis refused the write, e.g. under noeviction): produced, not stored. */
+  l2FillsWithoutLease: number
   /** Times the shared tier's circuit breaker opened. */
   circuitOpenings: number
   circuit: 'closed' | 'open' | 'half-open' | 'off'
