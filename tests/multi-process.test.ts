@@ -1,4 +1,5 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import type { BusStatus } from '@tiercache/core'
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { InstanceProcess } from './support/instance.js'
 import { RedisServer } from './support/redis-server.js'
 
@@ -29,14 +30,37 @@ afterAll(async () => {
 })
 
 /**
- * Puts `expected` in each reader's L1. A reader may still return the value
- * before it for one pub/sub hop after the write resolved (the contract allows
- * up to the bound), so this waits for it rather than expecting it at once.
+ * Returns once every message published on the bus channel so far has reached
+ * each of `instances`: a subscriber gets the channel's messages in the order
+ * Redis executed their PUBLISHes, so when a marker published now has arrived
+ * (a foreign message: counted as dropped, applied nowhere), so has everything
+ * before it.
+ */
+async function barrier(instances: InstanceProcess[]) {
+  const dropped = await Promise.all(instances.map(async (i) => (await i.call<BusStatus>('busStatus')).messagesDropped))
+  expect(Number(server.cli('PUBLISH', 'tiercache:invalidations', 'barrier'))).toBeGreaterThanOrEqual(instances.length)
+  await Promise.all(
+    instances.map((instance, n) =>
+      vi.waitFor(async () => expect((await instance.call<BusStatus>('busStatus')).messagesDropped).toBe(dropped[n]! + 1), { timeout: 5_000 }),
+    ),
+  )
+}
+
+/**
+ * Puts `expected` in each reader's L1 and proves it is there, so that a later
+ * read of the new value can only come from an invalidation reaching it. A
+ * reader may still return the value before it for one pub/sub hop after the
+ * write resolved (the contract allows up to the bound), so this waits for it
+ * rather than expecting it at once; once every message is in (the barrier), a
+ * read fills L1 (if the reads above did not) and the next is answered from it.
  */
 async function primeAll(instances: InstanceProcess[], key: string, expected: unknown) {
   for (const instance of instances) {
     expect(await instance.call<number>('waitFor', { key, expected, boundMs: BOUND_MS })).toBeGreaterThanOrEqual(0)
-    expect(await instance.call('getOrSet', { key, value: 'unused' })).toEqual(expected) // filled into L1 if the read above was not
+  }
+  await barrier(instances)
+  for (const instance of instances) {
+    await vi.waitFor(async () => expect(await instance.call('l1Get', { key })).toEqual({ value: expected, fromL1: true }), { timeout: 5_000 })
   }
 }
 
