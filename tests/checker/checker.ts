@@ -102,6 +102,8 @@ export interface CheckerOptions {
   minReadsPerInstance?: number
   /** The most a run may last, waiting for `until` and `minReadsPerInstance`. Default 4 × durationMs + 60 s. */
   maxDurationMs?: number
+  /** How often some instance runs a multi-key invalidation (invalidateTags, a namespace's invalidate, clear); default 700 ms. */
+  multiIntervalMs?: number
   /** How long the factory waits after reading the database (default 3 ms): a longer wait leaves more fills in flight when a fault strikes. */
   factoryDelayMs?: number
   log?: (line: string) => void
@@ -168,6 +170,8 @@ export interface CheckerReport {
   violationsByKind: Record<WriteKind, number>
   /** Resolved write operations by kind. */
   writesByKind: Record<WriteKind, number>
+  /** For each key, how many instances wrote it (ownership rotates: more than one each). */
+  writersPerKey: number[]
   /**
    * Two operations on one key that overlapped in time, or whose versions ran
    * backwards: the writer locks failed, and the judgement of that key is void.
@@ -439,6 +443,7 @@ export async function runChecker(options: CheckerOptions): Promise<CheckerReport
     recoveryMs: options.recoveryMs ?? 2 * maxStalenessMs,
     factoryDelayMs: options.factoryDelayMs ?? 3,
     fillers: options.fillers ?? 'all',
+    multiIntervalMs: options.multiIntervalMs ?? 700,
     minReadsPerInstance: options.minReadsPerInstance ?? 0,
     maxDurationMs: options.maxDurationMs ?? 4 * options.durationMs + 60_000,
     maxmemory: options.maxmemory,
@@ -474,6 +479,7 @@ export async function runChecker(options: CheckerOptions): Promise<CheckerReport
               GRACE: config.graceInstances.includes(i) ? '1' : '0',
               SWITCH_OFF: config.switchOff ?? '',
               FACTORY_DELAY_MS: String(config.factoryDelayMs),
+              MULTI_INTERVAL_MS: String(config.multiIntervalMs),
               GET_ONLY: config.fillers === 'proxied' && i !== instances - 1 ? '1' : '0',
               READER_PER_KEY: config.fillers === 'proxied' && i === instances - 1 ? '1' : '0',
             },
@@ -611,6 +617,7 @@ function analyse(
     if (list === undefined) byKey.set(write.key, (list = []))
     list.push(write)
   }
+  const writersPerKey = Array.from({ length: config.keys }, (_, k) => new Set((byKey.get(k) ?? []).filter((w) => w.ok).map((w) => w.instance)).size)
   for (const list of byKey.values()) {
     list.sort((a, b) => a.start - b.start)
     for (let i = 1; i < list.length; i++) {
@@ -797,6 +804,7 @@ function analyse(
     violations,
     violationsByKind,
     writesByKind,
+    writersPerKey,
     writeOrderAnomalies,
   }
 }
@@ -829,7 +837,7 @@ export function formatReport(report: CheckerReport): string {
     `${o.instances} instances, ${o.keys} keys, maxStaleness ${o.maxStalenessMs} ms, ${(report.durationMs / 1000).toFixed(1)} s` +
       (o.switchOff === undefined ? '' : `, ${o.switchOff} switched off`) +
       (o.maxmemory === undefined ? '' : `, maxmemory ${o.maxmemory.bytes} ${o.maxmemory.policy}: ${report.evictedKeys} keys evicted`),
-    `writes resolved: ${kinds(report.writesByKind)}; violations by the write that required newer: ${kinds(report.violationsByKind)}; write-order anomalies: ${report.writeOrderAnomalies}`,
+    `writes resolved: ${kinds(report.writesByKind)}; violations by the write that required newer: ${kinds(report.violationsByKind)}; write-order anomalies: ${report.writeOrderAnomalies}; writers per key: ${report.writersPerKey.join(' ')}`,
   )
   return lines.join('\n')
 }

@@ -23,6 +23,8 @@ const multiIntervalMs = Number(env.MULTI_INTERVAL_MS ?? 700)
 const fallbackMs = Number(env.FALLBACK_MS ?? 250)
 /** The factory waits this long after reading the database: it widens the race between a fill and a write that a lease must win. */
 const factoryDelayMs = Number(env.FACTORY_DELAY_MS ?? 3)
+/** How long a writer whose write was rejected waits before it takes another lock. */
+const rejectedBackoffMs = Number(env.REJECTED_BACKOFF_MS ?? 1000)
 /** In a burst of deletes of a slow key, each follows the previous one within this many ms. */
 const deleteBurstGapMs = Number(env.DELETE_BURST_GAP_MS ?? 250)
 /** Readers only get (never fill), or one reader per key, refilling it as soon as it is gone: see the checker's \`fillers\` option. */
@@ -166,6 +168,9 @@ return 1`
  * rejected attempt is logged and retried with new versions, still under the
  * locks, so no other writer's version can land before it.
  */
+/** A write was rejected since the writer loop last looked: it backs off before taking another lock. */
+let rejectedSince = false
+
 async function write(kind, keys, operation) {
   for (;;) {
     const versions = await Promise.all(keys.map((k) => db.incr(`version:${k}`)))
@@ -178,7 +183,9 @@ async function write(kind, keys, operation) {
     }
     const end = now()
     keys.forEach((k, i) => writes.push(k, versions[i], start, end, ok, kind))
-    if (ok === 1) return
+    // Once the run is over nobody else writes: a write that cannot resolve then must not hold up the stop.
+    if (ok === 1 || !running) return
+    rejectedSince = true
     await sleep(writeIntervalMs)
   }
 }
@@ -235,6 +242,14 @@ async function withKeys(keys, body) {
 
 async function writerLoop() {
   while (running) {
+    // A writer whose writes are failing (its link is cut, slow, or its circuit
+    // open) holds each lock until a retry resolves; it then lets the others
+    // write a while before it takes another, as a well-behaved client would.
+    if (rejectedSince) {
+      rejectedSince = false
+      await sleep(rejectedBackoffMs)
+      continue
+    }
     if ((await db.eval(ACQUIRE_MULTI_TURN, 0, index, now(), instances, fallbackMs)) === 1) {
       await writeMulti()
       continue

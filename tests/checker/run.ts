@@ -8,7 +8,11 @@
  * Options: --instances N, --keys N, --max-staleness MS, --grace 1,3 (the
  * instances with grace and fail-safe on; default the odd ones), --no-grace,
  * --faults a,b (a subset of the topology's), --switch-off
- * liveness|gap|bus|leases.
+ * liveness|gap|bus|leases, --fillers proxied (only the proxied instance
+ * fills, one reader per key), --partition-database (the proxied instance's
+ * factory is cut off in the partition even without grace), --min-reads N
+ * (per instance; the run goes on until each has made them), --multi-interval
+ * MS (how often a tag/namespace invalidation or a clear runs; default 700).
  * Prints the per-window and per-instance tables; exits 1 if any read violated the contract.
  */
 import { formatReport, runChecker, type FaultName, type SwitchOff } from './checker.js'
@@ -33,6 +37,10 @@ const report = await runChecker({
   ...(args.includes('--no-grace') ? { graceInstances: [] } : list('grace') === undefined ? {} : { graceInstances: list('grace')!.map(Number) }),
   ...(maxmemory === undefined ? {} : { maxmemory: { bytes: maxmemory, policy: value('policy') ?? 'allkeys-lru' } }),
   ...(value('switch-off') === undefined ? {} : { switchOff: value('switch-off') as SwitchOff }),
+  ...(args.includes('--fillers') ? { fillers: value('fillers') as 'all' | 'proxied' } : {}),
+  ...(args.includes('--partition-database') ? { partitionDatabase: true } : {}),
+  minReadsPerInstance: number('min-reads', 0),
+  multiIntervalMs: number('multi-interval', 700),
   log: (line) => console.log(line),
 })
 console.log(`\n${formatReport(report)}`)
