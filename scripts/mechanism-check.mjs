@@ -77,6 +77,26 @@ export const MECHANISMS = [
     tests: ['packages/redis-adapter/test/redis.test.ts', '-t', 'no self-echo'],
   },
   {
+    name: '6 bookkeeping loss fails closed (a lost tag epoch must not reopen a fill scope)',
+    file: 'packages/redis-adapter/src/scripts.ts',
+    from: `  if not epoch then
+    epoch = fresh_value(time, nonce)
+    if failed(redis.pcall('SET', epochKey, epoch)) then return nil end
+  end
+  return generation .. '/' .. epoch`,
+    to: `  return generation .. '/' .. (epoch or '')`,
+    also: { from: `  if not epoch then return nil end
+  return generation .. '/' .. epoch`, to: `  return generation .. '/' .. (epoch or '')` },
+    tests: ['tests/bookkeeping.test.ts', '-t', 'standalone'],
+  },
+  {
+    name: 'trackExternalWrites: a swapped dataset (SWAPDB) is a gap',
+    file: 'packages/redis-adapter/src/redis-bus.ts',
+    from: 'identity.read().then((token) => this.#datasetMatches(token, round))',
+    to: 'identity.read().then(() => true)',
+    tests: ['packages/redis-adapter/test/swapdb.test.ts'],
+  },
+  {
     name: '7 serve rule: fail-safe values',
     file: 'packages/core/src/cache/local-state.ts',
     from: 'if (now < backoff.until && until > now && this.servable(backoff.t0, now)) return backoff.entry',
@@ -149,7 +169,15 @@ for (const mechanism of selected) {
     results.push({ mechanism, outcome: `patch does not apply (found ${count} times in ${mechanism.file})`, ok: false })
     continue
   }
-  writeFileSync(path, original.replace(mechanism.from, mechanism.to))
+  let patched = original.replace(mechanism.from, mechanism.to)
+  if (mechanism.also !== undefined) {
+    if (patched.split(mechanism.also.from).length - 1 !== 1) {
+      results.push({ mechanism, outcome: `second patch does not apply in ${mechanism.file}`, ok: false })
+      continue
+    }
+    patched = patched.replace(mechanism.also.from, mechanism.also.to)
+  }
+  writeFileSync(path, patched)
   const built = pnpm(['--filter', packageOf(mechanism.file), 'run', 'build'])
   let outcome
   let ok
