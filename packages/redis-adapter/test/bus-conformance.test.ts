@@ -31,7 +31,7 @@ runBusConformance({
         // Kills every pub/sub connection on the server: both buses see their subscription break.
         const raw = new Redis(server.url)
         try {
-          await raw.client('KILL', 'TYPE', 'pubsub')
+          await raw.call('CLIENT', 'KILL', 'TYPE', 'pubsub')
         } finally {
           raw.disconnect()
         }
@@ -62,7 +62,7 @@ runBusConformance({
         for (const port of cluster.primaryPorts()) {
           const raw = new Redis(port, '127.0.0.1')
           try {
-            await raw.client('KILL', 'TYPE', 'pubsub')
+            await raw.call('CLIENT', 'KILL', 'TYPE', 'pubsub')
           } finally {
             raw.disconnect()
           }
