@@ -218,6 +218,8 @@ async function standaloneTopology(
   const slowLink = await SlowLink.start(proxy.port)
   const databaseProxy = partitionDatabase ? await TcpProxy.start(database.port) : undefined
   const noise = maxmemory === undefined ? undefined : new NoiseWriter(redis.url)
+  const admin = new Redis(redis.url, { maxRetriesPerRequest: 1 })
+  admin.on('error', () => {})
   let evictedBeforeRestarts = 0
   const evicted = async () => Number(/^evicted_keys:(\d+)/m.exec(await noise!.info())?.[1] ?? 0)
   return {
@@ -232,8 +234,9 @@ async function standaloneTopology(
       switch (fault) {
         case 'pubsub-kill':
           // Several kills in a row: each opens a reconnect gap in which messages are lost.
+          // (Over a connection, not redis-cli: a synchronous spawn stalls this process and the runs beside it.)
           for (let i = 0; i < 5; i++) {
-            redis.cli('CLIENT', 'KILL', 'TYPE', 'pubsub')
+            await admin.call('CLIENT', 'KILL', 'TYPE', 'pubsub').catch(() => {})
             await sleep(300)
           }
           return
@@ -276,6 +279,7 @@ async function standaloneTopology(
     evictedKeys: async () => (noise === undefined ? undefined : evictedBeforeRestarts + (await evicted())),
     stop: async () => {
       noise?.close()
+      admin.disconnect()
       await slowLink.stop()
       await proxy.stop()
       await databaseProxy?.stop()
@@ -341,9 +345,41 @@ async function sentinelTopology(): Promise<Topology> {
   }
 }
 
+/**
+ * A cluster node's role ('master', 'slave') and whether it reports
+ * cluster_state:ok, asked over a connection of its own; undefined if it does
+ * not answer. Asynchronous on purpose: ClusterGroup's own helpers spawn
+ * redis-cli synchronously, which stalls this process, and with it the other
+ * runs of the suite that share it (their proxies, their Redis restarts).
+ */
+async function nodeState(port: number): Promise<{ role: string; masterPort: number | undefined; ok: boolean } | undefined> {
+  const client = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, connectTimeout: 1_000, commandTimeout: 1_000, retryStrategy: () => null })
+  client.on('error', () => {})
+  try {
+    await client.connect()
+    const role = (await client.call('ROLE')) as unknown[]
+    const info = (await client.call('CLUSTER', 'INFO')) as string
+    return { role: String(role[0]), masterPort: role[0] === 'slave' ? Number(role[2]) : undefined, ok: info.includes('cluster_state:ok') }
+  } catch {
+    return undefined
+  } finally {
+    client.disconnect()
+  }
+}
+
 async function clusterTopology(): Promise<Topology> {
   const group = await ClusterGroup.start()
   let victim = 0
+  const states = () => Promise.all(group.servers.map(async (server) => ({ server, state: await nodeState(server.port) })))
+  const primaryPorts = async () => (await states()).filter(({ state }) => state?.role === 'master').map(({ server }) => server.port)
+  /** Polls (every 100 ms, up to 30 s) until `done` holds for the cluster's nodes. */
+  const waitFor = async (what: string, done: (nodes: Awaited<ReturnType<typeof states>>) => boolean) => {
+    const deadline = now() + 30_000
+    while (!done(await states())) {
+      if (now() > deadline) throw new Error(`cluster: ${what} within 30 s`)
+      await sleep(100)
+    }
+  }
   return {
     envOf: () => ({ CLUSTER_NODES: JSON.stringify(group.nodes) }),
     describe: 'every instance on a Redis Cluster (3 primaries, 3 replicas)',
@@ -353,7 +389,7 @@ async function clusterTopology(): Promise<Topology> {
         // so only a stream of kills loses enough messages to matter. Sent over
         // one connection per primary (not redis-cli, whose synchronous spawns
         // would stall this process and stretch the stream on a loaded machine).
-        const killers = group.primaryPorts().map((port) => {
+        const killers = (await primaryPorts()).map((port) => {
           const client = new Redis({ port, host: '127.0.0.1', maxRetriesPerRequest: 1 })
           client.on('error', () => {})
           return client
@@ -369,10 +405,20 @@ async function clusterTopology(): Promise<Topology> {
         return
       }
       if (fault !== 'primary-kill') throw new Error(`fault ${fault} is not one of the Cluster topology's`)
-      const primaries = group.primaryPorts()
-      const { from } = await group.failover(primaries[victim++ % primaries.length]!)
+      // Kill a primary; one of its replicas takes over once the cluster has failed it over.
+      const primaries = await primaryPorts()
+      const port = primaries[victim++ % primaries.length]!
+      const replicas = (await states()).filter(({ state }) => state?.masterPort === port).map(({ server }) => server.port)
+      if (replicas.length === 0) throw new Error(`cluster: primary ${port} has no replica to take over`)
+      await group.server(port).kill()
+      await waitFor(`no replica of ${port} took over`, (nodes) =>
+        nodes.some(({ server, state }) => replicas.includes(server.port) && state?.role === 'master' && state.ok),
+      )
       // Back as a replica of its successor, so the next cycle can kill a primary again.
-      await group.restart(from)
+      await group.server(port).restart()
+      await waitFor(`node ${port} did not rejoin as a replica`, (nodes) =>
+        nodes.some(({ server, state }) => server.port === port && state?.role === 'slave' && state.ok),
+      )
     },
     started: () => {},
     stopping: async () => {},
