@@ -72,7 +72,7 @@ describe('Redis Sentinel', () => {
       await vi.waitFor(() => expect(b.bus.status().messagesReceived).toBeGreaterThan(received), { timeout: 5_000 })
       expect(await b.cache.getOrSet('balance', () => -1)).toBe(version)
     }
-  }, 60_000)
+  }, 120_000)
 
   it("the bus's subscriber follows a failover even when the application's client does not watch for one: a gap, every L1 emptied", async () => {
     const a = await instance({ failoverDetector: false })
@@ -88,5 +88,5 @@ describe('Redis Sentinel', () => {
     await vi.waitFor(() => expect(a.bus.status().gapsSeen).toBeGreaterThan(gapsBefore), { timeout: 5_000 })
     expect(a.cache.stats().l1Entries).toBe(0)
     await vi.waitFor(() => expect(group.server(to).cli('CLIENT', 'LIST', 'TYPE', 'pubsub')).toContain('name=tiercache:bus'), { timeout: 15_000 })
-  }, 60_000)
+  }, 120_000)
 })
