@@ -16,61 +16,46 @@ afterAll(() => server.stop())
 
 let prefixes = 0
 
-runBusConformance({
-  name: 'redisBus on a real redis-server',
-  open: async () => {
+/** Kills every pub/sub connection on each node: the buses see their subscriptions break. */
+async function killSubscribers(ports: readonly number[]): Promise<void> {
+  for (const port of ports) {
+    const raw = new Redis(port, '127.0.0.1')
+    try {
+      await raw.call('CLIENT', 'KILL', 'TYPE', 'pubsub')
+    } finally {
+      raw.disconnect()
+    }
+  }
+}
+
+/** Two redisBus instances on one deployment, as two processes would hold. */
+function harness(redis: string | string[], nodePorts: () => readonly number[]) {
+  return async () => {
     const prefix = `conf${prefixes++}`
-    const a = redisBus({ redis: server.url, prefix, maxStaleness: 1_000 })
-    const b = redisBus({ redis: server.url, prefix, maxStaleness: 1_000 })
+    const a = redisBus({ redis, prefix, maxStaleness: 1_000 })
+    const b = redisBus({ redis, prefix, maxStaleness: 1_000 })
     return {
-      buses: [a, b],
+      buses: [a, b] as const,
       ready: async () => {
         await Promise.all([a.ready(), b.ready()])
       },
-      breakSubscription: async () => {
-        // Kills every pub/sub connection on the server: both buses see their subscription break.
-        const raw = new Redis(server.url)
-        try {
-          await raw.call('CLIENT', 'KILL', 'TYPE', 'pubsub')
-        } finally {
-          raw.disconnect()
-        }
-      },
+      breakSubscription: () => killSubscribers(nodePorts()),
       close: async () => {
         await Promise.all([a.close(), b.close()])
       },
     }
-  },
-})
+  }
+}
+
+runBusConformance({ name: 'redisBus on a real redis-server', open: harness(server.url, () => [server.port]) })
 
 const cluster = await ClusterGroup.start({ primaries: 3, replicasPerPrimary: 0 })
 afterAll(() => cluster.stop())
 
 runBusConformance({
   name: 'redisBus on a Redis Cluster of 3 primaries (sharded pub/sub)',
-  open: async () => {
-    const prefix = `cconf${prefixes++}`
-    const seeds = cluster.nodes.map(({ port }) => `redis://127.0.0.1:${port}`)
-    const a = redisBus({ redis: seeds, prefix, maxStaleness: 1_000 })
-    const b = redisBus({ redis: seeds, prefix, maxStaleness: 1_000 })
-    return {
-      buses: [a, b],
-      ready: async () => {
-        await Promise.all([a.ready(), b.ready()])
-      },
-      breakSubscription: async () => {
-        for (const port of cluster.primaryPorts()) {
-          const raw = new Redis(port, '127.0.0.1')
-          try {
-            await raw.call('CLIENT', 'KILL', 'TYPE', 'pubsub')
-          } finally {
-            raw.disconnect()
-          }
-        }
-      },
-      close: async () => {
-        await Promise.all([a.close(), b.close()])
-      },
-    }
-  },
+  open: harness(
+    cluster.nodes.map(({ port }) => `redis://127.0.0.1:${port}`),
+    () => cluster.primaryPorts(),
+  ),
 })

@@ -15,8 +15,8 @@ import type { BatchLoader } from './batch.js'
 import type { GetOrSetOptions, SetOptions } from './config.js'
 import type { Reporter } from './report.js'
 
-/** The calls handles are built on: the cache's public read and write methods. */
-export interface CacheCalls<V> {
+/** The per-key calls a cache and a namespace handle share. */
+interface KeyCalls<V> {
   readonly name: string
   get(key: string): Promise<V | undefined>
   getOrSet(key: string, factory: Factory<V>, options?: GetOrSetOptions): Promise<V>
@@ -24,19 +24,16 @@ export interface CacheCalls<V> {
   getOrSetMany(keys: readonly string[], loader: BatchLoader<V>, options?: GetOrSetOptions): Promise<V[]>
   set(key: string, value: V, options?: SetOptions): Promise<void>
   delete(key: string): Promise<void>
+}
+
+/** The calls handles are built on: the cache's public read and write methods. */
+export interface CacheCalls<V> extends KeyCalls<V> {
   invalidateTags(tags: readonly string[]): Promise<void>
   invalidateNamespace(namespace: string): Promise<void>
 }
 
 /** A cache scoped to a namespace; see `Cache.namespace`. */
-export interface CacheNamespace<V> {
-  readonly name: string
-  get(key: string): Promise<V | undefined>
-  getOrSet(key: string, factory: Factory<V>, options?: GetOrSetOptions): Promise<V>
-  getMany(keys: readonly string[]): Promise<Array<V | undefined>>
-  getOrSetMany(keys: readonly string[], loader: BatchLoader<V>, options?: GetOrSetOptions): Promise<V[]>
-  set(key: string, value: V, options?: SetOptions): Promise<void>
-  delete(key: string): Promise<void>
+export interface CacheNamespace<V> extends KeyCalls<V> {
   /** Drops every entry under this namespace (and deeper ones), on every instance. */
   invalidate(): Promise<void>
   namespace(sub: string): CacheNamespace<V>
