@@ -15,7 +15,7 @@ import {
   type TierWriteOptions,
 } from '@tiercache/core'
 import { acquireCommandConnection, isCluster, type ConnectionLease, type RedisInput } from './connections.js'
-import { resolveTierOptions, type RedisTierOptions } from './tier-options.js'
+import { resolveTierOptions, type RedisTierOptions, type ResolvedTierOptions } from './tier-options.js'
 import { clusterLayout, standaloneLayout, type KeyLayout } from './keyspace.js'
 import { randomBytes } from 'node:crypto'
 import { Deadlines } from './deadlines.js'
@@ -59,14 +59,8 @@ export function redisTier(options: RedisTierOptions): SharedTier {
   }
 }
 
-interface BoundRedisTierConfig {
+interface BoundRedisTierConfig extends ResolvedTierOptions {
   scope: TierScope
-  input: RedisInput
-  prefix: string
-  timeoutMs: number
-  maxValueBytes: number
-  serializer: Serializer
-  waitForReplicas: ReplicaWait | undefined
 }
 
 class BoundRedisTier implements BoundSharedTier {

@@ -43,15 +43,17 @@ export interface RedisTierOptions {
 const KNOWN_OPTIONS = new Set(['redis', 'prefix', 'timeout', 'maxValueBytes', 'serializer', 'waitForReplicas'])
 const DEFAULT_TIMEOUT_MS = 1_000
 const DEFAULT_MAX_VALUE_BYTES = 1024 * 1024
-/** The options checked and defaulted. */
-export function resolveTierOptions(options: RedisTierOptions): {
+/** The options checked and defaulted: what every bound tier is built from. */
+export interface ResolvedTierOptions {
   input: RedisInput
   prefix: string
   timeoutMs: number
   maxValueBytes: number
   serializer: Serializer
   waitForReplicas: ReplicaWait | undefined
-} {
+}
+
+export function resolveTierOptions(options: RedisTierOptions): ResolvedTierOptions {
   assertKnownOptions(options, KNOWN_OPTIONS, 'redisTier')
   assertRedisInput(options.redis, 'redisTier')
   const prefix = options.prefix ?? DEFAULT_PREFIX
