@@ -92,7 +92,7 @@ function junk(index: number, random: () => number): { message: Buffer | string; 
   // Three oversized messages: a well-formed invalidation of 'hot', padded over the limit.
   if (index % 33_333 === 16_000) {
     const head = '{"v":1,"i":[["attacker","k","accounts","hot"]],"pad":"'
-    return { message: head + 'x'.repeat(OVERSIZED_BYTES - head.length - 2) + '"}', kind: 'oversized' }
+    return { message: `${head + 'x'.repeat(OVERSIZED_BYTES - head.length - 2)}"}`, kind: 'oversized' }
   }
   // Fifty deeply nested arrays, 64-512 KiB: JSON.parse alone would take tens to hundreds of ms on each.
   if (index % 2_000 === 1_000) return { message: '['.repeat((64 + Math.floor(random() * 448)) * 1024), kind: 'deep nesting' }

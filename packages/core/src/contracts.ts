@@ -129,6 +129,7 @@ export interface Tier {
 /** A tier bound to one cache: keys are that cache's keys, unprefixed. */
 export interface BoundTier {
   get(key: string): TierEntry | undefined | Promise<TierEntry | undefined>
+  // biome-ignore lint/suspicious/noConfusingVoidType: an adapter may return nothing (a plain write) or whether it wrote
   set(key: string, entry: TierEntry, options?: TierSetOptions): void | boolean | Promise<void | boolean>
   delete(key: string): void | Promise<void>
   /** Removes every entry of this cache (and no other cache's). */
@@ -175,6 +176,7 @@ export interface BoundSharedTier extends BoundTier {
    * back by its condition, so the caller keeps the value out of L1 too;
    * `true` or nothing when it wrote.
    */
+  // biome-ignore lint/suspicious/noConfusingVoidType: `true` or nothing when it wrote, `false` when a condition refused it
   set(key: string, entry: TierEntry, options?: TierSetOptions): Promise<boolean | void>
   delete(key: string, options?: TierWriteOptions): Promise<void>
   clear(options?: TierWriteOptions): Promise<void>

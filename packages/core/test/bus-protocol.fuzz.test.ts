@@ -318,9 +318,9 @@ describe('bus protocol limits', () => {
   /** A valid message of exactly `bytes` UTF-8 bytes: one clear, padded by an extra member of `pad` characters. */
   function messageOf(bytes: number, pad = 'x'): string {
     const head = '{"v":1,"i":[["o","c","c"]],"pad":"'
-    const room = bytes - Buffer.byteLength(head + '"}', 'utf8')
+    const room = bytes - Buffer.byteLength(`${head}"}`, 'utf8')
     const padBytes = Buffer.byteLength(pad, 'utf8')
-    return head + pad.repeat(Math.floor(room / padBytes)) + 'x'.repeat(room % padBytes) + '"}'
+    return `${head + pad.repeat(Math.floor(room / padBytes)) + 'x'.repeat(room % padBytes)}"}`
   }
   const ONE_CLEAR = { invalidations: [{ origin: 'o', invalidation: { kind: 'clear', cache: 'c' } }], dropped: 0 }
 

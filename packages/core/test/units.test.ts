@@ -3,7 +3,7 @@ import {
   BusMembers,
   InFlightGuard,
   InvalidOptionError,
-  TierCacheError,
+  type TierCacheError,
   decodeInvalidations,
   encodeInvalidations,
   parseDuration,

@@ -148,7 +148,7 @@ class BoundMemoryTier implements BoundLocalTier {
   deleteTagged(tags: ReadonlySet<string>): void {
     const doomed: string[] = []
     for (const [key, entry] of this.#entries.entries()) {
-      if (entry.tags !== undefined && entry.tags.some((tag) => tags.has(tag))) doomed.push(key)
+      if (entry.tags?.some((tag) => tags.has(tag))) doomed.push(key)
     }
     for (const key of doomed) this.delete(key)
   }

@@ -163,7 +163,12 @@ describe('memoryTier maxBytes', () => {
 
   it('uses sizeOf when given; an entry bigger than the budget is not kept; a throwing sizeOf does not fail the write', () => {
     const sizes: string[] = []
-    const tier = memoryTier({ maxBytes: 1_000, sizeOf: (value, key) => (sizes.push(key), key === 'bad' ? Number.NaN : key === 'throws' ? (() => { throw new Error('x') })() : (value as number)) }).bind({ cacheName: 'sized' }) as Sized
+    const tier = memoryTier({ maxBytes: 1_000, sizeOf: (value, key) => {
+        sizes.push(key)
+        if (key === 'throws') throw new Error('x')
+        return key === 'bad' ? Number.NaN : (value as number)
+      },
+    }).bind({ cacheName: 'sized' }) as Sized
     tier.set('a', entryOf(400))
     tier.set('b', entryOf(400))
     expect(tier.bytes).toBe(800)

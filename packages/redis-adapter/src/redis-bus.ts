@@ -5,7 +5,6 @@ import {
   clock,
   errorMessageOf,
   parseDuration,
-  type Bus,
   type BusMember,
   type BusMembership,
   type BusStatus,

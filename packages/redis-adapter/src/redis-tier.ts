@@ -14,7 +14,7 @@ import {
   type TierScope,
   type TierWriteOptions,
 } from '@tiercache/core'
-import { acquireCommandConnection, isCluster, type ConnectionLease, type RedisInput } from './connections.js'
+import { acquireCommandConnection, isCluster, type ConnectionLease, } from './connections.js'
 import { resolveTierOptions, type RedisTierOptions, type ResolvedTierOptions } from './tier-options.js'
 import { clusterLayout, standaloneLayout, type KeyLayout } from './keyspace.js'
 import { randomBytes } from 'node:crypto'

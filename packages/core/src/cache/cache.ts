@@ -14,7 +14,7 @@
 import { advise, adviseGroups, type Advice } from '../advisor.js'
 import type { CircuitBreaker } from '../circuit-breaker.js'
 import { clock } from '../clock.js'
-import type { BoundLocalTier, BusMembership, BusTrust, Invalidation } from '../contracts.js'
+import type { BoundLocalTier, BusMembership, BusTrust, Invalidation, PublishRoute } from '../contracts.js'
 import { describeMarkdown, type CacheDescription, type InvalidationPlan } from '../describe.js'
 import { hitChannel, invalidationChannel, type HitEvent, type InvalidationEvent } from '../events.js'
 import { InvalidOptionError } from '../errors.js'
@@ -94,7 +94,7 @@ export class Cache<V = unknown> implements CacheCalls<V> {
     this.#shared =
       boundShared === undefined ? undefined : new SharedTierAccess(name, boundShared, config.shared!.name, config.breaker, this.#l2Latency, this.#reporter)
     let membership: BusMembership | undefined
-    let atomicRoute
+    let atomicRoute: PublishRoute | undefined
     try {
       membership = config.bus?.join({
         instanceId: this.instanceId,

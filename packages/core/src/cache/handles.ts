@@ -96,7 +96,7 @@ export function keyTemplate<V, T extends string, S extends string = never>(
 ): KeyTemplate<T, S> {
   const full = parseTemplate(template, 'key template', cache.name)
   const scope = options.scope === undefined ? undefined : parseTemplate(options.scope, 'scope', cache.name)
-  if (scope !== undefined && scope.names.some((name) => !full.names.includes(name))) {
+  if (scope?.names.some((name) => !full.names.includes(name))) {
     throw new InvalidArgumentError(`scope "${scope.source}" uses a parameter that key "${template}" does not have`, { cache: cache.name })
   }
   if (!seen.some((k) => k.template === template && k.scope === options.scope)) seen.push({ template, scope: options.scope })

@@ -8,7 +8,7 @@ import { clock } from '../clock.js'
 import type { BoundSharedTier, FillRead, TierEntry, TierLease } from '../contracts.js'
 import type { CircuitBreaker } from '../circuit-breaker.js'
 import { CircuitOpenError } from '../errors.js'
-import { LatencyHistogram } from '../histogram.js'
+import type { LatencyHistogram } from '../histogram.js'
 import type { Reporter } from './report.js'
 
 export const NO_ENTRY: FillRead = { entry: undefined }

@@ -7,7 +7,7 @@
  */
 import { clock } from '../clock.js'
 import type { AtomicPublish, BusMembership, Invalidation, PublishRoute, TierEntry } from '../contracts.js'
-import { PublishError, TierCacheError, errorMessageOf } from '../errors.js'
+import { PublishError, type TierCacheError, errorMessageOf } from '../errors.js'
 import { writeChannel, type WriteEvent } from '../events.js'
 import { assertValidKey } from '../keys.js'
 import { effectiveTtl, resolvePolicy, type ReadPolicy } from '../policy.js'
