@@ -33,7 +33,13 @@ const rows = []
 for (const n of SUBSCRIBERS) {
   const prefix = `fanout${n}`
   const writerBus = redisBus({ redis: redis.url, prefix })
-  const writer = createCache({ name: 'items', tiers: [memoryTier(), redisTier({ redis: redis.url, prefix })], bus: writerBus, ttl: '1h', invalidation: { notes: 'bench' } })
+  const writer = createCache({
+    name: 'items',
+    tiers: [memoryTier(), redisTier({ redis: redis.url, prefix })],
+    bus: writerBus,
+    ttl: '1h',
+    invalidation: { notes: 'bench' },
+  })
   const readers = []
   const delays = []
   const sentAt = new Map()
@@ -99,11 +105,17 @@ admin.disconnect()
 await redis.stop()
 
 const messageBytes = Buffer.byteLength(JSON.stringify({ v: 1, i: [['aZ3kQ9xY', 'k', 'items', 'd12345']] }))
-console.log(`Node ${process.version}, redis-server ${redis.version}; ${WRITES_PER_SECOND} writes/s for ${SECONDS} s, one key each; a key invalidation message is ~${messageBytes} bytes of JSON.\n`)
-console.log(`| subscribers | writes | messages delivered | per write | Redis CPU per write | Redis CPU (share of one core) | delivery p50 (ms) | delivery p99 (ms) | messages for a burst of ${BURST} writes in one tick |`)
+console.log(
+  `Node ${process.version}, redis-server ${redis.version}; ${WRITES_PER_SECOND} writes/s for ${SECONDS} s, one key each; a key invalidation message is ~${messageBytes} bytes of JSON.\n`,
+)
+console.log(
+  `| subscribers | writes | messages delivered | per write | Redis CPU per write | Redis CPU (share of one core) | delivery p50 (ms) | delivery p99 (ms) | messages for a burst of ${BURST} writes in one tick |`,
+)
 console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- |')
 for (const r of rows) {
-  console.log(`| ${r.subscribers} | ${r.writes} | ${r.delivered} | ${r.perWrite.toFixed(2)} | ${r.redisCpuUsPerWrite.toFixed(1)} µs | ${(r.redisCpuShare * 100).toFixed(1)} % | ${r.delayP50.toFixed(2)} | ${r.delayP99.toFixed(2)} | ${r.burstMessages} |`)
+  console.log(
+    `| ${r.subscribers} | ${r.writes} | ${r.delivered} | ${r.perWrite.toFixed(2)} | ${r.redisCpuUsPerWrite.toFixed(1)} µs | ${(r.redisCpuShare * 100).toFixed(1)} % | ${r.delayP50.toFixed(2)} | ${r.delayP99.toFixed(2)} | ${r.burstMessages} |`,
+  )
 }
 // What one more subscriber costs Redis per message: the slope between the first and the last row.
 const first = rows[0]

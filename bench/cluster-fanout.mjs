@@ -83,7 +83,13 @@ try {
     const writerClient = clusterClient()
     // The tier and the bus share the writer's client: that is what lets a write publish inside its own script.
     const writerBus = redisBus({ redis: writerClient, prefix: PREFIX })
-    const writer = createCache({ name: 'items', tiers: [memoryTier(), redisTier({ redis: writerClient, prefix: PREFIX })], bus: writerBus, ttl: '1h', invalidation: { notes: 'bench' } })
+    const writer = createCache({
+      name: 'items',
+      tiers: [memoryTier(), redisTier({ redis: writerClient, prefix: PREFIX })],
+      bus: writerBus,
+      ttl: '1h',
+      invalidation: { notes: 'bench' },
+    })
     const readers = []
     for (let i = 0; i < n; i++) {
       const client = clusterClient()
@@ -103,7 +109,10 @@ try {
     const row = { subscribers: n, writes, published: published() - publishedBefore, delivered: received() - receivedBefore, cpu, idleCpu }
 
     // One clear() / invalidateTags() at a time, each given time to be delivered before the next.
-    for (const [name, call] of [['clear', () => writer.clear()], ['tags', () => writer.invalidateTags(['t'])]]) {
+    for (const [name, call] of [
+      ['clear', () => writer.clear()],
+      ['tags', () => writer.invalidateTags(['t'])],
+    ]) {
       const before = received()
       const times = []
       for (let i = 0; i < CALLS; i++) {
@@ -130,9 +139,25 @@ try {
   const shardOwner = await ownerOf(shardChannel)
   const modes = [
     // Classic: subscribers spread round-robin over the nodes; a PUBLISH on any node reaches every node over the cluster bus.
-    { mode: 'PUBLISH / SUBSCRIBE', channel: 'raw:classic', subscribe: 'subscribe', event: 'message', publish: 'publish', nodeOf: (i) => ports[i % ports.length], publisherNode: ports[0] },
+    {
+      mode: 'PUBLISH / SUBSCRIBE',
+      channel: 'raw:classic',
+      subscribe: 'subscribe',
+      event: 'message',
+      publish: 'publish',
+      nodeOf: (i) => ports[i % ports.length],
+      publisherNode: ports[0],
+    },
     // Sharded: the channel lives on its slot's node; subscribers and publisher talk to that node only.
-    { mode: 'SPUBLISH / SSUBSCRIBE (one shard channel)', channel: shardChannel, subscribe: 'ssubscribe', event: 'smessage', publish: 'spublish', nodeOf: () => shardOwner, publisherNode: shardOwner },
+    {
+      mode: 'SPUBLISH / SSUBSCRIBE (one shard channel)',
+      channel: shardChannel,
+      subscribe: 'ssubscribe',
+      event: 'smessage',
+      publish: 'spublish',
+      nodeOf: () => shardOwner,
+      publisherNode: shardOwner,
+    },
   ]
   for (const { mode, channel, subscribe, event, publish, nodeOf, publisherNode } of modes) {
     // 0 subscribers: what publishing alone costs each node (for PUBLISH, the forwarding to every node).
@@ -161,25 +186,35 @@ const dashes = (count) => Array(count).fill('---').join(' | ')
 const slopeUs = (rows, base = () => 0) =>
   ((total(rows.at(-1).cpu) - base(rows.at(-1)) - total(rows[0].cpu) + base(rows[0])) * 1e6) / (rows.at(-1).delivered - rows[0].delivered)
 
-console.log(`Node ${process.version}, redis-server ${cluster.version}; Redis Cluster of 3 primaries, no replicas, on this machine; ${WRITES_PER_SECOND} writes/s for ${SECONDS} s, a new key each; the bus's 64 group channels per node: ${ports.map((p) => `:${p} ${groupsPerNode.get(p)}`).join(', ')}. Redis CPU is sys + user over each ${SECONDS} s window.\n`)
+console.log(
+  `Node ${process.version}, redis-server ${cluster.version}; Redis Cluster of 3 primaries, no replicas, on this machine; ${WRITES_PER_SECOND} writes/s for ${SECONDS} s, a new key each; the bus's 64 group channels per node: ${ports.map((p) => `:${p} ${groupsPerNode.get(p)}`).join(', ')}. Redis CPU is sys + user over each ${SECONDS} s window.\n`,
+)
 console.log('**tiercache bus (sharded pub/sub)**\n')
-console.log(`| subscribers | Redis CPU, no writes (ms) | writes | published in the write's script | messages delivered | per write | ${nodeHeads} | total (ms) | busiest node's share | Redis CPU per write |`)
+console.log(
+  `| subscribers | Redis CPU, no writes (ms) | writes | published in the write's script | messages delivered | per write | ${nodeHeads} | total (ms) | busiest node's share | Redis CPU per write |`,
+)
 console.log(`| ${dashes(ports.length + 9)} |`)
 for (const r of busRows) {
-  console.log(`| ${r.subscribers} | ${ms(total(r.idleCpu))} | ${r.writes} | ${r.published} | ${r.delivered} | ${(r.delivered / r.writes).toFixed(2)} | ${nodeCells(r.cpu)} | ${((total(r.cpu) * 1e6) / r.writes).toFixed(1)} µs |`)
+  console.log(
+    `| ${r.subscribers} | ${ms(total(r.idleCpu))} | ${r.writes} | ${r.published} | ${r.delivered} | ${(r.delivered / r.writes).toFixed(2)} | ${nodeCells(r.cpu)} | ${((total(r.cpu) * 1e6) / r.writes).toFixed(1)} µs |`,
+  )
 }
 console.log(`\n**One clear() and one invalidateTags(['t']) (${CALLS} calls each, one at a time)**\n`)
 console.log('| subscribers | messages per instance, one clear() | clear() p50 (ms) | messages per instance, one invalidateTags | invalidateTags p50 (ms) |')
 console.log(`| ${dashes(5)} |`)
 for (const r of busRows) {
-  console.log(`| ${r.subscribers} | ${r.clear.perInstance.toFixed(1)} | ${r.clear.p50.toFixed(2)} | ${r.tags.perInstance.toFixed(1)} | ${r.tags.p50.toFixed(2)} |`)
+  console.log(
+    `| ${r.subscribers} | ${r.clear.perInstance.toFixed(1)} | ${r.clear.p50.toFixed(2)} | ${r.tags.perInstance.toFixed(1)} | ${r.tags.p50.toFixed(2)} |`,
+  )
 }
 console.log(`\n**Raw ioredis on the same cluster, a ${Buffer.byteLength(MESSAGE)}-byte message ${WRITES_PER_SECOND}/s for ${SECONDS} s**\n`)
 console.log(`| pub/sub | subscribers | publishes | messages delivered | per publish | ${nodeHeads} | total (ms) | busiest node's share |`)
 console.log(`| ${dashes(ports.length + 7)} |`)
 for (const r of rawRows) {
   const idle = r.sent === 0
-  console.log(`| ${r.mode} | ${r.subscribers} | ${idle ? '–' : r.sent} | ${r.delivered} | ${idle ? '–' : (r.delivered / r.sent).toFixed(2)} | ${nodeCells(r.cpu)} |`)
+  console.log(
+    `| ${r.mode} | ${r.subscribers} | ${idle ? '–' : r.sent} | ${r.delivered} | ${idle ? '–' : (r.delivered / r.sent).toFixed(2)} | ${nodeCells(r.cpu)} |`,
+  )
 }
 const classic = rawRows.filter((r) => r.mode.startsWith('PUBLISH') && r.subscribers > 0)
 const sharded = rawRows.filter((r) => r.mode.startsWith('SPUBLISH') && r.subscribers > 0)

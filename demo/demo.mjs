@@ -58,7 +58,8 @@ const received = () => instances.map((instance) => instance.bus?.status().messag
  */
 async function delivered(writer, before) {
   const deadline = Date.now() + 2_000
-  const waiting = () => instances.some((instance, i) => instance !== writer && instance.bus !== undefined && instance.bus.status().messagesReceived <= before[i])
+  const waiting = () =>
+    instances.some((instance, i) => instance !== writer && instance.bus !== undefined && instance.bus.status().messagesReceived <= before[i])
   while (waiting() && Date.now() < deadline) await sleep(1)
 }
 const ms = (start) => `${(performance.now() - start).toFixed(2)} ms`
@@ -129,7 +130,13 @@ await b.cache.getOrSet('user:404', findMissing, { negativeTtl: '10s' })
 check(missingLookups === 1, `lookups for the missing row: ${missingLookups}`)
 
 console.log('\n6. Every cache documents its keys, TTLs, tiers and invalidation plan (describe())')
-console.log(a.cache.describe().markdown.split('\n').map((line) => `  ${line}`).join('\n'))
+console.log(
+  a.cache
+    .describe()
+    .markdown.split('\n')
+    .map((line) => `  ${line}`)
+    .join('\n'),
+)
 
 await Promise.all(instances.map(({ cache }) => cache.clear()))
 await Promise.all(instances.map(({ cache }) => cache.close()))
@@ -139,13 +146,29 @@ console.log('\n7. Profile first, cache second: the same service run four ways')
 const reportPath = new URL('./report.html', import.meta.url).pathname
 const profile = await profileDemo({ redisUrl, reportPath })
 console.log(`  ${profile.mode}; 600 requests, 5 ms user query, 35 ms permissions, 10 % updates\n`)
-console.log(profile.table.split('\n').map((line) => `  ${line}`).join('\n'))
+console.log(
+  profile.table
+    .split('\n')
+    .map((line) => `  ${line}`)
+    .join('\n'),
+)
 console.log('\n  The advisor, after the L1+L2 run:')
-console.log(profile.adviceTable.split('\n').map((line) => `  ${line}`).join('\n'))
+console.log(
+  profile.adviceTable
+    .split('\n')
+    .map((line) => `  ${line}`)
+    .join('\n'),
+)
 console.log(`\n  Report with charts: ${reportPath}`)
 const [noCache, , , advised] = profile.results
-check(profile.results.every((r) => r.staleReads === 0), 'no run read a stale value')
-check(advised.meanMs < noCache.meanMs, `the advised configuration answers faster than no cache (${advised.meanMs.toFixed(1)} vs ${noCache.meanMs.toFixed(1)} ms mean)`)
+check(
+  profile.results.every((r) => r.staleReads === 0),
+  'no run read a stale value',
+)
+check(
+  advised.meanMs < noCache.meanMs,
+  `the advised configuration answers faster than no cache (${advised.meanMs.toFixed(1)} vs ${noCache.meanMs.toFixed(1)} ms mean)`,
+)
 
 console.log(failures === 0 ? '\ndemo ok' : `\ndemo FAILED: ${failures} check(s)`)
 process.exitCode = failures === 0 ? 0 : 1

@@ -24,10 +24,12 @@ function slowStore(store, hopMs) {
     name: 'memory-store+hop',
     bind(scope) {
       const bound = store.bind(scope)
-      const hop = (fn) => async (...args) => {
-        await sleep(hopMs)
-        return fn(...args)
-      }
+      const hop =
+        (fn) =>
+        async (...args) => {
+          await sleep(hopMs)
+          return fn(...args)
+        }
       return {
         get: hop(bound.get.bind(bound)),
         getMany: hop(bound.getMany.bind(bound)),
@@ -129,9 +131,7 @@ async function runScenario(name, plans, env) {
       // window without faults; see STALE_AFTER_MS).
       const expected = db.completedVersion(id, started - (env.redisUrl ? STALE_AFTER_MS : 0))
       const user = instance.users ? await instance.users.getOrSet(`user:${id}`, () => db.queryUser(id)) : await db.queryUser(id)
-      const perms = instance.permissions
-        ? await instance.permissions.getOrSet(`perms:${id}`, () => db.computePermissions(id))
-        : await db.computePermissions(id)
+      const perms = instance.permissions ? await instance.permissions.getOrSet(`perms:${id}`, () => db.computePermissions(id)) : await db.computePermissions(id)
       if (user.version < expected || perms.version < expected) staleReads++
     }
     latencies.push(performance.now() - started)
@@ -170,7 +170,8 @@ function html(results, adviceTable, mode) {
   const bar = (value, color) => `<div style="background:${color};width:${Math.max(1, (value / max) * 100).toFixed(1)}%;height:14px"></div>`
   const rows = results
     .map(
-      (r) => `<tr><td>${r.name}</td><td>${r.meanMs.toFixed(1)}</td><td>${r.p95Ms.toFixed(1)}</td><td>${(r.hitRate * 100).toFixed(0)} %</td><td>${r.l2CallsPerRequest.toFixed(2)}</td><td>${r.staleReads}</td><td style="width:40%">${bar(r.meanMs, '#4c78a8')}${bar(r.p95Ms, '#f58518')}</td></tr>`,
+      (r) =>
+        `<tr><td>${r.name}</td><td>${r.meanMs.toFixed(1)}</td><td>${r.p95Ms.toFixed(1)}</td><td>${(r.hitRate * 100).toFixed(0)} %</td><td>${r.l2CallsPerRequest.toFixed(2)}</td><td>${r.staleReads}</td><td style="width:40%">${bar(r.meanMs, '#4c78a8')}${bar(r.p95Ms, '#f58518')}</td></tr>`,
     )
     .join('\n')
   return `<!doctype html><meta charset="utf-8"><title>tiercache: profile first, cache second</title>

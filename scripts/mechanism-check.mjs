@@ -85,8 +85,11 @@ export const MECHANISMS = [
   end
   return generation .. '/' .. epoch`,
     to: `  return generation .. '/' .. (epoch or '')`,
-    also: { from: `  if not epoch then return nil end
-  return generation .. '/' .. epoch`, to: `  return generation .. '/' .. (epoch or '')` },
+    also: {
+      from: `  if not epoch then return nil end
+  return generation .. '/' .. epoch`,
+      to: `  return generation .. '/' .. (epoch or '')`,
+    },
     tests: ['tests/bookkeeping.test.ts', '-t', 'standalone'],
   },
   {
@@ -150,7 +153,10 @@ for (const file of files) {
 }
 const pnpm = (args, quiet = true) => run('pnpm', args, copy, quiet)
 console.log(`mechanism-check: copy in ${copy}; installing and building`)
-for (const step of [['install', '--frozen-lockfile', '--offline'], ['-r', '--filter', './packages/**', 'run', 'build']]) {
+for (const step of [
+  ['install', '--frozen-lockfile', '--offline'],
+  ['-r', '--filter', './packages/**', 'run', 'build'],
+]) {
   const result = pnpm(step)
   if (result.status !== 0) {
     console.error(result.stdout, result.stderr)
@@ -188,7 +194,11 @@ for (const mechanism of selected) {
     const tested = pnpm(['exec', 'vitest', 'run', ...mechanism.tests])
     const failed = (tested.stdout.match(/(\d+) failed/) ?? [])[1]
     ok = tested.status !== 0 && failed !== undefined
-    outcome = ok ? `tests failed as they must (${failed} failed)` : tested.status === 0 ? 'TESTS STILL PASS with it switched off' : 'the test run broke without a failing test'
+    outcome = ok
+      ? `tests failed as they must (${failed} failed)`
+      : tested.status === 0
+        ? 'TESTS STILL PASS with it switched off'
+        : 'the test run broke without a failing test'
   }
   writeFileSync(path, original)
   const restored = pnpm(['--filter', packageOf(mechanism.file), 'run', 'build'])

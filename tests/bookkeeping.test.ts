@@ -166,7 +166,14 @@ async function scenario(backend: Backend, filler: Filler, start: 'cold' | 'warm'
     ttl: '1h',
     onError: () => {},
   })
-  const reader = createCache<string>({ name, invalidation: PLAN, tiers: [memoryTier(), backend.readerTier()], bus: backend.readerBus, ttl: '1h', onError: () => {} })
+  const reader = createCache<string>({
+    name,
+    invalidation: PLAN,
+    tiers: [memoryTier(), backend.readerTier()],
+    bus: backend.readerBus,
+    ttl: '1h',
+    onError: () => {},
+  })
   const plain = createCache<string>({ name, invalidation: PLAN, tiers: [backend.plainTier()], ttl: '1h', onError: () => {} })
   const violations: string[] = []
   let held = false
@@ -175,7 +182,9 @@ async function scenario(backend: Backend, filler: Filler, start: 'cold' | 'warm'
       // Every bookkeeping key of the item's group exists before the fill.
       await reader.namespace(NAMESPACE).set(siblingOf(layout), 'sibling', { tags: [TAG] })
       await reader.invalidateTags(['warm-up'])
-      const present = await Promise.all([names.generation, names['tag epoch'], names['tag version'], names['namespace version']].map((key) => backend.raw.exists(key)))
+      const present = await Promise.all(
+        [names.generation, names['tag epoch'], names['tag version'], names['namespace version']].map((key) => backend.raw.exists(key)),
+      )
       expect(present, label).toEqual([1, 1, 1, 1])
     }
     const lose = async (step: Step) => {
@@ -215,7 +224,11 @@ async function scenario(backend: Backend, filler: Filler, start: 'cold' | 'warm'
       backend.heal()
       held = false
     }
-    for (const [who, cache] of [['the filler', fillerCache], ['the reader with L1+L2+bus', reader], ['the L2-only reader', plain]] as const) {
+    for (const [who, cache] of [
+      ['the filler', fillerCache],
+      ['the reader with L1+L2+bus', reader],
+      ['the L2-only reader', plain],
+    ] as const) {
       const read = await cache.namespace(NAMESPACE).get(ITEM)
       if (read === 'v0') violations.push(`${label}: ${who} read the pre-invalidation value with get()`)
       const filled = await cache.namespace(NAMESPACE).getOrSet(ITEM, async () => `v${database}`, { tags: [TAG] })
@@ -308,7 +321,13 @@ describe('bookkeeping loss fails closed — standalone Redis', () => {
     for (const key of BOOKKEEPING_KEYS) {
       const name = `bk${++cacheNames}`
       const names = bookkeepingNames(backend.layout(name))
-      const writer = createCache<string>({ name, invalidation: PLAN, tiers: [memoryTier(), adapter.redisTier({ redis: readerClient, prefix })], bus: readerBus, ttl: '1h' })
+      const writer = createCache<string>({
+        name,
+        invalidation: PLAN,
+        tiers: [memoryTier(), adapter.redisTier({ redis: readerClient, prefix })],
+        bus: readerBus,
+        ttl: '1h',
+      })
       const plain = createCache<string>({ name, invalidation: PLAN, tiers: [adapter.redisTier({ redis: plainClient, prefix })], ttl: '1h' })
       try {
         // The lease exists only during a fill: take one and leave it, as a crashed filler would.
@@ -401,7 +420,14 @@ describe('bookkeeping under noeviction: when Redis refuses writes (OOM), nothing
       entry: standaloneLayout(prefix, name).entry(STORE_KEY, ''),
       filler,
       fillerCache: createCache<string>({ name, invalidation: PLAN, tiers: [filler.tier], ttl: '1h', onError: () => {} }),
-      writer: createCache<string>({ name, invalidation: PLAN, tiers: [memoryTier(), adapter.redisTier({ redis: writerClient, prefix })], bus, ttl: '1h', onError: () => {} }),
+      writer: createCache<string>({
+        name,
+        invalidation: PLAN,
+        tiers: [memoryTier(), adapter.redisTier({ redis: writerClient, prefix })],
+        bus,
+        ttl: '1h',
+        onError: () => {},
+      }),
       plain: createCache<string>({ name, invalidation: PLAN, tiers: [adapter.redisTier({ redis: plainClient, prefix })], ttl: '1h', onError: () => {} }),
     }
     return caches
@@ -414,12 +440,16 @@ describe('bookkeeping under noeviction: when Redis refuses writes (OOM), nothing
       let database = 0
       const started = deferred()
       const gate = deferred()
-      const fill = fillerCache.namespace(NAMESPACE).getOrSet(ITEM, async () => {
-        const value = `v${database}`
-        started.resolve()
-        await gate.promise
-        return value
-      }, { tags: [TAG] })
+      const fill = fillerCache.namespace(NAMESPACE).getOrSet(
+        ITEM,
+        async () => {
+          const value = `v${database}`
+          started.resolve()
+          await gate.promise
+          return value
+        },
+        { tags: [TAG] },
+      )
       await started.promise
       expect(await raw.exists(names.lease)).toBe(1)
       await outOfMemory(true)
@@ -447,11 +477,15 @@ describe('bookkeeping under noeviction: when Redis refuses writes (OOM), nothing
       // A fill that took its lease before Redis ran out of memory, and stores after.
       const started = deferred()
       const gate = deferred()
-      const fill = fillerCache.namespace(NAMESPACE).getOrSet(ITEM, async () => {
-        started.resolve()
-        await gate.promise
-        return 'computed before'
-      }, { tags: [TAG] })
+      const fill = fillerCache.namespace(NAMESPACE).getOrSet(
+        ITEM,
+        async () => {
+          started.resolve()
+          await gate.promise
+          return 'computed before'
+        },
+        { tags: [TAG] },
+      )
       await started.promise
       await outOfMemory(true)
       try {

@@ -50,7 +50,10 @@ async function instance(): Promise<Instance> {
     ttl: '1h',
     onError: () => {},
   })
-  cleanups.push(() => bus.close(), () => cache.close())
+  cleanups.push(
+    () => bus.close(),
+    () => cache.close(),
+  )
   await bus.ready()
   return { cache, bus }
 }
@@ -73,16 +76,32 @@ function prng(seed: number): () => number {
  * 'hot'): if any were taken for an invalidation, the other instance's L1
  * copy would go.
  */
-const WRONG_VERSIONS = ['0', '2', '3', '99', '-1', '1.5', '"1"', 'null', 'true', '[1]', '{}'].map(
-  (v) => `{"v":${v},"i":[["attacker","k","accounts","hot"]]}`,
-)
+const WRONG_VERSIONS = ['0', '2', '3', '99', '-1', '1.5', '"1"', 'null', 'true', '[1]', '{}'].map((v) => `{"v":${v},"i":[["attacker","k","accounts","hot"]]}`)
 const WRONG_SHAPES = [
-  'null', '[]', '{}', '42', '"hot"', 'true', '{"v":1}', '{"i":[["attacker","k","accounts","hot"]]}', '{"v":1,"i":{}}', '{"v":1,"i":"hot"}',
-  '{"v":1,"i":[5]}', '{"v":1,"i":[["attacker","k","accounts"]]}', '{"v":1,"i":[["attacker","t","accounts",[]]]}',
-  '{"v":1,"i":[["attacker","k","accounts","hot","extra"]]}', '{"v":1,"i":[["attacker","c","accounts","hot"]]}', '{"v":1,"i":[["attacker","k","accounts",7]]}',
-  '{"v":1,"i":[[1,"k","accounts","hot"]]}', '{"v":1,"i":[["attacker","x","accounts","hot"]]}', '{"v":1,"i":[null]}',
-  '{"__proto__":{"v":1,"i":[["attacker","k","accounts","hot"]]}}', '{"constructor":{"prototype":{"polluted":true}},"v":2}',
-  '{"v":1,"i":[["attacker","k","accounts","hot"]],"x":[[[[1]]]]}', '{"v":1,"i":[["attacker","k","accounts","hot"]]', '{"v":1,"i":[["attacker","k","accounts","hot"]]}}',
+  'null',
+  '[]',
+  '{}',
+  '42',
+  '"hot"',
+  'true',
+  '{"v":1}',
+  '{"i":[["attacker","k","accounts","hot"]]}',
+  '{"v":1,"i":{}}',
+  '{"v":1,"i":"hot"}',
+  '{"v":1,"i":[5]}',
+  '{"v":1,"i":[["attacker","k","accounts"]]}',
+  '{"v":1,"i":[["attacker","t","accounts",[]]]}',
+  '{"v":1,"i":[["attacker","k","accounts","hot","extra"]]}',
+  '{"v":1,"i":[["attacker","c","accounts","hot"]]}',
+  '{"v":1,"i":[["attacker","k","accounts",7]]}',
+  '{"v":1,"i":[[1,"k","accounts","hot"]]}',
+  '{"v":1,"i":[["attacker","x","accounts","hot"]]}',
+  '{"v":1,"i":[null]}',
+  '{"__proto__":{"v":1,"i":[["attacker","k","accounts","hot"]]}}',
+  '{"constructor":{"prototype":{"polluted":true}},"v":2}',
+  '{"v":1,"i":[["attacker","k","accounts","hot"]],"x":[[[[1]]]]}',
+  '{"v":1,"i":[["attacker","k","accounts","hot"]]',
+  '{"v":1,"i":[["attacker","k","accounts","hot"]]}}',
 ]
 
 type Kind = 'random bytes' | 'unknown version' | 'wrong shape' | 'deep nesting' | 'oversized'

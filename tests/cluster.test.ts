@@ -30,7 +30,11 @@ async function instance({ prefix = 'cl', name = 'accounts', client = group.clien
     ttl: '1h',
     onError: () => {},
   })
-  cleanups.push(() => client.disconnect(), () => bus.close(), () => cache.close())
+  cleanups.push(
+    () => client.disconnect(),
+    () => bus.close(),
+    () => cache.close(),
+  )
   await bus.ready()
   return { cache, bus, client }
 }
@@ -163,10 +167,13 @@ describe('Redis Cluster', () => {
     await a.cache.set(key, 2)
     await new Promise((resolve) => setTimeout(resolve, 1_100))
     expect(await b.cache.get(key)).toBe(2)
-    await vi.waitFor(() => {
-      expect(b.bus.status().gapsSeen).toBeGreaterThan(gaps)
-      expect(b.bus.status().trusted).toBe(true)
-    }, { timeout: 10_000 })
+    await vi.waitFor(
+      () => {
+        expect(b.bus.status().gapsSeen).toBeGreaterThan(gaps)
+        expect(b.bus.status().trusted).toBe(true)
+      },
+      { timeout: 10_000 },
+    )
     for (let version = 3; version <= 6; version++) {
       const before = b.bus.status().messagesReceived
       await a.cache.set(key, version)
@@ -188,7 +195,10 @@ describe('Redis Cluster', () => {
       tiers: [redisTier({ redis: client, prefix: 'wait', waitForReplicas: { replicas: 2, timeout: '100ms' } })],
       ttl: '1h',
     })
-    cleanups.push(() => replicated.close(), () => impossible.close())
+    cleanups.push(
+      () => replicated.close(),
+      () => impossible.close(),
+    )
     await Promise.all(Array.from({ length: 20 }, (_, i) => replicated.set(`k${i}`, i)))
     await expect(impossible.set('k1', 1)).rejects.toMatchObject({ name: 'TierError', message: expect.stringMatching(/reached 1 of 2 replica/) })
   })
@@ -197,7 +207,11 @@ describe('Redis Cluster', () => {
     const caches = [group.client(), group.client()].map((client) => {
       const bus = redisBus({ redis: client, prefix: 'l1only' })
       const cache = createCache<number>({ name: 'local', tiers: [memoryTier()], bus, ttl: '1h' })
-      cleanups.push(() => client.disconnect(), () => bus.close(), () => cache.close())
+      cleanups.push(
+        () => client.disconnect(),
+        () => bus.close(),
+        () => cache.close(),
+      )
       return { cache, bus }
     })
     const [a, b] = caches as [(typeof caches)[0], (typeof caches)[0]]
@@ -238,11 +252,14 @@ describe('Redis Cluster', () => {
     const owner = group.primaryOf(`failover:accounts:${await groupOf(a.client, key, 'failover')}${key}`)
     await group.failover(owner)
 
-    await vi.waitFor(() => {
-      expect(a.bus.status().gapsSeen).toBeGreaterThanOrEqual(1)
-      expect(b.bus.status().gapsSeen).toBeGreaterThanOrEqual(1)
-      expect(b.bus.status().trusted).toBe(true)
-    }, { timeout: 20_000 })
+    await vi.waitFor(
+      () => {
+        expect(a.bus.status().gapsSeen).toBeGreaterThanOrEqual(1)
+        expect(b.bus.status().gapsSeen).toBeGreaterThanOrEqual(1)
+        expect(b.bus.status().trusted).toBe(true)
+      },
+      { timeout: 20_000 },
+    )
     expect(b.cache.stats().l1Entries).toBe(0)
 
     await vi.waitFor(() => a.cache.set(key, 2), { timeout: 10_000 })

@@ -38,7 +38,10 @@ async function instance(options: { tier?: string | Redis; bus?: string | Redis; 
     ttl: '1h',
     onError: () => {},
   })
-  cleanups.push(() => bus.close(), () => cache.close())
+  cleanups.push(
+    () => bus.close(),
+    () => cache.close(),
+  )
   await bus.ready()
   return { cache, bus }
 }

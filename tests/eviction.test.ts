@@ -227,7 +227,8 @@ async function run(label: string, serverArgs: readonly string[], noiseTtlMs?: nu
       return waitUntil(async () => written >= until, `${NOISE_PER_WINDOW} more noise writes`)
     }
     const statsOf = () => Promise.all(instances.map((instance) => instance.call<Stats>('stats')))
-    const published = (stats: Stats[]) => stats.reduce((sum, s) => sum + (s.bus === undefined ? 0 : s.bus.messagesPublished + (s.bus.messagesPublishedAtomically ?? 0)), 0)
+    const published = (stats: Stats[]) =>
+      stats.reduce((sum, s) => sum + (s.bus === undefined ? 0 : s.bus.messagesPublished + (s.bus.messagesPublishedAtomically ?? 0)), 0)
     const violations: string[] = []
     let raceFills = 0
     let raceFillsRefused = 0
@@ -372,33 +373,45 @@ describe('bookkeeping under real eviction: no fill begun before an invalidation 
     )
   })
 
-  it('without memory pressure (the baseline)', async () => {
-    const report = await run('no maxmemory', [])
-    reports.push(report)
-    expect(report.violations).toEqual([])
-    expect(report.evictedKeys).toBe(0)
-    expect(report.refusedOutsideRaces).toBe(0) // nothing is lost: only the races refuse fills
-    expectRacesRefused(report, true)
-  }, RUN_TIMEOUT_MS)
+  it(
+    'without memory pressure (the baseline)',
+    async () => {
+      const report = await run('no maxmemory', [])
+      reports.push(report)
+      expect(report.violations).toEqual([])
+      expect(report.evictedKeys).toBe(0)
+      expect(report.refusedOutsideRaces).toBe(0) // nothing is lost: only the races refuse fills
+      expectRacesRefused(report, true)
+    },
+    RUN_TIMEOUT_MS,
+  )
 
   it.each([
     ['allkeys-random', undefined],
     ['allkeys-lru', undefined],
     ['volatile-ttl', 60_000],
-  ] as const)('%s', async (policy, noiseTtlMs) => {
-    const report = await run(policy, ['--maxmemory', MAXMEMORY, '--maxmemory-policy', policy], noiseTtlMs)
-    reports.push(report)
-    expect(report.violations).toEqual([])
-    expect(report.evictedKeys).toBeGreaterThan(0) // the run was under pressure indeed
-    expectRacesRefused(report)
-  }, RUN_TIMEOUT_MS)
+  ] as const)(
+    '%s',
+    async (policy, noiseTtlMs) => {
+      const report = await run(policy, ['--maxmemory', MAXMEMORY, '--maxmemory-policy', policy], noiseTtlMs)
+      reports.push(report)
+      expect(report.violations).toEqual([])
+      expect(report.evictedKeys).toBeGreaterThan(0) // the run was under pressure indeed
+      expectRacesRefused(report)
+    },
+    RUN_TIMEOUT_MS,
+  )
 
-  it('noeviction (writes refused with OOM while memory is full)', async () => {
-    // Noise with a short TTL: memory swings around the limit, so Redis refuses some writes and takes others.
-    const report = await run('noeviction', ['--maxmemory', MAXMEMORY, '--maxmemory-policy', 'noeviction'], 1_000)
-    reports.push(report)
-    expect(report.violations).toEqual([])
-    expect(report.noiseRefused).toBeGreaterThan(0) // memory was full at times indeed
-    expectRacesRefused(report)
-  }, RUN_TIMEOUT_MS)
+  it(
+    'noeviction (writes refused with OOM while memory is full)',
+    async () => {
+      // Noise with a short TTL: memory swings around the limit, so Redis refuses some writes and takes others.
+      const report = await run('noeviction', ['--maxmemory', MAXMEMORY, '--maxmemory-policy', 'noeviction'], 1_000)
+      reports.push(report)
+      expect(report.violations).toEqual([])
+      expect(report.noiseRefused).toBeGreaterThan(0) // memory was full at times indeed
+      expectRacesRefused(report)
+    },
+    RUN_TIMEOUT_MS,
+  )
 })

@@ -14,7 +14,10 @@ describe('fill counters', () => {
   it('a fill whose lease a delete revoked is refused, answered to its caller, and counted in l2FillsRefused', async () => {
     const filler = createCache<string>({ name: 'fills', tiers: [redisTier({ redis: suite.server.url })], invalidation: { on: ['test'] } })
     const writer = createCache<string>({ name: 'fills', tiers: [redisTier({ redis: suite.server.url })], invalidation: { on: ['test'] } })
-    suite.cleanup(() => filler.close(), () => writer.close())
+    suite.cleanup(
+      () => filler.close(),
+      () => writer.close(),
+    )
     let release!: (value: string) => void
     let started!: () => void
     const factoryStarted = new Promise<void>((resolve) => (started = resolve))

@@ -41,7 +41,13 @@ describe('rule 7 — grace and fail-safe during a silent partition', () => {
       ...options,
     })
     const writerBus = redisBus({ redis: server.url, maxStaleness: MAX_STALENESS_MS })
-    const writer = createCache<string>({ name: 'grace', tiers: [memoryTier(), redisTier({ redis: server.url })], bus: writerBus, onError: () => {}, ...options })
+    const writer = createCache<string>({
+      name: 'grace',
+      tiers: [memoryTier(), redisTier({ redis: server.url })],
+      bus: writerBus,
+      onError: () => {},
+      ...options,
+    })
     try {
       await Promise.all([readerBus.ready(), writerBus.ready()])
       expect(await reader.getOrSet('k', readerFactory)).toBe('v1')

@@ -46,7 +46,10 @@ async function instance(options: Partial<CacheOptions> = {}, busUrl = suite.serv
     onError: () => {},
     ...options,
   })
-  suite.cleanup(() => bus.close(), () => cache.close())
+  suite.cleanup(
+    () => bus.close(),
+    () => cache.close(),
+  )
   await bus.ready()
   return cache
 }

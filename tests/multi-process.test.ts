@@ -108,7 +108,10 @@ describe(`${READERS + 1} instance processes on one redis-server`, () => {
   it('values written in one process decode in a fresh process: Date, Map, Set, BigInt, undefined', async () => {
     const value = {
       date: new Date('2026-11-24T10:00:00.123Z'),
-      map: new Map<unknown, unknown>([['k', { n: 1 }], [7, 'seven']]),
+      map: new Map<unknown, unknown>([
+        ['k', { n: 1 }],
+        [7, 'seven'],
+      ]),
       set: new Set([1, 'two']),
       big: 12345678901234567890n,
       nothing: undefined,
@@ -145,10 +148,7 @@ describe(`${READERS + 1} instance processes on one redis-server`, () => {
     const instance = await InstanceProcess.start({ REDIS_URL: server.url, CACHE_NAME: 'multi' })
     await instance.call('set', { key: 'x', value: 1 })
     await instance.call('get', { key: 'x' })
-    const exit = await Promise.race([
-      instance.close(),
-      new Promise<string>((resolve) => setTimeout(() => resolve('still running after 10 s'), 10_000).unref()),
-    ])
+    const exit = await Promise.race([instance.close(), new Promise<string>((resolve) => setTimeout(() => resolve('still running after 10 s'), 10_000).unref())])
     if (exit !== 0) instance.kill()
     expect(exit).toBe(0)
   })

@@ -22,7 +22,10 @@ async function instance(options: Partial<CacheOptions> = {}, busUrl = suite.serv
     onError: () => {},
     ...options,
   })
-  suite.cleanup(() => bus.close(), () => cache.close())
+  suite.cleanup(
+    () => bus.close(),
+    () => cache.close(),
+  )
   await bus.ready()
   return Object.assign(cache, { bus })
 }
@@ -67,7 +70,7 @@ describe('TTLs in Redis', () => {
     expect(Math.max(...ttls) - Math.min(...ttls)).toBeGreaterThan(5_000)
   })
 
-  it('the factory context sets this value\'s TTL, or keeps it out of every tier', async () => {
+  it("the factory context sets this value's TTL, or keeps it out of every tier", async () => {
     const cache = await instance()
     const before = performance.now()
     await cache.getOrSet('short', (ctx) => {

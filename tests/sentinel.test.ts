@@ -37,7 +37,11 @@ async function instance({ failoverDetector = true } = {}) {
     ttl: '1h',
     onError: () => {},
   })
-  cleanups.push(() => client.disconnect(), () => bus.close(), () => cache.close())
+  cleanups.push(
+    () => client.disconnect(),
+    () => bus.close(),
+    () => cache.close(),
+  )
   await bus.ready()
   return { cache, bus }
 }
@@ -57,11 +61,19 @@ describe('Redis Sentinel', () => {
 
     // The subscriber of each bus moves to the new primary; that reconnect is a gap.
     // (On a loaded machine a subscriber may first land on the demoted node again and move once more.)
-    await vi.waitFor(() => {
-      expect(a.bus.status().gapsSeen).toBeGreaterThanOrEqual(1)
-      expect(b.bus.status().gapsSeen).toBeGreaterThanOrEqual(1)
-      expect(group.server(to).cli('CLIENT', 'LIST', 'TYPE', 'pubsub').match(/name=tiercache:bus/g)?.length).toBe(2)
-    }, { timeout: 15_000 })
+    await vi.waitFor(
+      () => {
+        expect(a.bus.status().gapsSeen).toBeGreaterThanOrEqual(1)
+        expect(b.bus.status().gapsSeen).toBeGreaterThanOrEqual(1)
+        expect(
+          group
+            .server(to)
+            .cli('CLIENT', 'LIST', 'TYPE', 'pubsub')
+            .match(/name=tiercache:bus/g)?.length,
+        ).toBe(2)
+      },
+      { timeout: 15_000 },
+    )
     expect(b.cache.stats().l1Entries).toBe(0)
 
     // Writes resume on the new primary (the first may meet the switch: retry it), and the other instance sees each one.

@@ -104,7 +104,10 @@ describe('tags and namespaces across processes', () => {
       invalidation: { notes: 'test writer: invalidates by tag' },
       onError: () => {},
     })
-    suite.cleanup(() => bus.close(), () => writer.close())
+    suite.cleanup(
+      () => bus.close(),
+      () => writer.close(),
+    )
     await bus.ready()
     for (let i = 0; i < 1_000; i++) await writer.set(`row:${i}`, i, { tags: ['bulk'] })
     const address = await addressOf(suite.raw, 'tags:writer')

@@ -39,8 +39,26 @@ export async function startCluster({ primaries = 3 } = {}) {
       const dir = mkdtempSync(join(tmpdir(), 'tiercache-bench-cluster-'))
       const child = spawn(
         'redis-server',
-        ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--cluster-enabled', 'yes',
-          '--cluster-config-file', 'nodes.conf', '--cluster-port', String(busPorts[i]), '--cluster-node-timeout', '1000', '--dir', dir],
+        [
+          '--port',
+          String(port),
+          '--bind',
+          '127.0.0.1',
+          '--save',
+          '',
+          '--appendonly',
+          'no',
+          '--cluster-enabled',
+          'yes',
+          '--cluster-config-file',
+          'nodes.conf',
+          '--cluster-port',
+          String(busPorts[i]),
+          '--cluster-node-timeout',
+          '1000',
+          '--dir',
+          dir,
+        ],
         { stdio: 'ignore' },
       )
       nodes.push({ port, dir, child })

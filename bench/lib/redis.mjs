@@ -22,9 +22,7 @@ export async function startRedis() {
   })
   await new Promise((resolve, reject) => {
     child.once('spawn', resolve)
-    child.once('error', () =>
-      reject(new Error('redis-server was not found: install it (sudo apt-get install -y redis-server) or set REDIS_URL')),
-    )
+    child.once('error', () => reject(new Error('redis-server was not found: install it (sudo apt-get install -y redis-server) or set REDIS_URL')))
   })
   const url = `redis://127.0.0.1:${port}`
   const probe = new Redis(url, { retryStrategy: () => 20, maxRetriesPerRequest: null })

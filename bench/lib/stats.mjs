@@ -5,7 +5,10 @@ export function quantile(sorted, p) {
 }
 
 export function median(values) {
-  return quantile([...values].sort((a, b) => a - b), 0.5)
+  return quantile(
+    [...values].sort((a, b) => a - b),
+    0.5,
+  )
 }
 
 /** Median of repeated measurements plus their spread, for the tables. */

@@ -22,7 +22,12 @@ export function checkTargets(r) {
   const p = r.propagation
   if (p) add('Zero stale reads after 50 ms (scenario 5)', `${p.tiercache.staleAfter50ms} stale reads`, p.tiercache.staleAfter50ms === 0)
   const m = r.memory
-  if (m) add('L1 memory per entry ≤ 1.3x lru-cache holding the same objects', `${fmt(m.tiercache.vsLru)}x (${fmt(m.tiercache.heapPerEntry, 0)} B vs ${fmt(m['lru-cache'].heapPerEntry, 0)} B)`, m.tiercache.vsLru <= 1.3)
+  if (m)
+    add(
+      'L1 memory per entry ≤ 1.3x lru-cache holding the same objects',
+      `${fmt(m.tiercache.vsLru)}x (${fmt(m.tiercache.heapPerEntry, 0)} B vs ${fmt(m['lru-cache'].heapPerEntry, 0)} B)`,
+      m.tiercache.vsLru <= 1.3,
+    )
 
   // "Never slower on any scenario": one headline figure per scenario, lower or higher is better.
   const slower = []

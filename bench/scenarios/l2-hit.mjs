@@ -88,7 +88,13 @@ export async function run({ redisUrl, smoke }) {
     const p99 = summarize(latencyP99.get(subject.name))
     const r = summarize(rate.get(subject.name))
     if (subject.contestant) {
-      results[subject.contestant] = { ns: l.median, latencyRatio: l.median / latencyBase, opsPerSec: r.median, vsPlain: r.median / plainRate, vsPipelined: r.median / pipelinedRate }
+      results[subject.contestant] = {
+        ns: l.median,
+        latencyRatio: l.median / latencyBase,
+        opsPerSec: r.median,
+        vsPlain: r.median / plainRate,
+        vsPipelined: r.median / pipelinedRate,
+      }
     }
     const name = subject.baseline ? `**${subject.name}** (${subject.baseline} baseline)` : subject.name
     return [

@@ -73,7 +73,13 @@ export async function run({ redisUrl, smoke }) {
     const heap = perEntry(subject, 'heapBytes')
     const rss = perEntry(subject, 'rssBytes')
     results[subject] = { heapPerEntry: heap, rssPerEntry: rss, vsLru: heap / base }
-    return [subject === 'lru-cache' ? '**lru-cache** (baseline)' : subject, mib(heap * entries), `${heap.toFixed(0)} B`, mib(rss * entries), `${(heap / base).toFixed(2)}x`]
+    return [
+      subject === 'lru-cache' ? '**lru-cache** (baseline)' : subject,
+      mib(heap * entries),
+      `${heap.toFixed(0)} B`,
+      mib(rss * entries),
+      `${(heap / base).toFixed(2)}x`,
+    ]
   })
   return {
     columns: ['subject', `heap for ${entries / 1000}k entries`, 'heap per entry', 'RSS growth', 'heap vs lru-cache'],

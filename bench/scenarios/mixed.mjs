@@ -65,7 +65,7 @@ export async function run({ redisUrl, smoke }) {
     notes: [
       `${workers} processes × ${LOOPS} concurrent loops, ${seconds} s, cold start; keys Zipf(${ZIPF_S}) over ${KEYS.toLocaleString('en-US')}; ${100 - 100 * WRITE_SHARE}% getOrSet (factory: setImmediate, then a ~200-byte object), ${100 * WRITE_SHARE}% set. Memory + Redis + each library's sync.`,
       `The machine has ${os.availableParallelism()} cores: ${workers} busy workers plus redis-server oversubscribe it, so latencies include waiting for a CPU. That is expected; compare contestants with each other, not with single-process numbers.`,
-      'ops/s: the sum over workers of ops / elapsed. Read latency: one getOrSet awaited inside one loop, from a per-worker uniform sample of up to 100k reads, merged weighted by each worker\'s read count.',
+      "ops/s: the sum over workers of ops / elapsed. Read latency: one getOrSet awaited inside one loop, from a per-worker uniform sample of up to 100k reads, merged weighted by each worker's read count.",
       'Reads served from cache: 1 − factory calls / reads (memory or Redis). cache-manager keeps stale values in its memory store (no sync), which raises its ratio without the values being current.',
     ],
   }

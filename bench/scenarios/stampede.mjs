@@ -43,13 +43,7 @@ export async function run({ redisUrl, smoke }) {
       const allGotValue = runs.every((r) => r.allGotValue)
       results[name] = { factoryCalls: calls.median, factoryCallsMax: calls.max, allGotValue, ms: ms.median, runs }
       const failure = runs.find((r) => r.firstError)?.firstError
-      rows.push([
-        name,
-        calls.median,
-        calls.max,
-        allGotValue ? 'yes' : `no${failure ? ` (${failure})` : ''}`,
-        ms.median.toFixed(1),
-      ])
+      rows.push([name, calls.median, calls.max, allGotValue ? 'yes' : `no${failure ? ` (${failure})` : ''}`, ms.median.toFixed(1)])
     } catch (error) {
       results[name] = { error: error.message }
       rows.push([name, `error: ${error.message}`, '', '', ''])

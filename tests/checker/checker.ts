@@ -182,7 +182,8 @@ export interface CheckerReport {
   evictedKeys: number | undefined
   gapsSeen: number[]
   durationMs: number
-  options: Required<Omit<CheckerOptions, 'log' | 'maxmemory' | 'switchOff' | 'holdMs' | 'until'>> & Pick<CheckerOptions, 'maxmemory' | 'switchOff' | 'holdMs' | 'until'>
+  options: Required<Omit<CheckerOptions, 'log' | 'maxmemory' | 'switchOff' | 'holdMs' | 'until'>> &
+    Pick<CheckerOptions, 'maxmemory' | 'switchOff' | 'holdMs' | 'until'>
 }
 
 interface FaultContext {
@@ -353,7 +354,15 @@ async function sentinelTopology(): Promise<Topology> {
  * runs of the suite that share it (their proxies, their Redis restarts).
  */
 async function nodeState(port: number): Promise<{ role: string; masterPort: number | undefined; ok: boolean } | undefined> {
-  const client = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, connectTimeout: 1_000, commandTimeout: 1_000, retryStrategy: () => null })
+  const client = new Redis({
+    port,
+    host: '127.0.0.1',
+    lazyConnect: true,
+    maxRetriesPerRequest: 0,
+    connectTimeout: 1_000,
+    commandTimeout: 1_000,
+    retryStrategy: () => null,
+  })
   client.on('error', () => {})
   try {
     await client.connect()
@@ -715,7 +724,10 @@ function analyse(
   })
   const rows = new Map<WindowName, Accumulator>()
   for (const w of windows) if (!rows.has(w.name)) rows.set(w.name, newRow(w.name, injections.get(w.name) ?? 0))
-  const all = newRow('all', [...injections.values()].reduce((a, b) => a + b, 0))
+  const all = newRow(
+    'all',
+    [...injections.values()].reduce((a, b) => a + b, 0),
+  )
   /** The rows a moment counts in: its window's (if any), and always 'all'. */
   const rowsAt = (time: number) => {
     const window = windowOf(time)

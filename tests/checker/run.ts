@@ -23,7 +23,10 @@ const value = (name: string): string | undefined => {
   return at >= 0 ? args[at + 1] : undefined
 }
 const number = (name: string, fallback: number) => Number(value(name) ?? fallback)
-const list = (name: string) => value(name)?.split(',').filter((item) => item !== '')
+const list = (name: string) =>
+  value(name)
+    ?.split(',')
+    .filter((item) => item !== '')
 
 const maxmemory = value('maxmemory')
 const report = await runChecker({

@@ -74,11 +74,14 @@ export class SlowLink {
       direction.timer = undefined
       return
     }
-    direction.timer = setTimeout(() => {
-      const now = performance.now()
-      while (direction.queue.length > 0 && direction.queue[0]!.due <= now) direction.to.write(direction.queue.shift()!.chunk)
-      this.#schedule(direction)
-    }, Math.max(0, head.due - performance.now()))
+    direction.timer = setTimeout(
+      () => {
+        const now = performance.now()
+        while (direction.queue.length > 0 && direction.queue[0]!.due <= now) direction.to.write(direction.queue.shift()!.chunk)
+        this.#schedule(direction)
+      },
+      Math.max(0, head.due - performance.now()),
+    )
   }
 
   async stop(): Promise<void> {

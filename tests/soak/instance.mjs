@@ -158,9 +158,7 @@ async function readerLoop(seed) {
     let version
     try {
       const value =
-        op === 0
-          ? await cache.get(`k${k}`)
-          : await cache.getOrSet(`k${k}`, async () => Number((await db.get(`version:${k}`)) ?? 0), { tags: [tagOf(k)] })
+        op === 0 ? await cache.get(`k${k}`) : await cache.getOrSet(`k${k}`, async () => Number((await db.get(`version:${k}`)) ?? 0), { tags: [tagOf(k)] })
       version = typeof value === 'number' ? value : -1
     } catch {
       version = -2

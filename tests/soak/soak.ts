@@ -206,7 +206,9 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
         ),
       )
     }
-    log(`soak: ${config.instances} processes, ${config.keys} zipfian keys, ${config.durationMs / 1000} s, a Redis restart every ${config.restartEveryMs / 1000} s`)
+    log(
+      `soak: ${config.instances} processes, ${config.keys} zipfian keys, ${config.durationMs / 1000} s, a Redis restart every ${config.restartEveryMs / 1000} s`,
+    )
 
     const seconds = Math.ceil(config.durationMs / 1000) + 60
     const stats = processes.map((_, instance) => ({
@@ -316,7 +318,14 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
     collect(stopped.map((s) => s.last))
     pending.forEach((reads, instance) => judgeReads(instance, reads)) // every write is in now
     // Each process must exit on its own after close: one that cannot has a handle left open.
-    const exited = await Promise.all(processes.map((p) => within(p.close(), 10_000, 'close').then(() => true, () => false)))
+    const exited = await Promise.all(
+      processes.map((p) =>
+        within(p.close(), 10_000, 'close').then(
+          () => true,
+          () => false,
+        ),
+      ),
+    )
 
     const lastUp = restarts.at(-1)?.upAt ?? startedAt
     const afterSecond = Math.ceil((lastUp - startedAt) / 1000)
@@ -403,13 +412,27 @@ export function formatSoakReport(report: SoakReport): string {
     `| ---: | ---: | ${ids.map(() => '---:').join(' | ')} |`,
   )
   for (const point of report.memory) {
-    lines.push(`| ${(point.at * 100).toFixed(0)} % | ${point.seconds.toFixed(0)} | ${ids.map((i) => `${mb(point.heapUsed[i]!)} / ${mb(point.rss[i]!)}`).join(' | ')} |`)
+    lines.push(
+      `| ${(point.at * 100).toFixed(0)} % | ${point.seconds.toFixed(0)} | ${ids.map((i) => `${mb(point.heapUsed[i]!)} / ${mb(point.rss[i]!)}`).join(' | ')} |`,
+    )
   }
   lines.push(
     `| peak (no GC) | | ${processes.map((p) => `${mb(p.peak.heapUsed)} / ${mb(p.peak.rss)}`).join(' | ')} |`,
     `| growth 20 % → end | | ${report.growth.map((g) => `${signed(g.heapMB)} MB (${signed(g.heapPct, 0)} %) / ${signed(g.rssMB)} MB (${signed(g.rssPct, 0)} %)`).join(' | ')} |`,
   )
-  lines.push('', `onError by code: ${processes.map((p) => `process ${p.instance}: ${Object.entries(p.errorCodes).map(([code, n]) => `${code} ${n}`).join(', ') || 'none'}`).join('; ')}`)
+  lines.push(
+    '',
+    `onError by code: ${processes
+      .map(
+        (p) =>
+          `process ${p.instance}: ${
+            Object.entries(p.errorCodes)
+              .map(([code, n]) => `${code} ${n}`)
+              .join(', ') || 'none'
+          }`,
+      )
+      .join('; ')}`,
+  )
   const messages = processes.flatMap((p) => p.unhandled.messages.map((m) => `- process ${p.instance}: ${m.split('\n')[0]}`))
   if (messages.length > 0) lines.push('', 'Unhandled errors and warnings (first of each process):', '', ...messages)
   if (processes.some((p) => p.dropped > 0)) lines.push('', `Log records dropped (parent too slow): ${processes.map((p) => p.dropped).join(', ')}`)

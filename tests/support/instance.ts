@@ -203,7 +203,14 @@ export async function addressOf(admin: Redis, name: string): Promise<string> {
   const list = (await admin.call('CLIENT', 'LIST')) as string
   const found = list
     .split('\n')
-    .map((line) => Object.fromEntries(line.trim().split(' ').map((field) => [field.slice(0, field.indexOf('=')), field.slice(field.indexOf('=') + 1)])))
+    .map((line) =>
+      Object.fromEntries(
+        line
+          .trim()
+          .split(' ')
+          .map((field) => [field.slice(0, field.indexOf('=')), field.slice(field.indexOf('=') + 1)]),
+      ),
+    )
     .filter((client) => client.name === name)
   if (found.length !== 1) throw new Error(`expected one client named ${name}, found ${found.length}`)
   return found[0]!.addr as string

@@ -28,13 +28,19 @@ export class ClusterGroup {
         servers.push(
           // A function, so a start attempt that lost a port race retries with a fresh bus port too.
           await RedisServer.start(async () => [
-            '--cluster-enabled', 'yes',
-            '--cluster-config-file', 'nodes.conf',
-            '--cluster-port', String(await freePort()),
-            '--cluster-node-timeout', String(NODE_TIMEOUT_MS),
+            '--cluster-enabled',
+            'yes',
+            '--cluster-config-file',
+            'nodes.conf',
+            '--cluster-port',
+            String(await freePort()),
+            '--cluster-node-timeout',
+            String(NODE_TIMEOUT_MS),
             // A replica may take over however long it was cut off: the test kills primaries on purpose.
-            '--cluster-replica-validity-factor', '0',
-            '--repl-diskless-sync-delay', '0',
+            '--cluster-replica-validity-factor',
+            '0',
+            '--repl-diskless-sync-delay',
+            '0',
           ]),
         )
       }
@@ -117,7 +123,10 @@ export class ClusterGroup {
     to.cli('CLUSTER', 'SETSLOT', String(slot), 'IMPORTING', fromId)
     from.cli('CLUSTER', 'SETSLOT', String(slot), 'MIGRATING', toId)
     for (;;) {
-      const keys = from.cli('CLUSTER', 'GETKEYSINSLOT', String(slot), '100').split('\n').filter((k) => k !== '')
+      const keys = from
+        .cli('CLUSTER', 'GETKEYSINSLOT', String(slot), '100')
+        .split('\n')
+        .filter((k) => k !== '')
       if (keys.length === 0) break
       from.cli('MIGRATE', '127.0.0.1', String(toPort), '', '0', '5000', 'KEYS', ...keys)
     }

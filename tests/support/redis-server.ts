@@ -177,8 +177,25 @@ export class RedisServer {
   async #launch(binary = redisServerBinary()): Promise<void> {
     const child = spawn(
       binary,
-      ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no',
-        '--protected-mode', 'no', '--daemonize', 'no', '--loglevel', 'warning', '--dir', this.#dir, ...this.#extraArgs],
+      [
+        '--port',
+        String(this.port),
+        '--bind',
+        '127.0.0.1',
+        '--save',
+        '',
+        '--appendonly',
+        'no',
+        '--protected-mode',
+        'no',
+        '--daemonize',
+        'no',
+        '--loglevel',
+        'warning',
+        '--dir',
+        this.#dir,
+        ...this.#extraArgs,
+      ],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     )
     this.#child = child
@@ -259,7 +276,9 @@ export class RedisServer {
       } catch (error) {
         if (!(error instanceof PortTakenError)) throw error
         if (error.holderPid !== undefined) {
-          throw new Error(`restart(): port ${this.port} was taken by another Redis (pid ${error.holderPid}) while this one was down; refusing to share it`, { cause: error })
+          throw new Error(`restart(): port ${this.port} was taken by another Redis (pid ${error.holderPid}) while this one was down; refusing to share it`, {
+            cause: error,
+          })
         }
         lastError = error
         // Back off a little longer each time: the holder is expected to let go within milliseconds.

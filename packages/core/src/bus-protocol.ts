@@ -75,11 +75,7 @@ export function encodeInvalidations(batch: readonly OriginInvalidation[]): strin
   let units = HEAD.length + TAIL.length
   for (const { origin, invalidation: inv } of batch) {
     const part = JSON.stringify(
-      inv.kind === 'key'
-        ? [origin, 'k', inv.cache, inv.key]
-        : inv.kind === 'tags'
-          ? [origin, 't', inv.cache, inv.tags]
-          : [origin, 'c', inv.cache],
+      inv.kind === 'key' ? [origin, 'k', inv.cache, inv.key] : inv.kind === 'tags' ? [origin, 't', inv.cache, inv.tags] : [origin, 'c', inv.cache],
     )
     units += part.length + 1
     if (units > MAX_MESSAGE_BYTES) return encodeCoarsened(batch)
@@ -139,7 +135,8 @@ function nestsDeeperThan(text: string, max: number): boolean {
   for (let index = 0; index < text.length; index++) {
     const c = text.charCodeAt(index)
     if (inString) {
-      if (c === 0x5c) index++ // backslash: the next unit is escaped (`\"`, `\\`, `\u…`)
+      if (c === 0x5c)
+        index++ // backslash: the next unit is escaped (`\"`, `\\`, `\u…`)
       else if (c === 0x22) inString = false
     } else if (c === 0x22) inString = true
     else if (c === 0x5b || c === 0x7b) {

@@ -41,12 +41,12 @@ function planText(plan: InvalidationPlan | undefined): string {
 
 /** A Markdown table of caches: keys/templates, TTL, grace, tiers, invalidation plan. */
 export function describeMarkdown(descriptions: readonly CacheDescription[]): string {
-  const lines = [
-    '| cache | keys | TTL | grace | tiers | invalidation |',
-    '| --- | --- | --- | --- | --- | --- |',
-  ]
+  const lines = ['| cache | keys | TTL | grace | tiers | invalidation |', '| --- | --- | --- | --- | --- | --- |']
   for (const d of descriptions) {
-    const keys = d.keyTemplates.length === 0 ? 'free-form' : d.keyTemplates.map((k) => `\`${k.template}\`${k.scope === undefined ? '' : ` (scope \`${k.scope}\`)`}`).join('<br>')
+    const keys =
+      d.keyTemplates.length === 0
+        ? 'free-form'
+        : d.keyTemplates.map((k) => `\`${k.template}\`${k.scope === undefined ? '' : ` (scope \`${k.scope}\`)`}`).join('<br>')
     lines.push(
       `| ${cell(d.name)} | ${cell(keys)} | ${ms(d.ttlMs)} | ${ms(d.graceMs)} | ${cell(d.tiers.join(' + '))}${d.bus ? ' + bus' : ''} | ${cell(planText(d.invalidation))} |`,
     )

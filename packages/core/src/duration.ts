@@ -21,10 +21,7 @@ export function parseDuration(input: Duration, option: string, context: ErrorCon
   } else if (typeof input === 'string') {
     const match = DURATION_PATTERN.exec(input.trim())
     if (match === null) {
-      throw new InvalidOptionError(
-        `${option}: "${input}" is not a duration; use milliseconds or a string like '250ms', '60s', '5m', '1h'`,
-        context,
-      )
+      throw new InvalidOptionError(`${option}: "${input}" is not a duration; use milliseconds or a string like '250ms', '60s', '5m', '1h'`, context)
     }
     ms = exactMilliseconds(match[1]!, UNIT_MS[match[2]!]!)
   } else {

@@ -75,8 +75,7 @@ export function runFactory<V>(factory: Factory<V>, call: FactoryCall<V>, cache: 
   const { softTimeoutMs, hardTimeoutMs, onSoftTimeout } = timeouts
   if (hardTimeoutMs === undefined && (softTimeoutMs === undefined || onSoftTimeout === undefined)) return produced
   return new Promise<V>((resolve, reject) => {
-    const soft =
-      softTimeoutMs === undefined || onSoftTimeout === undefined ? undefined : setTimeout(onSoftTimeout, softTimeoutMs)
+    const soft = softTimeoutMs === undefined || onSoftTimeout === undefined ? undefined : setTimeout(onSoftTimeout, softTimeoutMs)
     const hard =
       hardTimeoutMs === undefined
         ? undefined

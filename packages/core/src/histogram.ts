@@ -24,8 +24,7 @@ export class LatencyHistogram {
   #max = 0
 
   record(ms: number): void {
-    const index =
-      ms <= MIN_MS ? 0 : Math.min(BUCKETS - 1, Math.ceil(Math.log10(ms / MIN_MS) * BUCKETS_PER_DECADE))
+    const index = ms <= MIN_MS ? 0 : Math.min(BUCKETS - 1, Math.ceil(Math.log10(ms / MIN_MS) * BUCKETS_PER_DECADE))
     this.#counts[index]!++
     this.#count++
     if (ms > this.#max) this.#max = ms

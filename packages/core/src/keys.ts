@@ -25,7 +25,13 @@ export function assertValidKey(cache: string, key: unknown): asserts key is stri
   if (separator >= 0) {
     // `<namespace>U+001E<key>`, as cache.namespace() and key templates build it.
     const namespace = key.slice(0, separator)
-    if (separator === 0 || separator === key.length - 1 || key.indexOf(NAMESPACE_SEPARATOR, separator + 1) >= 0 || !VALID_NAMESPACE.test(namespace) || namespace.split(':').length > MAX_NAMESPACE_DEPTH) {
+    if (
+      separator === 0 ||
+      separator === key.length - 1 ||
+      key.indexOf(NAMESPACE_SEPARATOR, separator + 1) >= 0 ||
+      !VALID_NAMESPACE.test(namespace) ||
+      namespace.split(':').length > MAX_NAMESPACE_DEPTH
+    ) {
       throw new InvalidKeyError('key contains U+001E, which is reserved to separate a namespace from its keys; use cache.namespace()', {
         cache,
         key,
@@ -46,8 +52,6 @@ const CACHE_NAME_PATTERN = /^[A-Za-z0-9_.\-/]{1,100}$/
 
 export function assertValidCacheName(name: unknown): asserts name is string {
   if (typeof name !== 'string' || !CACHE_NAME_PATTERN.test(name)) {
-    throw new InvalidOptionError(
-      `name: ${JSON.stringify(name)} is not a valid cache name (1-100 characters from A-Z a-z 0-9 _ . - /)`,
-    )
+    throw new InvalidOptionError(`name: ${JSON.stringify(name)} is not a valid cache name (1-100 characters from A-Z a-z 0-9 _ . - /)`)
   }
 }

@@ -68,8 +68,7 @@ export function resolvePolicy(options: ReadPolicyOptions | undefined, base: Read
     return base
   }
   const o = options ?? {}
-  const duration = (value: Duration | undefined, name: string) =>
-    value === undefined ? undefined : parseDuration(value, name, context)
+  const duration = (value: Duration | undefined, name: string) => (value === undefined ? undefined : parseDuration(value, name, context))
   const ttlMs = duration(o.ttl, 'ttl') ?? base?.ttlMs ?? DEFAULT_TTL_MS
   // A cached miss never outlives the value the call would have cached.
   const negativeTtlMs = duration(o.negativeTtl, 'negativeTtl') ?? Math.min(base?.negativeTtlMs ?? DEFAULT_NEGATIVE_TTL_MS, ttlMs)

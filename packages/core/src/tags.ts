@@ -31,10 +31,7 @@ export function assertValidTags(cache: string, tags: unknown, key?: string, limi
   if (tags.length > limit) throw new InvalidArgumentError(`${tags.length} tags: at most ${limit}`, { cache, key })
   for (const tag of tags) {
     if (typeof tag !== 'string' || tag.length === 0 || tag.length > MAX_TAG_LENGTH || CONTROL.test(tag)) {
-      throw new InvalidArgumentError(
-        `tag ${JSON.stringify(tag)} is not valid: 1-${MAX_TAG_LENGTH} characters, no control characters`,
-        { cache, key },
-      )
+      throw new InvalidArgumentError(`tag ${JSON.stringify(tag)} is not valid: 1-${MAX_TAG_LENGTH} characters, no control characters`, { cache, key })
     }
   }
 }

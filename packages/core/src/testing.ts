@@ -219,10 +219,7 @@ export function runTierConformance(options: TierConformanceOptions): void {
   })
 }
 
-function describeSharedCases(
-  options: TierConformanceOptions,
-  bind: (cacheName: string, shared?: Tier) => Promise<{ tier: Tier; b: BoundTier }>,
-): void {
+function describeSharedCases(options: TierConformanceOptions, bind: (cacheName: string, shared?: Tier) => Promise<{ tier: Tier; b: BoundTier }>): void {
   describe('shared tiers', () => {
     it('round-trips Date, Map, Set, BigInt, undefined and nesting', async () => {
       const { b } = await bind('types', await options.createTier())

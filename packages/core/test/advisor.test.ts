@@ -18,10 +18,12 @@ function elapse(ms: number): void {
 }
 
 /** A factory that takes exactly `ms` on core's clock. */
-const takes = <T>(ms: number, value: T) => async (): Promise<T> => {
-  elapse(ms)
-  return value
-}
+const takes =
+  <T>(ms: number, value: T) =>
+  async (): Promise<T> => {
+    elapse(ms)
+    return value
+  }
 
 /** A shared tier with a fixed round trip, to stand for a Redis of known latency. */
 function slowShared(roundTripMs: number): SharedTier {

@@ -5,13 +5,7 @@
  */
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import {
-  createCache,
-  InvalidKeyError,
-  InvalidOptionError,
-  MAX_DURATION_MS,
-  MAX_KEY_LENGTH,
-} from '../src/index.js'
+import { createCache, InvalidKeyError, InvalidOptionError, MAX_DURATION_MS, MAX_KEY_LENGTH } from '../src/index.js'
 import { controlledSharedTier, fakeLocalTier } from './fakes.js'
 
 const RUNS = 100_000
@@ -54,7 +48,21 @@ const anyKey = fc.oneof(
 describe('keys', () => {
   it('the key rule, by example (both sides of each clause)', () => {
     const accepted = ['k', 'a:b', 'ns\u001ek', 'a:b:c\u001ek', 'ns\u001e:', `${Array(16).fill('l').join(':')}\u001ek`, 'k'.repeat(MAX_KEY_LENGTH)]
-    const refused = ['', '\u001ek', 'ns\u001e', 'a\u001eb\u001ec', ':ns\u001ek', 'a::b\u001ek', 'n\u0000s\u001ek', `${Array(17).fill('l').join(':')}\u001ek`, 'k'.repeat(MAX_KEY_LENGTH + 1), 1, null, undefined, {}]
+    const refused = [
+      '',
+      '\u001ek',
+      'ns\u001e',
+      'a\u001eb\u001ec',
+      ':ns\u001ek',
+      'a::b\u001ek',
+      'n\u0000s\u001ek',
+      `${Array(17).fill('l').join(':')}\u001ek`,
+      'k'.repeat(MAX_KEY_LENGTH + 1),
+      1,
+      null,
+      undefined,
+      {},
+    ]
     for (const key of accepted) expect([key, keyIsValid(key)]).toEqual([key, true])
     for (const key of refused) expect([key, keyIsValid(key)]).toEqual([key, false])
   })
@@ -154,11 +162,22 @@ function expectedTtlMs(input: unknown): number | 'refused' {
 const digits = (minLength: number, maxLength: number) => fc.string({ unit: fc.constantFrom(...'0123456789'), minLength, maxLength })
 /** Well-formed duration strings: digits, maybe a fraction, a unit, maybe padded with whitespace. */
 const wellFormedDuration = fc
-  .tuple(fc.constantFrom('', ' ', '\t', '\n '), digits(1, 11), fc.option(digits(1, 7), { nil: undefined }), fc.constantFrom(...UNIT_MS.keys()), fc.constantFrom('', ' ', '\r\n'))
+  .tuple(
+    fc.constantFrom('', ' ', '\t', '\n '),
+    digits(1, 11),
+    fc.option(digits(1, 7), { nil: undefined }),
+    fc.constantFrom(...UNIT_MS.keys()),
+    fc.constantFrom('', ' ', '\r\n'),
+  )
   .map(([before, whole, fraction, unit, after]) => `${before}${whole}${fraction === undefined ? '' : `.${fraction}`}${unit}${after}`)
 /** One character of a well-formed string inserted, replaced or removed: most break it, a few do not, and the contract must tell which. */
 const nearlyWellFormedDuration = fc
-  .tuple(wellFormedDuration, fc.nat(), fc.constantFrom('insert', 'replace', 'remove'), fc.constantFrom(' ', '+', '-', '.', 'e', 'E', '_', ',', 'x', 'S', 'M', '５', '٣', '\u00a0', '\u0000', '0', '9'))
+  .tuple(
+    wellFormedDuration,
+    fc.nat(),
+    fc.constantFrom('insert', 'replace', 'remove'),
+    fc.constantFrom(' ', '+', '-', '.', 'e', 'E', '_', ',', 'x', 'S', 'M', '５', '٣', '\u00a0', '\u0000', '0', '9'),
+  )
   .map(([text, at, edit, char]) => {
     const i = at % (text.length + 1)
     if (edit === 'insert') return text.slice(0, i) + char + text.slice(i)
@@ -172,11 +191,46 @@ describe('options', () => {
     wellFormedDuration,
     nearlyWellFormedDuration,
     fc.string({ maxLength: 12 }),
-    fc.constantFrom('5 minutes', '1 h', '-1s', '+1s', '1.5.2m', '', ' ', 'ms', '10x', '1e3ms', '.5s', '5.s', '0x10ms', '1_000ms', '５s', '5MS', '0ms', '0.0s', '0.0001ms'),
+    fc.constantFrom(
+      '5 minutes',
+      '1 h',
+      '-1s',
+      '+1s',
+      '1.5.2m',
+      '',
+      ' ',
+      'ms',
+      '10x',
+      '1e3ms',
+      '.5s',
+      '5.s',
+      '0x10ms',
+      '1_000ms',
+      '５s',
+      '5MS',
+      '0ms',
+      '0.0s',
+      '0.0001ms',
+    ),
     fc.constantFrom(`${MAX_DURATION_MS}ms`, `${MAX_DURATION_MS + 1}ms`, '2147483.647s', '2147483.6471s', '24d', '25d', `${'9'.repeat(400)}ms`),
     fc.double(),
     fc.integer(),
-    fc.constantFrom(Number.NaN, Number.POSITIVE_INFINITY, -1, 0, -0, 0.25, Number.MIN_VALUE, MAX_DURATION_MS, MAX_DURATION_MS + 0.5, MAX_DURATION_MS + 1, 2 ** 53, undefined, null, 5n),
+    fc.constantFrom(
+      Number.NaN,
+      Number.POSITIVE_INFINITY,
+      -1,
+      0,
+      -0,
+      0.25,
+      Number.MIN_VALUE,
+      MAX_DURATION_MS,
+      MAX_DURATION_MS + 0.5,
+      MAX_DURATION_MS + 1,
+      2 ** 53,
+      undefined,
+      null,
+      5n,
+    ),
     fc.anything(),
   )
 
@@ -210,7 +264,9 @@ describe('options', () => {
     expect(ttlOutcome(ttl)).toEqual({ ttlMs: ms })
   })
 
-  it(`any ttl: accepted with exactly the value the duration contract gives, or InvalidOptionError naming the option and the cache (${RUNS} cases)`, { timeout: 300_000 }, () => {
+  it(`any ttl: accepted with exactly the value the duration contract gives, or InvalidOptionError naming the option and the cache (${RUNS} cases)`, {
+    timeout: 300_000,
+  }, () => {
     fc.assert(
       fc.property(anyDuration, (ttl) => {
         const expected = expectedTtlMs(ttl)
@@ -263,14 +319,17 @@ describe('options', () => {
     }
   }
 
-  it('any unknown option name is refused at construction with InvalidOptionError naming it (memoryTier\'s maxEntries: 0 is checked in memory-adapter)', () => {
+  it("any unknown option name is refused at construction with InvalidOptionError naming it (memoryTier's maxEntries: 0 is checked in memory-adapter)", () => {
     fc.assert(
-      fc.property(fc.string({ minLength: 1, maxLength: 16 }).filter((name) => /^[a-z]/i.test(name) && !KNOWN.has(name)), (name) => {
-        const error = creationError({ [name]: 1 })
-        expect(error).toBeInstanceOf(InvalidOptionError)
-        expect(error).toMatchObject({ code: 'ERR_INVALID_OPTION', cache: 'opts' })
-        expect((error as Error).message).toContain(`createCache: unknown option "${name}"`)
-      }),
+      fc.property(
+        fc.string({ minLength: 1, maxLength: 16 }).filter((name) => /^[a-z]/i.test(name) && !KNOWN.has(name)),
+        (name) => {
+          const error = creationError({ [name]: 1 })
+          expect(error).toBeInstanceOf(InvalidOptionError)
+          expect(error).toMatchObject({ code: 'ERR_INVALID_OPTION', cache: 'opts' })
+          expect((error as Error).message).toContain(`createCache: unknown option "${name}"`)
+        },
+      ),
       { numRuns: 2_000 },
     )
     expect(() => createCache({ name: 'opts', tiers: [fakeLocalTier()], ttl: '1m', tlt: '1m' } as never)).toThrow(/unknown option "tlt"/)

@@ -303,9 +303,7 @@ describe('bad input', () => {
     expect(() => createCache({ name: 'ok', tiers: [l1()], ttl: '5 minutes' })).toThrow(/ttl/)
     expect(() => createCache({ name: 'ok', tiers: [] })).toThrow(/tiers/)
     expect(() => createCache({ name: 'ok', tiers: [controlledSharedTier(), l1()] })).toThrow(/local tier/)
-    expect(() => createCache({ name: 'ok', tiers: [controlledSharedTier(), controlledSharedTier(new ControlledShared())] })).toThrow(
-      /shared/,
-    )
+    expect(() => createCache({ name: 'ok', tiers: [controlledSharedTier(), controlledSharedTier(new ControlledShared())] })).toThrow(/shared/)
   })
 })
 

@@ -63,9 +63,7 @@ describe('bus protocol', () => {
   )
 
   it('malformed entries of a batch are dropped and counted; the rest are kept', () => {
-    const decoded = decodeInvalidations(
-      JSON.stringify({ v: 1, i: [['o', 'k', 'c', 'key'], ['o', 'k', 'c'], 5, ['o', 'x', 'c'], ['o', 'c', 'c']] }),
-    )
+    const decoded = decodeInvalidations(JSON.stringify({ v: 1, i: [['o', 'k', 'c', 'key'], ['o', 'k', 'c'], 5, ['o', 'x', 'c'], ['o', 'c', 'c']] }))
     expect(decoded?.dropped).toBe(3)
     expect(decoded?.invalidations).toHaveLength(2)
   })

@@ -135,11 +135,7 @@ class BoundMemoryStore implements BoundSharedTier {
   #live(storeKey: string): StoredEntry | undefined {
     const stored = this.#store.entries.get(storeKey)
     if (stored === undefined) return undefined
-    if (
-      stored.generation !== this.#generation() ||
-      stored.staleUntil <= clock() ||
-      stored.tags.some(([tag, version]) => this.#tagVersion(tag) !== version)
-    ) {
+    if (stored.generation !== this.#generation() || stored.staleUntil <= clock() || stored.tags.some(([tag, version]) => this.#tagVersion(tag) !== version)) {
       this.#store.entries.delete(storeKey)
       return undefined
     }

@@ -74,10 +74,10 @@ export function memoryTier(options: MemoryTierOptions = {}): LocalTier {
     name: 'memory',
     bind(scope: TierScope): BoundLocalTier {
       if (boundTo !== undefined) {
-        throw new InvalidOptionError(
-          `this memoryTier() already serves cache "${boundTo}"; give each cache its own memoryTier()`,
-          { cache: scope.cacheName, tier: 'memory' },
-        )
+        throw new InvalidOptionError(`this memoryTier() already serves cache "${boundTo}"; give each cache its own memoryTier()`, {
+          cache: scope.cacheName,
+          tier: 'memory',
+        })
       }
       boundTo = scope.cacheName
       // Closing the cache frees the tier for another cache (e.g. after a failed createCache).

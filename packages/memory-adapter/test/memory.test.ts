@@ -6,16 +6,14 @@ import { estimateBytes, memoryBus, memoryStore, memoryTier } from '../src/index.
 function threeInstances() {
   const store = memoryStore()
   const bus = memoryBus()
-  const instances = [0, 1, 2].map(() =>
-    createCache<{ version: number }>({ name: 'users', tiers: [memoryTier(), store], bus, ttl: '1h' }),
-  )
+  const instances = [0, 1, 2].map(() => createCache<{ version: number }>({ name: 'users', tiers: [memoryTier(), store], bus, ttl: '1h' }))
   return { store, bus, instances }
 }
 
 describe('in-process instances over memoryStore + memoryBus', () => {
   it('a write on one instance evicts the L1 copy on every other instance before it resolves', async () => {
     const { instances } = threeInstances()
-    const [a, b, c] = instances as [typeof instances[0], typeof instances[0], typeof instances[0]]
+    const [a, b, c] = instances as [(typeof instances)[0], (typeof instances)[0], (typeof instances)[0]]
     await a.set('u1', { version: 1 })
     // b and c read through the shared store into their own L1.
     expect(await b.getOrSet('u1', () => ({ version: -1 }))).toEqual({ version: 1 })
@@ -163,7 +161,9 @@ describe('memoryTier maxBytes', () => {
 
   it('uses sizeOf when given; an entry bigger than the budget is not kept; a throwing sizeOf does not fail the write', () => {
     const sizes: string[] = []
-    const tier = memoryTier({ maxBytes: 1_000, sizeOf: (value, key) => {
+    const tier = memoryTier({
+      maxBytes: 1_000,
+      sizeOf: (value, key) => {
         sizes.push(key)
         if (key === 'throws') throw new Error('x')
         return key === 'bad' ? Number.NaN : (value as number)

@@ -52,8 +52,15 @@ export function registerTiercacheOtelMetrics(meter: Meter, caches: ReadonlyArray
   gauge('latency', 'Latency quantiles since start', 's', (result) => {
     for (const cache of caches) {
       const s = cache.stats()
-      for (const [source, summary] of [['l2', s.l2Latency], ['factory', s.factoryLatency]] as const) {
-        for (const [quantile, value] of [['0.5', summary.p50], ['0.95', summary.p95], ['0.99', summary.p99]] as const) {
+      for (const [source, summary] of [
+        ['l2', s.l2Latency],
+        ['factory', s.factoryLatency],
+      ] as const) {
+        for (const [quantile, value] of [
+          ['0.5', summary.p50],
+          ['0.95', summary.p95],
+          ['0.99', summary.p99],
+        ] as const) {
           result.observe(value / 1000, { cache: cache.name, source, quantile })
         }
       }

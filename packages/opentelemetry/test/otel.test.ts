@@ -15,7 +15,10 @@ async function points(reader: OnDemandReader): Promise<Map<string, Array<{ attri
   const out = new Map<string, Array<{ attributes: Record<string, unknown>; value: unknown }>>()
   for (const scope of resourceMetrics.scopeMetrics) {
     for (const metric of scope.metrics) {
-      out.set(metric.descriptor.name, metric.dataPoints.map((p) => ({ attributes: p.attributes as Record<string, unknown>, value: p.value })))
+      out.set(
+        metric.descriptor.name,
+        metric.dataPoints.map((p) => ({ attributes: p.attributes as Record<string, unknown>, value: p.value })),
+      )
     }
   }
   return out

@@ -60,7 +60,10 @@ export function registerTiercacheMetrics(caches: ReadonlyArray<Cache<unknown>>, 
   gauge('latency_seconds', 'Latency quantiles since start, in seconds', ['cache', 'source', 'quantile'], (set) => {
     for (const cache of caches) {
       const s = cache.stats()
-      for (const [source, summary] of [['l2', s.l2Latency], ['factory', s.factoryLatency]] as const) {
+      for (const [source, summary] of [
+        ['l2', s.l2Latency],
+        ['factory', s.factoryLatency],
+      ] as const) {
         set({ cache: cache.name, source, quantile: '0.5' }, summary.p50 / 1000)
         set({ cache: cache.name, source, quantile: '0.95' }, summary.p95 / 1000)
         set({ cache: cache.name, source, quantile: '0.99' }, summary.p99 / 1000)

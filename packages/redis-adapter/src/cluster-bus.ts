@@ -1,18 +1,7 @@
 import type { Cluster, Redis } from 'ioredis'
-import {
-  clock,
-  type BusMember,
-  type BusMembership,
-  type BusStatus,
-} from '@tiercache/core'
+import { clock, type BusMember, type BusMembership, type BusStatus } from '@tiercache/core'
 import { BusCore, MAX_OUTSTANDING_PROBES } from './bus-common.js'
-import {
-  acquireCommandConnection,
-  closeConnection,
-  openNodeConnection,
-  type ClusterSeed,
-  type ConnectionLease,
-} from './connections.js'
+import { acquireCommandConnection, closeConnection, openNodeConnection, type ClusterSeed, type ConnectionLease } from './connections.js'
 import { clusterGroups, slotOf } from './keyspace.js'
 import type { RedisBus } from './bus-common.js'
 
@@ -80,9 +69,7 @@ export class ClusterShardedBus implements RedisBus {
     this.#channels = clusterGroups(config.prefix).map((group) => `${config.channel}${group}`)
     this.#channelSet = new Set(this.#channels)
     // Every instance subscribes to every group's channel, so any one carries a message to all; spread over the shards.
-    this.#core = new BusCore(config, this.#cluster, (message) =>
-      this.#cluster.spublish(this.#channels[this.#nextChannel++ % this.#channels.length]!, message),
-    )
+    this.#core = new BusCore(config, this.#cluster, (message) => this.#cluster.spublish(this.#channels[this.#nextChannel++ % this.#channels.length]!, message))
     this.#probeTimer = setInterval(() => this.#tick(), config.probeIntervalMs)
     this.#probeTimer.unref()
     void this.#replan()

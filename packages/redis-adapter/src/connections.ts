@@ -56,7 +56,9 @@ export function assertRedisInput(input: unknown, owner: string): asserts input i
     for (const seed of input as unknown[]) {
       const valid =
         (typeof seed === 'string' && /^rediss?:\/\//.test(seed)) ||
-        (seed !== null && typeof seed === 'object' && typeof (seed as { host?: unknown }).host === 'string' &&
+        (seed !== null &&
+          typeof seed === 'object' &&
+          typeof (seed as { host?: unknown }).host === 'string' &&
           Number.isInteger((seed as { port?: unknown }).port))
       if (!valid) {
         throw new InvalidOptionError(`${owner}: redis: a Cluster seed node must be a redis:// or rediss:// URL or { host, port }, got ${JSON.stringify(seed)}`)

@@ -57,7 +57,10 @@ export class DatasetIdentity {
         // Both sent before either reply, so nothing of ours runs between them.
         // A probe's read alone never writes: under noeviction a full Redis
         // refuses writes, and reads keep working there.
-        const created = client.set(this.key, randomUUID(), 'NX').then(() => undefined, (error: unknown) => error)
+        const created = client.set(this.key, randomUUID(), 'NX').then(
+          () => undefined,
+          (error: unknown) => error,
+        )
         const current = client.get(this.key)
         const [refused, now] = await Promise.all([created, current])
         if (now === null && refused !== undefined) this.error = errorMessageOf(refused)

@@ -111,7 +111,10 @@ export function decodeStored(stored: Buffer, serializer: Serializer): DecodedEnt
   if (header === undefined) return undefined
   let tags: string[] | undefined
   if (header.tagBytes > 0) {
-    const parts = stored.subarray(header.bodyStart - header.tagBytes, header.bodyStart).toString('utf8').split(TAG_SEPARATOR)
+    const parts = stored
+      .subarray(header.bodyStart - header.tagBytes, header.bodyStart)
+      .toString('utf8')
+      .split(TAG_SEPARATOR)
     tags = parts.filter((_, i) => i % 2 === 0 && i < parts.length - 1)
   }
   const envelope = decodeEnvelope(stored.subarray(header.bodyStart), serializer)

@@ -32,9 +32,7 @@ const PREFIX_PATTERN = /^[A-Za-z0-9_.\-/]{1,64}$/
 
 export function assertValidPrefix(prefix: unknown, owner: string): asserts prefix is string {
   if (typeof prefix !== 'string' || !PREFIX_PATTERN.test(prefix)) {
-    throw new InvalidOptionError(
-      `${owner}: prefix ${JSON.stringify(prefix)} is not valid (1-64 characters from A-Z a-z 0-9 _ . - /)`,
-    )
+    throw new InvalidOptionError(`${owner}: prefix ${JSON.stringify(prefix)} is not valid (1-64 characters from A-Z a-z 0-9 _ . - /)`)
   }
 }
 
@@ -55,10 +53,7 @@ export function leaseKey(prefix: string, cache: string, key: string): string {
  * of a cache, a cache's generation key, or nothing L1 holds (another prefix,
  * a lease, a tag version). The inverse of entryKey and generationKey.
  */
-export function keyOfLayout(
-  prefix: string,
-  name: string,
-): { kind: 'entry'; cache: string; key: string } | { kind: 'generation'; cache: string } | undefined {
+export function keyOfLayout(prefix: string, name: string): { kind: 'entry'; cache: string; key: string } | { kind: 'generation'; cache: string } | undefined {
   if (!name.startsWith(`${prefix}:`)) return undefined
   const rest = name.slice(prefix.length + 1)
   const mark = rest.indexOf('#') // cache names cannot contain '#' or ':': the first of them ends the name

@@ -43,10 +43,7 @@ export function submitRead(client: RedisClient, group: string, request: ReadRequ
 
 /** A read without a script: the entry and its generation in one MGET, checked by the caller. */
 export function submitFastRead(client: RedisClient, group: string, entryKey: string, generationKey: string): Promise<FastReadReply> {
-  return batcherOf(fastBatchers, client, group, () => new TickBatcher((requests) => runFastBatch(client, requests))).submit([
-    entryKey,
-    generationKey,
-  ])
+  return batcherOf(fastBatchers, client, group, () => new TickBatcher((requests) => runFastBatch(client, requests))).submit([entryKey, generationKey])
 }
 
 async function runScriptBatch(client: RedisClient, group: string, requests: ReadRequest[]): Promise<ReadReply[]> {

@@ -87,12 +87,9 @@ export function redisBus(options: RedisBusOptions): RedisBus {
   const prefix = options.prefix ?? DEFAULT_PREFIX
   assertValidPrefix(prefix, 'redisBus')
   const timeoutMs = options.timeout === undefined ? 1_000 : parseDuration(options.timeout, 'redisBus timeout')
-  const maxStalenessMs =
-    options.maxStaleness === undefined ? 1_000 : parseDuration(options.maxStaleness, 'redisBus maxStaleness')
+  const maxStalenessMs = options.maxStaleness === undefined ? 1_000 : parseDuration(options.maxStaleness, 'redisBus maxStaleness')
   const probeIntervalMs =
-    options.probeInterval === undefined
-      ? Math.max(1, Math.floor(maxStalenessMs / 4))
-      : parseDuration(options.probeInterval, 'redisBus probeInterval')
+    options.probeInterval === undefined ? Math.max(1, Math.floor(maxStalenessMs / 4)) : parseDuration(options.probeInterval, 'redisBus probeInterval')
   if (probeIntervalMs >= maxStalenessMs) {
     throw new InvalidOptionError('redisBus: probeInterval must be shorter than maxStaleness, or L1 would never be trusted')
   }
@@ -105,7 +102,14 @@ export function redisBus(options: RedisBusOptions): RedisBus {
     if (trackExternalWrites) {
       throw new InvalidOptionError('redisBus: trackExternalWrites is not supported on Redis Cluster (tracking would need a redirect per node)')
     }
-    return new ClusterShardedBus({ input: input as Cluster | readonly ClusterSeed[], prefix, channel: invalidationChannel(prefix), timeoutMs, maxStalenessMs, probeIntervalMs })
+    return new ClusterShardedBus({
+      input: input as Cluster | readonly ClusterSeed[],
+      prefix,
+      channel: invalidationChannel(prefix),
+      timeoutMs,
+      maxStalenessMs,
+      probeIntervalMs,
+    })
   }
   return new RedisPubSubBus({
     input: input as string | Redis,

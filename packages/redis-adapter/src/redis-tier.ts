@@ -14,7 +14,7 @@ import {
   type TierScope,
   type TierWriteOptions,
 } from '@tiercache/core'
-import { acquireCommandConnection, isCluster, type ConnectionLease, } from './connections.js'
+import { acquireCommandConnection, isCluster, type ConnectionLease } from './connections.js'
 import { resolveTierOptions, type RedisTierOptions, type ResolvedTierOptions } from './tier-options.js'
 import { clusterLayout, standaloneLayout, type KeyLayout } from './keyspace.js'
 import { randomBytes } from 'node:crypto'
@@ -354,8 +354,7 @@ class BoundRedisTier implements BoundSharedTier {
 
   /** Resolves true if the operation wrote, false if its condition (lease, freshness) held it back. */
   async #write(key: string | undefined, group: string, operation: WriteOperation): Promise<boolean> {
-    const operationName =
-      operation.kind === 'c' ? 'clear' : operation.kind === 'd' ? 'delete' : operation.kind === 'r' ? 'lease release' : 'write'
+    const operationName = operation.kind === 'c' ? 'clear' : operation.kind === 'd' ? 'delete' : operation.kind === 'r' ? 'lease release' : 'write'
     const result = await this.#call(operationName, key, (redis) => submitWrite(redis, group, operation, this.#waitForReplicas))
     if (typeof result === 'string') {
       throw new TierError(`${operationName} failed in Redis: ${result}`, { cache: this.#cache, key, tier: 'redis' })
@@ -379,10 +378,7 @@ class BoundRedisTier implements BoundSharedTier {
       throw new SerializationError(`value cannot be encoded: ${errorMessageOf(error)}`, { ...context, cause: error })
     }
     if (bytes.byteLength > this.#maxValueBytes) {
-      throw new SerializationError(
-        `encoded value is ${bytes.byteLength} bytes, over maxValueBytes ${this.#maxValueBytes}`,
-        context,
-      )
+      throw new SerializationError(`encoded value is ${bytes.byteLength} bytes, over maxValueBytes ${this.#maxValueBytes}`, context)
     }
     return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
   }

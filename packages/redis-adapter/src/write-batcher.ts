@@ -65,11 +65,15 @@ interface Submitted {
 }
 
 export function submitWrite(client: RedisClient, group: string, operation: WriteOperation, wait?: ReplicaWait): Promise<number | string> {
-  const batcher = batcherOf(batchers, client, group, () =>
-    new TickBatcher<Submitted, number | string>((submitted) => runBatch(client, submitted), {
-      maxWeight: MAX_BATCH_BYTES,
-      weigh: (submitted) => submitted.operation.payload?.byteLength ?? 0,
-    }),
+  const batcher = batcherOf(
+    batchers,
+    client,
+    group,
+    () =>
+      new TickBatcher<Submitted, number | string>((submitted) => runBatch(client, submitted), {
+        maxWeight: MAX_BATCH_BYTES,
+        weigh: (submitted) => submitted.operation.payload?.byteLength ?? 0,
+      }),
   )
   return batcher.submit({ operation, wait })
 }

@@ -19,21 +19,66 @@ import { redisBus, redisTier, type RedisInput } from '../src/index.js'
  * channels only, reads, writes, scripts (which call TIME), pub/sub, WAIT,
  * naming its connections, and INFO (ioredis's ready check).
  */
-const LEAST_PRIVILEGE = ['resetkeys', '~app:*', 'resetchannels', '&app:*', '-@all', '+@read', '+@write', '+@scripting', '+@pubsub', '+@connection', '+time', '+wait', '+info', '+client|setname', '+client|id']
+const LEAST_PRIVILEGE = [
+  'resetkeys',
+  '~app:*',
+  'resetchannels',
+  '&app:*',
+  '-@all',
+  '+@read',
+  '+@write',
+  '+@scripting',
+  '+@pubsub',
+  '+@connection',
+  '+time',
+  '+wait',
+  '+info',
+  '+client|setname',
+  '+client|id',
+]
 
 let server: RedisServer
 let tlsPort: number
 let certificates: string
 beforeAll(async () => {
   certificates = mkdtempSync(join(tmpdir(), 'tiercache-tls-'))
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', join(certificates, 'key.pem'), '-out', join(certificates, 'cert.pem'),
-    '-days', '2', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'ignore' })
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-keyout',
+      join(certificates, 'key.pem'),
+      '-out',
+      join(certificates, 'cert.pem'),
+      '-days',
+      '2',
+      '-subj',
+      '/CN=127.0.0.1',
+      '-addext',
+      'subjectAltName=IP:127.0.0.1',
+    ],
+    { stdio: 'ignore' },
+  )
   // A fresh TLS port for every start attempt: a retry after a lost port race
   // must not bind the one it lost. The last port made is the one that started.
   server = await RedisServer.start(async () => {
     tlsPort = await freePort()
-    return ['--tls-port', String(tlsPort), '--tls-cert-file', join(certificates, 'cert.pem'), '--tls-key-file', join(certificates, 'key.pem'),
-      '--tls-ca-cert-file', join(certificates, 'cert.pem'), '--tls-auth-clients', 'no']
+    return [
+      '--tls-port',
+      String(tlsPort),
+      '--tls-cert-file',
+      join(certificates, 'cert.pem'),
+      '--tls-key-file',
+      join(certificates, 'key.pem'),
+      '--tls-ca-cert-file',
+      join(certificates, 'cert.pem'),
+      '--tls-auth-clients',
+      'no',
+    ]
   })
   // start() proved the plain port is our child's; prove the TLS port is too, the
   // same way, before any test trusts what answers there.
@@ -59,7 +104,14 @@ function pair(redis: () => RedisInput) {
   return [0, 1].map(() => {
     const input = redis()
     const bus = redisBus({ redis: input, prefix: 'app' })
-    const cache = createCache<number>({ name: 'acl', tiers: [memoryTier(), redisTier({ redis: input, prefix: 'app', timeout: '500ms' })], bus, ttl: '1h', invalidation: { ttlOnly: true }, onError: () => {} })
+    const cache = createCache<number>({
+      name: 'acl',
+      tiers: [memoryTier(), redisTier({ redis: input, prefix: 'app', timeout: '500ms' })],
+      bus,
+      ttl: '1h',
+      invalidation: { ttlOnly: true },
+      onError: () => {},
+    })
     return { bus, cache, input }
   })
 }
@@ -99,7 +151,14 @@ describe('ACL, passwords and TLS', () => {
   it('a wrong password: reads and writes fail with TierError (reads fall back to the factory), the bus stays untrusted, nothing unhandled', async () => {
     const url = `redis://app:wrong@127.0.0.1:${server.port}`
     const bus = redisBus({ redis: url, prefix: 'app' })
-    const cache = createCache<number>({ name: 'acl', tiers: [memoryTier(), redisTier({ redis: url, prefix: 'app', timeout: '300ms' })], bus, ttl: '1h', invalidation: { ttlOnly: true }, onError: () => {} })
+    const cache = createCache<number>({
+      name: 'acl',
+      tiers: [memoryTier(), redisTier({ redis: url, prefix: 'app', timeout: '300ms' })],
+      bus,
+      ttl: '1h',
+      invalidation: { ttlOnly: true },
+      onError: () => {},
+    })
     await expect(cache.set('x', 1)).rejects.toBeInstanceOf(TierError)
     expect(await cache.getOrSet('x', () => 7)).toBe(7)
     expect(bus.status().trusted).toBe(false)

@@ -44,7 +44,10 @@ const poisoned = fc.tuple(fc.anything(), unstorable, fc.nat({ max: 3 })).map(([p
     case 1:
       return [plain, [bad]]
     case 2:
-      return new Map<unknown, unknown>([['plain', plain], ['bad', bad]])
+      return new Map<unknown, unknown>([
+        ['plain', plain],
+        ['bad', bad],
+      ])
     default:
       return new Set([plain, bad])
   }
@@ -76,31 +79,35 @@ afterAll(async () => {
 })
 
 describe('values', () => {
-  it('in-process, 100 000 cases: a poisoned value is refused by the check; a plain one passes it and round-trips through msgpack', () => {
-    const serializer = msgpackSerializer()
-    const context = { cache: 'v', key: 'k', tier: 'redis' }
-    fc.assert(
-      fc.property(poisoned, (value) => {
-        expect(() => assertEncodable(value, context)).toThrow(SerializationError)
-      }),
-      { numRuns: 100_000 },
-    )
-    fc.assert(
-      fc.property(storable, (value) => {
-        try {
-          assertEncodable(value, context)
-        } catch (error) {
-          // The one plain shape refused: an own "__proto__" property (msgpackr would rename it).
-          expect(error).toBeInstanceOf(SerializationError)
-          expect((error as Error).message).toContain('__proto__')
-          return
-        }
-        expect(withoutNegativeZero(serializer.decode(serializer.encode(value)))).toEqual(withoutNegativeZero(value))
-      }),
-      { numRuns: 100_000 },
-    )
-    expect(() => assertEncodable(circular(), context)).toThrow(/circular/)
-  }, PROPERTY_TIMEOUT.timeout)
+  it(
+    'in-process, 100 000 cases: a poisoned value is refused by the check; a plain one passes it and round-trips through msgpack',
+    () => {
+      const serializer = msgpackSerializer()
+      const context = { cache: 'v', key: 'k', tier: 'redis' }
+      fc.assert(
+        fc.property(poisoned, (value) => {
+          expect(() => assertEncodable(value, context)).toThrow(SerializationError)
+        }),
+        { numRuns: 100_000 },
+      )
+      fc.assert(
+        fc.property(storable, (value) => {
+          try {
+            assertEncodable(value, context)
+          } catch (error) {
+            // The one plain shape refused: an own "__proto__" property (msgpackr would rename it).
+            expect(error).toBeInstanceOf(SerializationError)
+            expect((error as Error).message).toContain('__proto__')
+            return
+          }
+          expect(withoutNegativeZero(serializer.decode(serializer.encode(value)))).toEqual(withoutNegativeZero(value))
+        }),
+        { numRuns: 100_000 },
+      )
+      expect(() => assertEncodable(circular(), context)).toThrow(/circular/)
+    },
+    PROPERTY_TIMEOUT.timeout,
+  )
 
   it('on a real Redis: a refused value leaves nothing in L1 or L2, and the error names cache and key', async () => {
     const cache = createCache<unknown>({
@@ -113,7 +120,10 @@ describe('values', () => {
     await fc.assert(
       fc.asyncProperty(fc.oneof(poisoned, fc.constant(circular()), fc.constant('x'.repeat(70 * 1024))), async (value) => {
         const key = `k${n++}`
-        const error = await cache.set(key, value).then(() => undefined, (caught: unknown) => caught)
+        const error = await cache.set(key, value).then(
+          () => undefined,
+          (caught: unknown) => caught,
+        )
         expect(error).toBeInstanceOf(SerializationError)
         expect(error).toMatchObject({ code: 'ERR_SERIALIZATION', cache: 'values', key })
         expect(await raw.exists(`bv:values:${key}`)).toBe(0)

@@ -22,7 +22,11 @@ async function instance(options: { trackExternalWrites?: boolean; prefix?: strin
   const bus = redisBus({ redis: server.url, prefix, trackExternalWrites: options.trackExternalWrites ?? true })
   const users = createCache<string>({ name: 'users', tiers: [memoryTier(), redisTier({ redis: server.url, prefix })], bus, ttl: '1h' })
   const orders = createCache<string>({ name: 'orders', tiers: [memoryTier(), redisTier({ redis: server.url, prefix })], bus, ttl: '1h' })
-  closers.push(() => bus.close(), () => users.close(), () => orders.close())
+  closers.push(
+    () => bus.close(),
+    () => users.close(),
+    () => orders.close(),
+  )
   await bus.ready()
   return { bus, users, orders }
 }
@@ -141,8 +145,18 @@ describe('external writers (redisBus trackExternalWrites: CLIENT TRACKING BCAST)
   it('tracking survives a Redis restart: after the gap, outside writes evict again', async () => {
     const restarted = await RedisServer.start()
     const bus = redisBus({ redis: restarted.url, prefix: 'ext', trackExternalWrites: true })
-    const users = createCache<string>({ name: 'users', tiers: [memoryTier(), redisTier({ redis: restarted.url, prefix: 'ext' })], bus, ttl: '1h', onError: () => {} })
-    closers.push(() => restarted.stop(), () => bus.close(), () => users.close())
+    const users = createCache<string>({
+      name: 'users',
+      tiers: [memoryTier(), redisTier({ redis: restarted.url, prefix: 'ext' })],
+      bus,
+      ttl: '1h',
+      onError: () => {},
+    })
+    closers.push(
+      () => restarted.stop(),
+      () => bus.close(),
+      () => users.close(),
+    )
     await bus.ready()
     await restarted.restart()
     await vi.waitFor(() => expect(bus.status().gapsSeen).toBe(1), { timeout: 10_000 })
@@ -170,7 +184,11 @@ describe('external writers (redisBus trackExternalWrites: CLIENT TRACKING BCAST)
     const url = server.url.replace('redis://', 'redis://no-client:secret@')
     const bus = redisBus({ redis: url, prefix: 'ext', trackExternalWrites: true, maxStaleness: '200ms' })
     const users = createCache<string>({ name: 'users', tiers: [memoryTier(), redisTier({ redis: url, prefix: 'ext' })], bus, ttl: '1h' })
-    closers.push(() => bus.close(), () => users.close(), async () => server.cli('ACL', 'DELUSER', 'no-client'))
+    closers.push(
+      () => bus.close(),
+      () => users.close(),
+      async () => server.cli('ACL', 'DELUSER', 'no-client'),
+    )
     await vi.waitFor(() => expect(bus.status().externalWrites).toMatch(/^not tracked: .*NOPERM|^not tracked: .*permission/i))
     expect(bus.status().trusted).toBe(false)
     await users.set('u1', 'v1')

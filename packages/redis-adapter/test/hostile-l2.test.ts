@@ -30,17 +30,18 @@ const packr = new Packr({ moreTypes: true })
  * cache's current one: an entry under any other is not live and is never
  * decoded at all; these are the bytes that get as far as the decoder.
  */
-const hostileBytes = (generation: string) => fc.oneof(
-  fc.uint8Array({ maxLength: 200 }).map((bytes) => Buffer.from(bytes)),
-  // our header over a foreign body, or a body truncated mid-value
-  fc.tuple(fc.anything(), fc.nat({ max: 40 })).map(([value, cut]) => {
-    const body = packr.pack([1, Date.now(), 0, value])
-    return Buffer.concat([Buffer.from(`${generation},9999999999999,0:`), body.subarray(0, Math.max(0, body.length - 1 - cut))])
-  }),
-  // a future format version, or a plain msgpack value with no envelope
-  fc.anything().map((value) => Buffer.concat([Buffer.from(`${generation},9999999999999,0:`), packr.pack([2, Date.now(), 0, value])])),
-  fc.anything().map((value) => Buffer.from(packr.pack(value))),
-)
+const hostileBytes = (generation: string) =>
+  fc.oneof(
+    fc.uint8Array({ maxLength: 200 }).map((bytes) => Buffer.from(bytes)),
+    // our header over a foreign body, or a body truncated mid-value
+    fc.tuple(fc.anything(), fc.nat({ max: 40 })).map(([value, cut]) => {
+      const body = packr.pack([1, Date.now(), 0, value])
+      return Buffer.concat([Buffer.from(`${generation},9999999999999,0:`), body.subarray(0, Math.max(0, body.length - 1 - cut))])
+    }),
+    // a future format version, or a plain msgpack value with no envelope
+    fc.anything().map((value) => Buffer.concat([Buffer.from(`${generation},9999999999999,0:`), packr.pack([2, Date.now(), 0, value])])),
+    fc.anything().map((value) => Buffer.from(packr.pack(value))),
+  )
 
 describe('hostile entries in Redis', () => {
   it('2 000 corrupted entries: each reads as a miss (counted, no throw), and the next fill replaces it', async () => {
@@ -66,7 +67,12 @@ describe('hostile entries in Redis', () => {
     expect(cache.stats().l2CorruptEntries).toBeLessThanOrEqual(2_000)
     // And exactly: one truncated entry of the current generation is one count.
     const counted = cache.stats().l2CorruptEntries
-    await raw.set('h:victims:truncated', Buffer.concat([Buffer.from(`${generation},9999999999999,0:`), packr.pack([1, Date.now(), 0, 'a long enough value']).subarray(0, 8)]), 'PX', 60_000)
+    await raw.set(
+      'h:victims:truncated',
+      Buffer.concat([Buffer.from(`${generation},9999999999999,0:`), packr.pack([1, Date.now(), 0, 'a long enough value']).subarray(0, 8)]),
+      'PX',
+      60_000,
+    )
     expect(await cache.get('truncated')).toBeUndefined()
     expect(cache.stats().l2CorruptEntries).toBe(counted + 1)
     expect(cache.stats().factoryErrors).toBe(0)

@@ -42,7 +42,10 @@ async function instance(name = 'users', extra: { prefix?: string; onError?: (e: 
     ttl: '1h',
     onError: extra.onError ?? (() => {}),
   })
-  closers.push(() => bus.close(), () => cache.close())
+  closers.push(
+    () => bus.close(),
+    () => cache.close(),
+  )
   await bus.ready()
   return { cache, bus }
 }
@@ -251,7 +254,10 @@ describe('redisTier on a real redis-server', () => {
       tiers: [memoryTier(), redisTier({ redis: server.url, maxValueBytes: 1_000 })],
       bus,
     })
-    closers.push(() => bus.close(), () => cache.close())
+    closers.push(
+      () => bus.close(),
+      () => cache.close(),
+    )
     const circular: Record<string, unknown> = {}
     circular.self = circular
     class User {
@@ -356,9 +362,7 @@ describe('redisBus', () => {
     const idsBefore = clientList(await raw.call('CLIENT', 'LIST')).map((client) => Number(client.id))
     const lastIdBefore = Math.max(...idsBefore)
     const bus = redisBus({ redis: server.url, prefix: 'shared' })
-    const caches = ['a', 'b', 'c', 'd'].map((name) =>
-      createCache({ name, tiers: [memoryTier(), redisTier({ redis: server.url, prefix: 'shared' })], bus }),
-    )
+    const caches = ['a', 'b', 'c', 'd'].map((name) => createCache({ name, tiers: [memoryTier(), redisTier({ redis: server.url, prefix: 'shared' })], bus }))
     closers.push(() => bus.close(), ...caches.map((c) => () => c.close()))
     await bus.ready()
     await Promise.all(caches.map((c) => c.set('k', 1)))
@@ -375,7 +379,14 @@ function clientList(reply: unknown): Array<Record<string, string>> {
   return String(reply)
     .split('\n')
     .filter((line) => line.trim() !== '')
-    .map((line) => Object.fromEntries(line.trim().split(' ').map((field) => [field.slice(0, field.indexOf('=')), field.slice(field.indexOf('=') + 1)])))
+    .map((line) =>
+      Object.fromEntries(
+        line
+          .trim()
+          .split(' ')
+          .map((field) => [field.slice(0, field.indexOf('=')), field.slice(field.indexOf('=') + 1)]),
+      ),
+    )
 }
 
 /** Runs `open`, and returns with its result every TCP client socket opened meanwhile, each with a promise of its close. */
@@ -404,7 +415,10 @@ describe('failure behaviour', () => {
       bus,
       onError: (e) => errors.push(e),
     })
-    closers.push(() => bus.close(), () => cache.close())
+    closers.push(
+      () => bus.close(),
+      () => cache.close(),
+    )
     await cache.set('k', 'before')
     await down.kill()
     expect(await cache.getOrSet('other', () => 'from-factory')).toBe('from-factory')
@@ -424,7 +438,10 @@ describe('failure behaviour', () => {
       tiers: [memoryTier(), redisTier({ redis: frozen.url, timeout: '200ms' })],
       onError: (e) => errors.push(e),
     })
-    closers.push(() => cache.close(), () => frozen.stop())
+    closers.push(
+      () => cache.close(),
+      () => frozen.stop(),
+    )
     await cache.set('k', 'before')
     frozen.pause()
     try {
@@ -445,7 +462,10 @@ describe('failure behaviour', () => {
     closers.push(() => frozen.stop())
     // The sockets this test's bus and tier open: whatever is still queued on one fails when it
     // closes, so a stray rejection can only come from a socket's close, and is known by then.
-    const { opened: { bus, cache }, sockets } = await socketsOpenedBy(async () => {
+    const {
+      opened: { bus, cache },
+      sockets,
+    } = await socketsOpenedBy(async () => {
       const bus = redisBus({ redis: frozen.url })
       const cache = createCache<string>({ name: 'closing', tiers: [memoryTier(), redisTier({ redis: frozen.url })], bus })
       await bus.ready()
@@ -497,7 +517,11 @@ describe('failure behaviour', () => {
     await late.kill()
     const bus = redisBus({ redis: late.url })
     const reader = createCache<string>({ name: 'late', tiers: [memoryTier(), redisTier({ redis: late.url })], bus, onError: () => {} })
-    closers.push(() => bus.close(), () => reader.close(), () => late.stop())
+    closers.push(
+      () => bus.close(),
+      () => reader.close(),
+      () => late.stop(),
+    )
     await new Promise((resolve) => setTimeout(resolve, 200))
     expect(bus.status().connected).toBe(false)
     expect(bus.status().trusted).toBe(false)
@@ -506,7 +530,10 @@ describe('failure behaviour', () => {
     expect(bus.status().trusted).toBe(true)
     const writerBus = redisBus({ redis: late.url })
     const writer = createCache<string>({ name: 'late', tiers: [memoryTier(), redisTier({ redis: late.url })], bus: writerBus })
-    closers.push(() => writerBus.close(), () => writer.close())
+    closers.push(
+      () => writerBus.close(),
+      () => writer.close(),
+    )
     await writer.set('k', 'v1')
     await vi.waitFor(() => expect(bus.status().messagesReceived).toBe(1), { timeout: 5_000 })
     expect(await reader.get('k')).toBe('v1')

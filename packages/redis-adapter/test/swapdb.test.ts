@@ -61,7 +61,12 @@ async function instance() {
   const users = createCache<string>({ name: 'users', tiers: [memoryTier(), redisTier({ redis, prefix: PREFIX })], bus, ttl: '1h' })
   // A bare member, to read the bus's liveness (verifiedAt) directly.
   const watch = bus.join({ instanceId: `watch-${Math.random()}`, cacheName: 'watch', onInvalidation() {}, onGap() {} })
-  closers.push(() => redis.quit(), () => bus.close(), () => users.close(), async () => watch.leave())
+  closers.push(
+    () => redis.quit(),
+    () => bus.close(),
+    () => users.close(),
+    async () => watch.leave(),
+  )
   await bus.ready()
   return { bus, users, trust: watch.trust }
 }
@@ -201,9 +206,14 @@ describe('trackExternalWrites: a dataset replaced without a tracking message (da
     await db0.config('SET', 'maxmemory', '1')
     try {
       expect(await db0.del(IDENTITY)).toBe(1) // DEL is allowed over maxmemory; the SET NX that would re-create it is not
-      await vi.waitFor(() =>
-        expect(a.bus.status()).toMatchObject({ trusted: false, externalWrites: expect.stringMatching(/^not tracked: dataset identity swap:#dataset-identity: OOM/) }),
-      WAIT)
+      await vi.waitFor(
+        () =>
+          expect(a.bus.status()).toMatchObject({
+            trusted: false,
+            externalWrites: expect.stringMatching(/^not tracked: dataset identity swap:#dataset-identity: OOM/),
+          }),
+        WAIT,
+      )
       const l2Hits = a.users.stats().l2Hits
       expect(await a.users.get('u1')).toBe('v1') // not served from L1: the read went to L2
       expect(a.users.stats().l2Hits).toBe(l2Hits + 1)

@@ -204,7 +204,10 @@ export class BatchReader<V> {
             const value = valueIn(loaded, key, i, name)
             const expiresAt = now + effectiveTtl(policy, value, undefined)
             const entry = newEntry(value, expiresAt, policy.graceMs, entryTags(key, tagsOption))
-            return settle(key, this.#p.loader.store(key, entry, lease, tickets.get(key)!).then(() => value))
+            return settle(
+              key,
+              this.#p.loader.store(key, entry, lease, tickets.get(key)!).then(() => value),
+            )
           }),
         )
       }

@@ -270,7 +270,11 @@ export class Cache<V = unknown> implements CacheCalls<V> {
     if (this.#local.closed) return
     this.#counters.invalidationsReceived++
     if (invalidationChannel.hasSubscribers) {
-      invalidationChannel.publish({ cache: this.name, kind: invalidation.kind, key: invalidation.kind === 'key' ? invalidation.key : undefined } satisfies InvalidationEvent)
+      invalidationChannel.publish({
+        cache: this.name,
+        kind: invalidation.kind,
+        key: invalidation.kind === 'key' ? invalidation.key : undefined,
+      } satisfies InvalidationEvent)
     }
     this.#local.invalidate(invalidation)
   }
@@ -412,4 +416,3 @@ export class Cache<V = unknown> implements CacheCalls<V> {
 export function createCache<V = unknown>(options: CacheOptions): Cache<V> {
   return new Cache<V>(options)
 }
-

@@ -152,8 +152,7 @@ export function resolveConfig(options: CacheOptions): CacheConfig {
   if (bus !== undefined && (bus === null || typeof bus.join !== 'function')) {
     throw new InvalidOptionError('bus must be a Bus (memoryBus(), redisBus(), …)', { cache: name })
   }
-  const maxStalenessMs =
-    options.maxStaleness === undefined ? undefined : parseDuration(options.maxStaleness, 'maxStaleness', { cache: name })
+  const maxStalenessMs = options.maxStaleness === undefined ? undefined : parseDuration(options.maxStaleness, 'maxStaleness', { cache: name })
   if (options.logger !== undefined && typeof options.logger?.warn !== 'function') {
     throw new InvalidOptionError('logger must have a warn(object, message) method (pino, console, …)', { cache: name })
   }
@@ -208,10 +207,9 @@ const warnedNoPlan = new Set<string>()
 export function warnNoPlan(cache: string): void {
   if (warnedNoPlan.has(cache)) return
   warnedNoPlan.add(cache)
-  process.emitWarning(
-    `cache "${cache}" declares no invalidation plan: pass invalidation: { on, tags, namespaces } or { ttlOnly: true } (see describe())`,
-    { code: 'TIERCACHE_NO_INVALIDATION_PLAN' },
-  )
+  process.emitWarning(`cache "${cache}" declares no invalidation plan: pass invalidation: { on, tags, namespaces } or { ttlOnly: true } (see describe())`, {
+    code: 'TIERCACHE_NO_INVALIDATION_PLAN',
+  })
 }
 
 function checkPlan(plan: unknown, cache: string): InvalidationPlan | undefined {
@@ -226,7 +224,11 @@ function checkPlan(plan: unknown, cache: string): InvalidationPlan | undefined {
         : field === 'notes'
           ? typeof value === 'string'
           : Array.isArray(value) && value.every((item) => typeof item === 'string')
-    if (!valid) throw new InvalidOptionError(`invalidation.${field}: expected ${field === 'ttlOnly' ? 'a boolean' : field === 'notes' ? 'a string' : 'an array of strings'}`, { cache })
+    if (!valid)
+      throw new InvalidOptionError(
+        `invalidation.${field}: expected ${field === 'ttlOnly' ? 'a boolean' : field === 'notes' ? 'a string' : 'an array of strings'}`,
+        { cache },
+      )
   }
   return { ...(plan as InvalidationPlan) }
 }

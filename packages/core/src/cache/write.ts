@@ -106,7 +106,11 @@ export class Writer<V> {
     const { local, shared, counters } = this.#p
     counters.writes++
     if (writeChannel.hasSubscribers) {
-      writeChannel.publish({ cache: this.#p.name, kind: invalidation.kind === 'key' ? (l1Entry === undefined ? 'delete' : 'set') : invalidation.kind, key } satisfies WriteEvent)
+      writeChannel.publish({
+        cache: this.#p.name,
+        kind: invalidation.kind === 'key' ? (l1Entry === undefined ? 'delete' : 'set') : invalidation.kind,
+        key,
+      } satisfies WriteEvent)
     }
     const atomic: AtomicPublish | undefined =
       this.#p.atomicRoute === undefined ? undefined : { route: this.#p.atomicRoute, origin: this.#p.instanceId, invalidations: [invalidation] }
