@@ -30,6 +30,8 @@ install_dependencies
 build_packages
 echo "==> type-checking sources and tests"
 pnpm_cmd -r run typecheck
+echo "==> lint and format check (Biome; fix with: pnpm exec biome check --write .)"
+pnpm_cmd exec biome ci .
 echo "==> dependency rules (no import cycles; the core's cache/ layers import one way)"
 node scripts/check-imports.mjs
 echo "==> running tests"
