@@ -8,6 +8,9 @@ export function packageBuild(entry: string[], external: string[] = []) {
     dts: true,
     sourcemap: true,
     clean: true,
+    // One copy of each module across entries, in CJS too: an error class thrown
+    // through one entry must be `instanceof` the class exported by another.
+    splitting: true,
     target: 'node20',
     external: ['vitest', ...external],
   })
