@@ -18,9 +18,11 @@ const CACHE_DIR = 'packages/core/src/cache'
 const LAYERS = {
   'cache.ts': 0,
   'handles.ts': 1,
+  'join-bus.ts': 1,
   'batch.ts': 2,
   'load.ts': 3,
   'write.ts': 3,
+  'produce.ts': 4,
   'local-state.ts': 4,
   'shared-tier.ts': 4,
   'config.ts': 5,

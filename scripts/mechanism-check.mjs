@@ -50,15 +50,15 @@ export const MECHANISMS = [
   },
   {
     name: '3 liveness (L1 trusted only while probes answer)',
-    file: 'packages/core/src/cache/cache.ts',
+    file: 'packages/core/src/cache/join-bus.ts',
     from: 'local.trust = config.serveStaleL1 ? ALWAYS_TRUSTED : membership.trust',
     to: 'local.trust = ALWAYS_TRUSTED',
     tests: ['tests/coherence.test.ts', '-t', 'reads bypass L1 within maxStaleness'],
   },
   {
     name: '3 gap clears L1',
-    file: 'packages/core/src/cache/cache.ts',
-    from: 'InvalidationEvent)\n          local.clear()',
+    file: 'packages/core/src/cache/join-bus.ts',
+    from: 'InvalidationEvent)\n        local.clear()',
     to: 'InvalidationEvent)',
     tests: ['packages/core/test/cache.test.ts', '-t', 'a gap clears L1'],
   },
@@ -151,7 +151,11 @@ for (const file of files) {
     // a file deleted in the working tree but still tracked
   }
 }
-const pnpm = (args, quiet = true) => run('pnpm', args, copy, quiet)
+// pnpm 10 from PATH, or the version scripts/lib.sh pins, through npx (as scripts/test.sh does).
+const pnpmOnPath = spawnSync('pnpm', ['--version'], { encoding: 'utf8' })
+const pinned = /PNPM_VERSION=(\S+)/.exec(readFileSync(join(root, 'scripts/lib.sh'), 'utf8'))[1]
+const [pnpmCmd, pnpmPrefix] = pnpmOnPath.status === 0 && pnpmOnPath.stdout.startsWith('10.') ? ['pnpm', []] : ['npx', ['--yes', `pnpm@${pinned}`]]
+const pnpm = (args, quiet = true) => run(pnpmCmd, [...pnpmPrefix, ...args], copy, quiet)
 console.log(`mechanism-check: copy in ${copy}; installing and building`)
 for (const step of [
   ['install', '--frozen-lockfile', '--offline'],

@@ -8,7 +8,7 @@
 import { clock } from '../clock.js'
 import type { TierEntry, TierLease } from '../contracts.js'
 import { InvalidArgumentError } from '../errors.js'
-import { FactoryCall, runFactory, type Factory } from '../factory.js'
+import { FactoryCall, type Factory } from '../factory.js'
 import type { LatencyHistogram } from '../histogram.js'
 import { assertValidKey } from '../keys.js'
 import { effectiveTtl, resolvePolicy, type ReadPolicy } from '../policy.js'
@@ -17,27 +17,12 @@ import type { GetOrSetOptions } from './config.js'
 import { newEntry } from './entry.js'
 import { NO_CALLERS, type Loader } from './load.js'
 import type { LocalState } from './local-state.js'
+import { type Deferred, deferred, produce } from './produce.js'
 import { NO_ENTRY, type SharedTierAccess } from './shared-tier.js'
 import type { Counters } from './stats.js'
 
 /** A batch loader: the values for `keys`, as a Map or an array aligned with them. */
 export type BatchLoader<V> = (keys: string[]) => Promise<Map<string, V> | V[]> | Map<string, V> | V[]
-
-interface Deferred<T> {
-  readonly promise: Promise<T>
-  resolve(value: T): void
-  reject(error: unknown): void
-}
-
-function deferred<T>(): Deferred<T> {
-  let resolve!: (value: T) => void
-  let reject!: (error: unknown) => void
-  const promise = new Promise<T>((res, rej) => {
-    resolve = res
-    reject = rej
-  })
-  return { promise, resolve, reject }
-}
 
 function valueIn<V>(loaded: Map<string, V> | V[], key: string, index: number, cache: string): V {
   if (loaded instanceof Map) return loaded.get(key) as V
@@ -176,28 +161,24 @@ export class BatchReader<V> {
       })
       if (batch.length > 0) {
         const batchKeys = batch.map(({ key }) => key)
-        let loaded: Map<string, V> | V[]
-        const loaderStarted = clock()
-        try {
-          counters.factoryCalls++
-          counters.misses += batch.length
-          loaded = await runFactory<Map<string, V> | V[]>(() => loader(batchKeys), new FactoryCall(name, batchKeys.join(','), undefined), name, {
-            softTimeoutMs: undefined,
-            hardTimeoutMs: policy.hardTimeoutMs,
-            onSoftTimeout: undefined,
-          })
-          if (!(loaded instanceof Map) && !Array.isArray(loaded)) {
+        const produced = await produce<Map<string, V> | V[]>(
+          this.#p,
+          batch.length,
+          async () => {
+            const loaded = await loader(batchKeys)
+            if (loaded instanceof Map || Array.isArray(loaded)) return loaded
             throw new InvalidArgumentError('getOrSetMany: the loader must return a Map or an array aligned with the keys it was given', { cache: name })
-          }
-        } catch (error) {
-          this.#p.factoryLatency.record(clock() - loaderStarted)
-          counters.factoryErrors++
+          },
+          new FactoryCall(name, batchKeys.join(','), undefined),
+          { softTimeoutMs: undefined, hardTimeoutMs: policy.hardTimeoutMs, onSoftTimeout: undefined },
+        )
+        let loaded: Map<string, V> | V[] = []
+        if (produced.ok) loaded = produced.value
+        else {
           await Promise.all(batch.map(({ key, lease }) => (lease === undefined ? undefined : shared?.releaseLease(key, lease))))
-          for (const { key } of batch) pending.get(key)!.reject(error)
+          for (const { key } of batch) pending.get(key)!.reject(produced.error)
           batch.length = 0
-          loaded = []
         }
-        if (batch.length > 0) this.#p.factoryLatency.record(clock() - loaderStarted)
         const now = clock()
         await Promise.all(
           batch.map(({ key, lease }, i) => {

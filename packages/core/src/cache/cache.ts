@@ -14,10 +14,9 @@
 import { advise, adviseGroups, type Advice } from '../advisor.js'
 import type { CircuitBreaker } from '../circuit-breaker.js'
 import { clock } from '../clock.js'
-import type { BoundLocalTier, BusMembership, BusTrust, Invalidation, PublishRoute } from '../contracts.js'
+import type { BoundLocalTier, BusMembership, BusTrust, Invalidation } from '../contracts.js'
 import { describeMarkdown, type CacheDescription, type InvalidationPlan } from '../describe.js'
 import { hitChannel, invalidationChannel, type HitEvent, type InvalidationEvent } from '../events.js'
-import { InvalidOptionError } from '../errors.js'
 import type { Factory } from '../factory.js'
 import { LatencyHistogram } from '../histogram.js'
 import { newInstanceId } from '../instance-id.js'
@@ -37,7 +36,8 @@ import {
   type WarmSource,
 } from './handles.js'
 import { Loader } from './load.js'
-import { ALWAYS_TRUSTED, LocalState } from './local-state.js'
+import { joinBus } from './join-bus.js'
+import { LocalState } from './local-state.js'
 import { Reporter } from './report.js'
 import { SharedTierAccess } from './shared-tier.js'
 import { newCounters, type CacheCounters } from './stats.js'
@@ -85,48 +85,16 @@ export class Cache<V = unknown> implements CacheCalls<V> {
     this.#tierNames = config.tierNames
     this.#breaker = config.breaker
     this.#reporter = new Reporter(name, config.shared?.name ?? 'none', config.onError, config.logger)
-    // Bind and join only after every option is valid, and undo the bindings
-    // if joining fails: a rejected createCache holds nothing open.
+    // Bind and join only after every option is valid (joinBus undoes the
+    // bindings if joining fails).
     const local = new LocalState<V>(name, config.local?.bind({ cacheName: name }))
     const boundShared = config.shared?.bind({ cacheName: name })
     this.#local = local
     this.#l1 = local.l1
     this.#shared =
       boundShared === undefined ? undefined : new SharedTierAccess(name, boundShared, config.shared!.name, config.breaker, this.#l2Latency, this.#reporter)
-    let membership: BusMembership | undefined
-    let atomicRoute: PublishRoute | undefined
-    try {
-      membership = config.bus?.join({
-        instanceId: this.instanceId,
-        cacheName: name,
-        onInvalidation: (invalidation) => this.#onRemoteInvalidation(invalidation),
-        onGap: () => {
-          if (invalidationChannel.hasSubscribers) invalidationChannel.publish({ cache: name, kind: 'gap', key: undefined } satisfies InvalidationEvent)
-          local.clear()
-        },
-      })
-      if (membership !== undefined) {
-        const shared = config.shared
-        if (shared?.deployment !== undefined && membership.deployment !== undefined && shared.deployment !== membership.deployment) {
-          throw new InvalidOptionError(
-            `the shared tier writes under prefix "${shared.deployment}" but the bus carries prefix "${membership.deployment}": ` +
-              "instances would never hear each other's invalidations; give both the same prefix",
-            { cache: name },
-          )
-        }
-        // serve-stale-l1: the user chose availability over the staleness bound during bus outages.
-        local.trust = config.serveStaleL1 ? ALWAYS_TRUSTED : membership.trust
-        local.maxStalenessMs = config.maxStalenessMs ?? membership.maxStalenessMs
-        const route = membership.route
-        if (route !== undefined && boundShared?.canPublishVia?.(route) === true) atomicRoute = route
-      }
-      if (config.invalidation === undefined) warnNoPlan(name)
-    } catch (error) {
-      local.close()
-      membership?.leave()
-      boundShared?.close().catch(() => {})
-      throw error
-    }
+    const { membership, atomicRoute } = joinBus(config, this.instanceId, local, boundShared, (invalidation) => this.#onRemoteInvalidation(invalidation))
+    if (config.invalidation === undefined) warnNoPlan(name)
     this.#membership = membership
     this.#trust = local.trust
     this.#maxStalenessMs = local.maxStalenessMs

@@ -9,7 +9,7 @@ import { clock } from '../clock.js'
 import type { TierEntry, TierLease } from '../contracts.js'
 import { hitChannel, missChannel, type HitEvent, type MissEvent } from '../events.js'
 import { InvalidArgumentError } from '../errors.js'
-import { FactoryCall, runFactory, type Factory } from '../factory.js'
+import { FactoryCall, type Factory } from '../factory.js'
 import type { LatencyHistogram } from '../histogram.js'
 import { assertValidKey } from '../keys.js'
 import { effectiveTtl, resolvePolicy, type ReadPolicy } from '../policy.js'
@@ -19,6 +19,7 @@ import { assertValidTags, entryTags } from '../tags.js'
 import type { GetOrSetOptions } from './config.js'
 import { newEntry, usableUntil } from './entry.js'
 import type { Load, LocalState } from './local-state.js'
+import { deferred, produce } from './produce.js'
 import type { Reporter } from './report.js'
 import { NO_ENTRY, type SharedTierAccess } from './shared-tier.js'
 import type { Counters } from './stats.js'
@@ -120,12 +121,7 @@ export class Loader<V> {
     tags: readonly string[] | undefined,
   ): Promise<V> {
     const { local, reporter } = this.#p
-    let resolve!: (value: V) => void
-    let reject!: (error: unknown) => void
-    const promise = new Promise<V>((res, rej) => {
-      resolve = res
-      reject = rej
-    })
+    const { promise, resolve, reject } = deferred<V>()
     const load: Load<V> = { promise, staleUntil: Number.POSITIVE_INFINITY, t0: clock() }
     let answered = false
     /** Answers the callers once; true if this call was the answer. A stale answer limits who may still join, and until when. */
@@ -237,42 +233,33 @@ export class Loader<V> {
 
       // 2. The factory.
       const call = new FactoryCall<V>(this.#p.name, key, stale === undefined ? undefined : { value: stale.value as V })
-      let value: V
-      const factoryStarted = clock()
       const expired = local.l1?.get(key)
-      if (expired !== undefined && expired.expiresAt <= factoryStarted) counters.expiredMisses++
-      try {
-        counters.factoryCalls++
-        counters.misses++
-        value = await runFactory(factory, call, this.#p.name, {
-          softTimeoutMs: policy.softTimeoutMs,
-          hardTimeoutMs: policy.hardTimeoutMs,
-          onSoftTimeout: stale === undefined ? undefined : () => void serveStale(),
-        })
-      } catch (error) {
-        const factoryMs = clock() - factoryStarted
-        this.#p.factoryLatency.record(factoryMs)
-        counters.factoryErrors++
+      if (expired !== undefined && expired.expiresAt <= clock()) counters.expiredMisses++
+      const produced = await produce(this.#p, 1, factory, call, {
+        softTimeoutMs: policy.softTimeoutMs,
+        hardTimeoutMs: policy.hardTimeoutMs,
+        onSoftTimeout: stale === undefined ? undefined : () => void serveStale(),
+      })
+      const factoryMs = produced.ms
+      if (!produced.ok) {
         if (lease !== undefined) await shared!.releaseLease(key, lease)
         // Fail-safe only with a stale value rule 7 still allows (or one the
         // callers already have): past it, the caller gets the error.
         if (stale === undefined || !serveStale(true)) {
           if (missChannel.hasSubscribers) missChannel.publish({ cache: this.#p.name, key, factoryMs, outcome: 'error' } satisfies MissEvent)
-          throw error
+          throw produced.error
         }
         // Fail-safe: answer with the stale value, and keep answering with it
         // for failSafeBackoff (within its grace, and while rule 7 allows)
         // before trying the factory again.
         const now = clock()
         counters.failSafe++
-        reporter.report(reporter.factoryError('factory failed; answered with the stale value (fail-safe)', key, error))
+        reporter.report(reporter.factoryError('factory failed; answered with the stale value (fail-safe)', key, produced.error))
         local.rememberFailSafe(key, stale, Math.min(now + policy.failSafeBackoffMs, usableUntil(stale)), staleT0)
         if (missChannel.hasSubscribers) missChannel.publish({ cache: this.#p.name, key, factoryMs, outcome: 'fail-safe' } satisfies MissEvent)
         return stale.value as V
       }
-
-      const factoryMs = clock() - factoryStarted
-      this.#p.factoryLatency.record(factoryMs)
+      const value = produced.value
       this.#p.profiles.recordMiss(key, factoryMs)
       if (missChannel.hasSubscribers) {
         missChannel.publish({ cache: this.#p.name, key, factoryMs, outcome: call.skipped ? 'not-stored' : 'stored' } satisfies MissEvent)

@@ -1,0 +1,59 @@
+/**
+ * Joining the bus, once, at construction: which invalidations reach this
+ * instance, which trust window (liveness, mechanism 3) governs its L1, and
+ * whether its writes can publish in the same round trip as the L2 write
+ * (mechanism 1's atomic route). A failed join undoes the bindings, so a
+ * rejected `createCache` holds nothing open.
+ */
+import type { BoundSharedTier, BusMembership, Invalidation, PublishRoute } from '../contracts.js'
+import { InvalidOptionError } from '../errors.js'
+import { invalidationChannel, type InvalidationEvent } from '../events.js'
+import type { CacheConfig } from './config.js'
+import { ALWAYS_TRUSTED, type LocalState } from './local-state.js'
+
+export interface JoinedBus {
+  readonly membership: BusMembership | undefined
+  readonly atomicRoute: PublishRoute | undefined
+}
+
+export function joinBus<V>(
+  config: CacheConfig,
+  instanceId: string,
+  local: LocalState<V>,
+  boundShared: BoundSharedTier | undefined,
+  onInvalidation: (invalidation: Invalidation) => void,
+): JoinedBus {
+  const name = config.name
+  let membership: BusMembership | undefined
+  try {
+    membership = config.bus?.join({
+      instanceId,
+      cacheName: name,
+      onInvalidation,
+      onGap: () => {
+        if (invalidationChannel.hasSubscribers) invalidationChannel.publish({ cache: name, kind: 'gap', key: undefined } satisfies InvalidationEvent)
+        local.clear()
+      },
+    })
+    if (membership === undefined) return { membership, atomicRoute: undefined }
+    const shared = config.shared
+    if (shared?.deployment !== undefined && membership.deployment !== undefined && shared.deployment !== membership.deployment) {
+      throw new InvalidOptionError(
+        `the shared tier writes under prefix "${shared.deployment}" but the bus carries prefix "${membership.deployment}": ` +
+          "instances would never hear each other's invalidations; give both the same prefix",
+        { cache: name },
+      )
+    }
+    // serve-stale-l1: the user chose availability over the staleness bound during bus outages.
+    local.trust = config.serveStaleL1 ? ALWAYS_TRUSTED : membership.trust
+    local.maxStalenessMs = config.maxStalenessMs ?? membership.maxStalenessMs
+    const route = membership.route
+    const atomicRoute = route !== undefined && boundShared?.canPublishVia?.(route) === true ? route : undefined
+    return { membership, atomicRoute }
+  } catch (error) {
+    local.close()
+    membership?.leave()
+    boundShared?.close().catch(() => {})
+    throw error
+  }
+}

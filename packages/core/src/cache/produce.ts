@@ -1,0 +1,60 @@
+/**
+ * Producing values, for the single-key miss path (load.ts) and the batch
+ * one (batch.ts) alike: a factory or batch loader run under the cache's
+ * timeouts and booked the same way (one factory call, its misses, its
+ * latency, its error), and the deferred promise a load in flight hands to
+ * the callers that join it.
+ */
+import { clock } from '../clock.js'
+import { type Factory, type FactoryCall, type FactoryTimeouts, runFactory } from '../factory.js'
+import type { LatencyHistogram } from '../histogram.js'
+import type { Counters } from './stats.js'
+
+export interface ProductionBook {
+  readonly name: string
+  readonly counters: Counters
+  readonly factoryLatency: LatencyHistogram
+}
+
+/** A production's outcome and how long it took (ms); failures are values here, so each path decides what they mean. */
+export type Produced<T> = { readonly ok: true; readonly value: T; readonly ms: number } | { readonly ok: false; readonly error: unknown; readonly ms: number }
+
+/** Runs `factory` for `misses` keys under `timeouts` and books it. Never rejects. */
+export async function produce<T>(
+  book: ProductionBook,
+  misses: number,
+  factory: Factory<T>,
+  call: FactoryCall<T>,
+  timeouts: FactoryTimeouts,
+): Promise<Produced<T>> {
+  const started = clock()
+  book.counters.factoryCalls++
+  book.counters.misses += misses
+  try {
+    const value = await runFactory(factory, call, book.name, timeouts)
+    const ms = clock() - started
+    book.factoryLatency.record(ms)
+    return { ok: true, value, ms }
+  } catch (error) {
+    const ms = clock() - started
+    book.factoryLatency.record(ms)
+    book.counters.factoryErrors++
+    return { ok: false, error, ms }
+  }
+}
+
+export interface Deferred<T> {
+  readonly promise: Promise<T>
+  resolve(value: T): void
+  reject(error: unknown): void
+}
+
+export function deferred<T>(): Deferred<T> {
+  let resolve!: (value: T) => void
+  let reject!: (error: unknown) => void
+  const promise = new Promise<T>((res, rej) => {
+    resolve = res
+    reject = rej
+  })
+  return { promise, resolve, reject }
+}
