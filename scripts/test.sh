@@ -45,4 +45,10 @@ node -e '
   if (r.numTotalTests === 0) { console.error("no test ran"); process.exit(1) }
 ' "$report" || status=1
 rm -f "$report"
+if [ "$status" = 0 ]; then
+  # Each coherence mechanism switched off in a temporary copy must make its
+  # own tests fail (see the script's header). Runs after the suite passed.
+  echo "==> mechanism check: every coherence mechanism's tests fail with it switched off"
+  node scripts/mechanism-check.mjs || status=$?
+fi
 exit "$status"
