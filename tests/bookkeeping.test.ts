@@ -19,7 +19,8 @@
  * To see it fail with the fix switched off, point TIERCACHE_REDIS_ADAPTER at
  * a build of the adapter from before it (docs/bookkeeping.md says how).
  */
-import { createCache, NAMESPACE_SEPARATOR, type BoundSharedTier, type Cache, type SharedTier } from '@tiercache/core'
+import { createCache, type BoundSharedTier, type Cache, type SharedTier } from '@tiercache/core'
+import { NAMESPACE_SEPARATOR } from '@tiercache/core/adapter'
 import { memoryTier } from '@tiercache/memory-adapter'
 import type { RedisBus } from '@tiercache/redis-adapter'
 import { Redis, type Cluster } from 'ioredis'

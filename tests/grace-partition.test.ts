@@ -6,7 +6,8 @@
  * partition never closes a gap, so the bound must be checked when a value is
  * served, not when a gap opens or closes.
  */
-import { clock, createCache } from '@tiercache/core'
+import { createCache } from '@tiercache/core'
+import { clock } from '@tiercache/core/adapter'
 import { memoryTier } from '@tiercache/memory-adapter'
 import { redisBus, redisTier } from '@tiercache/redis-adapter'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'

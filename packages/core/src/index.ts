@@ -1,3 +1,11 @@
+/**
+ * `@tiercache/core`: what a user of the cache imports. The cache, its options
+ * and handles, durations, errors, key validation, diagnostics (describe,
+ * advisor, channels) and, as types only, the contracts a tier and a bus
+ * implement (users type their variables with them). The building blocks
+ * adapters share live in `@tiercache/core/adapter`, so they are not API a
+ * user can come to depend on.
+ */
 export { Cache, createCache } from './cache/cache.js'
 export type { CacheOptions, GetOrSetOptions, SetOptions } from './cache/config.js'
 export type { BatchLoader } from './cache/batch.js'
@@ -31,37 +39,16 @@ export type {
 } from './contracts.js'
 export { MAX_DURATION_MS, parseDuration } from './duration.js'
 export type { Duration } from './duration.js'
-export {
-  CacheClosedError,
-  CircuitOpenError,
-  FactoryError,
-  FactoryTimeoutError,
-  InvalidArgumentError,
-  InvalidKeyError,
-  InvalidOptionError,
-  PublishError,
-  SerializationError,
-  TierCacheError,
-  TierError,
-  errorMessageOf,
-} from './errors.js'
-export type { ErrorContext, TierCacheErrorCode } from './errors.js'
-export { InFlightGuard } from './in-flight-guard.js'
+// Every error class, errorMessageOf, ErrorContext and TierCacheErrorCode: errors.ts
+// is all public API, and both entries re-export it whole, so an error class
+// added there cannot be missing from one of them.
+export * from './errors.js'
 export { MAX_KEY_LENGTH, assertValidCacheName, assertValidKey } from './keys.js'
-export { decodeInvalidations, encodeInvalidations, BUS_PROTOCOL_VERSION, MAX_MESSAGE_BYTES } from './bus-protocol.js'
-export type { DecodedMessage } from './bus-protocol.js'
-export { clock } from './clock.js'
-export { TickBatcher } from './tick-batcher.js'
-export type { TickBatcherOptions } from './tick-batcher.js'
-export { BusMembers } from './bus-members.js'
-export { assertKnownOptions } from './options.js'
 export type { KeyParamNames, KeyParams } from './key-template.js'
-export { NAMESPACE_SEPARATOR } from './tags.js'
 export { cached } from './cached.js'
 export type { CachedOptions } from './cached.js'
 export { describeCaches, describeMarkdown } from './describe.js'
 export type { CacheDescription, InvalidationPlan } from './describe.js'
-export { LatencyHistogram } from './histogram.js'
 export type { LatencySummary } from './histogram.js'
 export { adviseAll, formatAdvice, MIN_LOOKUPS } from './advisor.js'
 export type { Advice, Recommendation } from './advisor.js'

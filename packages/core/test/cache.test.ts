@@ -7,10 +7,10 @@ import {
   PublishError,
   SerializationError,
   TierError,
-  clock,
   createCache,
   type TierCacheError,
 } from '../src/index.js'
+import { clock } from '../src/adapter.js'
 import { ControlledShared, FakeBus, controlledSharedTier, deferred, entry, fakeLocalTier } from './fakes.js'
 
 function twoTierCache(options: { bus?: FakeBus; onError?: (e: TierCacheError) => void } = {}) {

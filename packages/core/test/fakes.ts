@@ -16,7 +16,7 @@ import type {
   TierEntry,
   TierWriteOptions,
 } from '../src/index.js'
-import { clock } from '../src/index.js'
+import { clock } from '../src/adapter.js'
 
 export class FakeLocal implements BoundLocalTier {
   map = new Map<string, TierEntry>()

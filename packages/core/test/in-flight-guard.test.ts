@@ -6,7 +6,8 @@
  * invalidation, and checks the value read before it stays out of L1.
  */
 import { describe, expect, it, vi } from 'vitest'
-import { clock, createCache } from '../src/index.js'
+import { clock } from '../src/adapter.js'
+import { createCache } from '../src/index.js'
 import { namespaceTag } from '../src/tags.js'
 import { FakeBus, controlledSharedTier, deferred, fakeLocalTier } from './fakes.js'
 

@@ -1,5 +1,6 @@
 import { describe, expect, it, vi } from 'vitest'
-import { FactoryTimeoutError, InvalidOptionError, SerializationError, clock, createCache, type TierCacheError } from '../src/index.js'
+import { clock } from '../src/adapter.js'
+import { FactoryTimeoutError, InvalidOptionError, SerializationError, createCache, type TierCacheError } from '../src/index.js'
 import { FakeBus, controlledSharedTier, deferred, fakeLocalTier } from './fakes.js'
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))

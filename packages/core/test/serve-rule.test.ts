@@ -6,7 +6,8 @@
  * gap is ever reported.
  */
 import { describe, expect, it, vi } from 'vitest'
-import { FactoryTimeoutError, clock, createCache } from '../src/index.js'
+import { clock } from '../src/adapter.js'
+import { FactoryTimeoutError, createCache } from '../src/index.js'
 import { FakeBus, controlledSharedTier, deferred, fakeLocalTier } from './fakes.js'
 
 function cache(options: Record<string, unknown> = {}) {

@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events'
 import { describe, expect, it, vi } from 'vitest'
-import { InvalidArgumentError, InvalidKeyError, createCache, decodeInvalidations, encodeInvalidations } from '../src/index.js'
+import { decodeInvalidations, encodeInvalidations } from '../src/adapter.js'
+import { InvalidArgumentError, InvalidKeyError, createCache } from '../src/index.js'
 import { FakeBus, controlledSharedTier, fakeLocalTier } from './fakes.js'
 
 function cache() {

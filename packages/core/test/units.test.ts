@@ -8,7 +8,7 @@ import {
   encodeInvalidations,
   parseDuration,
   type Invalidation,
-} from '../src/index.js'
+} from '../src/adapter.js'
 
 describe('durations', () => {
   it.each([
@@ -128,7 +128,7 @@ describe('BusMembers', () => {
 
 describe('LatencyHistogram', () => {
   it('summarizes quantiles within its bucket resolution, in fixed memory', async () => {
-    const { LatencyHistogram } = await import('../src/index.js')
+    const { LatencyHistogram } = await import('../src/adapter.js')
     const histogram = new LatencyHistogram()
     expect(histogram.summary()).toEqual({ count: 0, p50: 0, p95: 0, p99: 0, max: 0 })
     for (let i = 1; i <= 1000; i++) histogram.record(i / 10) // 0.1 ms … 100 ms

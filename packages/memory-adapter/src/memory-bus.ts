@@ -1,4 +1,4 @@
-import { BusMembers, CacheClosedError, type Bus, type BusMember, type BusMembership, type BusStatus, type Invalidation } from '@tiercache/core'
+import { BusMembers, CacheClosedError, type Bus, type BusMember, type BusMembership, type BusStatus, type Invalidation } from '@tiercache/core/adapter'
 
 /** In-process delivery cannot lose a message, so L1 is always trusted. */
 const ALWAYS_DELIVERED = { verifiedAt: Number.POSITIVE_INFINITY }

@@ -11,7 +11,7 @@ import {
   type TierEntry,
   type TierLease,
   type TierScope,
-} from '@tiercache/core'
+} from '@tiercache/core/adapter'
 
 export interface MemoryStoreOptions {
   /** Most entries held across all caches using the store. Default 100 000. */

@@ -1,5 +1,5 @@
 import { LRUCache } from 'lru-cache'
-import { InvalidOptionError, assertKnownOptions, clock, type BoundLocalTier, type LocalTier, type TierEntry, type TierScope } from '@tiercache/core'
+import { InvalidOptionError, assertKnownOptions, clock, type BoundLocalTier, type LocalTier, type TierEntry, type TierScope } from '@tiercache/core/adapter'
 
 export interface MemoryTierOptions {
   /**

@@ -15,7 +15,7 @@ import {
   type Invalidation,
   type OriginInvalidation,
   type PublishRoute,
-} from '@tiercache/core'
+} from '@tiercache/core/adapter'
 
 /** A Redis-backed bus (pub/sub or sharded pub/sub): a Bus that can say when it is proven. */
 export interface RedisBus extends Bus {

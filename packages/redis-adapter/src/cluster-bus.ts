@@ -1,5 +1,5 @@
 import type { Cluster, Redis } from 'ioredis'
-import { clock, type BusMember, type BusMembership, type BusStatus } from '@tiercache/core'
+import { clock, type BusMember, type BusMembership, type BusStatus } from '@tiercache/core/adapter'
 import { BusCore, MAX_OUTSTANDING_PROBES } from './bus-common.js'
 import { acquireCommandConnection, closeConnection, openNodeConnection, type ClusterSeed, type ConnectionLease } from './connections.js'
 import { clusterGroups, slotOf } from './keyspace.js'

@@ -1,5 +1,5 @@
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis'
-import { InvalidOptionError } from '@tiercache/core'
+import { InvalidOptionError } from '@tiercache/core/adapter'
 
 /** A Redis Cluster seed node: a `redis://` / `rediss://` URL or a host and port. */
 export type ClusterSeed = string | { host: string; port: number }

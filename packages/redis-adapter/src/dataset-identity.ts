@@ -5,7 +5,7 @@
  * probe; a changed or missing token is a gap (see redis-bus.ts #probe).
  */
 import { randomUUID } from 'node:crypto'
-import { errorMessageOf } from '@tiercache/core'
+import { errorMessageOf } from '@tiercache/core/adapter'
 import type { Redis } from 'ioredis'
 
 /**

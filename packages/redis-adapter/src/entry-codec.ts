@@ -1,4 +1,4 @@
-import type { Serializer } from '@tiercache/core'
+import type { Serializer } from '@tiercache/core/adapter'
 import { HEADER_BYTES } from './scripts.js'
 
 /*

@@ -1,4 +1,4 @@
-import type { TickBatcher } from '@tiercache/core'
+import type { TickBatcher } from '@tiercache/core/adapter'
 import type { RedisClient } from './connections.js'
 
 /**

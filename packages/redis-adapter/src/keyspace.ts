@@ -1,4 +1,4 @@
-import { InvalidOptionError } from '@tiercache/core'
+import { InvalidOptionError } from '@tiercache/core/adapter'
 
 /**
  * Redis key and channel layout. Cache names and prefixes cannot contain ':'

@@ -1,4 +1,4 @@
-import { TickBatcher, clock } from '@tiercache/core'
+import { TickBatcher, clock } from '@tiercache/core/adapter'
 import type { RedisClient } from './connections.js'
 import { batcherOf } from './group-batchers.js'
 import { defineScripts, type ReadReply } from './scripts.js'

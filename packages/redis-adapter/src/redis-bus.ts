@@ -9,7 +9,7 @@ import {
   type BusMembership,
   type BusStatus,
   type Duration,
-} from '@tiercache/core'
+} from '@tiercache/core/adapter'
 import {
   acquireCommandConnection,
   assertRedisInput,

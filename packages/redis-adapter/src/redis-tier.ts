@@ -13,7 +13,7 @@ import {
   type TierEntry,
   type TierScope,
   type TierWriteOptions,
-} from '@tiercache/core'
+} from '@tiercache/core/adapter'
 import { acquireCommandConnection, isCluster, type ConnectionLease } from './connections.js'
 import { resolveTierOptions, type RedisTierOptions, type ResolvedTierOptions } from './tier-options.js'
 import { clusterLayout, standaloneLayout, type KeyLayout } from './keyspace.js'

@@ -1,5 +1,5 @@
 import { Packr } from 'msgpackr'
-import { SerializationError, type Serializer } from '@tiercache/core'
+import { SerializationError, type Serializer } from '@tiercache/core/adapter'
 
 /**
  * The default encoding of values in Redis: msgpack with msgpackr's extended

@@ -2,7 +2,7 @@
  * redisTier's options: their documentation, defaults and validation, all
  * checked before anything connects.
  */
-import { InvalidOptionError, assertKnownOptions, parseDuration, type Duration, type Serializer } from '@tiercache/core'
+import { InvalidOptionError, assertKnownOptions, parseDuration, type Duration, type Serializer } from '@tiercache/core/adapter'
 import { assertRedisInput, type RedisInput } from './connections.js'
 import { assertValidPrefix, DEFAULT_PREFIX } from './keyspace.js'
 import { msgpackSerializer } from './serializer.js'

@@ -1,4 +1,4 @@
-import { TickBatcher, type OriginInvalidation, type PublishRoute } from '@tiercache/core'
+import { TickBatcher, type OriginInvalidation, type PublishRoute } from '@tiercache/core/adapter'
 import { randomBytes } from 'node:crypto'
 import { isCluster, type RedisClient } from './connections.js'
 import { batcherOf } from './group-batchers.js'

@@ -1,4 +1,5 @@
-import { clock, createCache, InvalidOptionError, SerializationError, TierError, type TierCacheError } from '@tiercache/core'
+import { createCache, InvalidOptionError, SerializationError, TierError, type TierCacheError } from '@tiercache/core'
+import { clock } from '@tiercache/core/adapter'
 import { memoryTier } from '@tiercache/memory-adapter'
 import { subscribe, unsubscribe } from 'node:diagnostics_channel'
 import { once } from 'node:events'

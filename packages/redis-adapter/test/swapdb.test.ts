@@ -1,4 +1,5 @@
-import { clock, createCache } from '@tiercache/core'
+import { createCache } from '@tiercache/core'
+import { clock } from '@tiercache/core/adapter'
 import { memoryTier } from '@tiercache/memory-adapter'
 import { Redis } from 'ioredis'
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
