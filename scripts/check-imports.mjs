@@ -23,6 +23,7 @@ const LAYERS = {
   'load.ts': 3,
   'write.ts': 3,
   'produce.ts': 4,
+  'write-recovery.ts': 4,
   'local-state.ts': 4,
   'shared-tier.ts': 4,
   'config.ts': 5,

@@ -51,7 +51,7 @@ export const MECHANISMS = [
   {
     name: '3 liveness (L1 trusted only while probes answer)',
     file: 'packages/core/src/cache/join-bus.ts',
-    from: 'local.trust = config.serveStaleL1 ? ALWAYS_TRUSTED : membership.trust',
+    from: 'local.trust = config.serveStaleMs === Number.POSITIVE_INFINITY ? ALWAYS_TRUSTED : membership.trust',
     to: 'local.trust = ALWAYS_TRUSTED',
     tests: ['tests/coherence.test.ts', '-t', 'reads bypass L1 within maxStaleness'],
   },

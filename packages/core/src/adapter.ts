@@ -17,6 +17,7 @@ export type {
   BusMembership,
   BusStatus,
   BusTrust,
+  ConnectionChange,
   AtomicPublish,
   OriginInvalidation,
   PublishRoute,
@@ -38,7 +39,7 @@ export type { Duration } from './duration.js'
 export * from './errors.js'
 export { MAX_KEY_LENGTH, NAMESPACE_SEPARATOR, assertValidCacheName, assertValidKey } from './keys.js'
 export { CHANNELS, busStateChannel } from './events.js'
-export type { BusStateEvent, Logger } from './events.js'
+export type { BusStateEvent, LogLevel, Logger } from './events.js'
 export type { LatencySummary } from './histogram.js'
 
 // Internals: not in the user entry.

@@ -202,6 +202,36 @@ export interface BoundSharedTier extends BoundTier {
    * O(1) per tag whatever the number of entries (version counters, no scan).
    */
   invalidateTags(tags: readonly string[], options?: TierWriteOptions): Promise<void>
+  /**
+   * False while the tier's connection is known to be down (refused, closed,
+   * reconnecting, not ready yet): the cache then fails the call at once, with
+   * no command sent, instead of letting a request wait out the tier timeout.
+   * Omitted: the tier is always tried.
+   */
+  available?(): boolean
+  /**
+   * One cheap round trip (e.g. PING) that proves the tier answers. The
+   * circuit breaker's half-open probe runs it in the background, so no
+   * user's request is ever the probe.
+   */
+  probe?(): Promise<void>
+  /** Reports connection changes (lost with its cause, restored) for the cache's log. Returns the unsubscribe. */
+  onConnectionChange?(listener: (change: ConnectionChange) => void): () => void
+  /**
+   * Resolves once the tier's connection is ready. With `timeoutMs`, rejects
+   * with a `TierError` naming the endpoint and the cause (refused, auth,
+   * TLS, timeout) if it is not ready by then; without, waits as long as it takes.
+   */
+  ready?(timeoutMs?: number): Promise<void>
+}
+
+/** A connection a tier or bus depends on went down or came back. */
+export interface ConnectionChange {
+  readonly state: 'lost' | 'restored'
+  /** `host:port`, or a description for Cluster and Sentinel. */
+  readonly endpoint: string
+  /** Why it was lost: `refused`, `closed`, `auth`, `tls`, `timeout`, or the error's own message. */
+  readonly cause?: string
 }
 
 /** Encodes entries for a shared tier. Must round-trip across processes with no shared state. */
@@ -299,5 +329,13 @@ export interface BusStatus {
 export interface Bus {
   join(member: BusMember): BusMembership
   status(): BusStatus
+  /**
+   * Resolves once the bus can publish and its subscription is active. With
+   * `timeout`, rejects with an error naming the endpoint and the cause
+   * (refused, auth, TLS, timeout) if it is not by then; without, waits.
+   */
+  ready?(options?: { timeout?: number | string }): Promise<void>
+  /** Reports connection changes of the bus's connections (lost with its cause, restored). Returns the unsubscribe. */
+  onConnectionChange?(listener: (change: ConnectionChange) => void): () => void
   close(): Promise<void>
 }

@@ -14,6 +14,9 @@ export type TierCacheErrorCode =
   | 'ERR_FACTORY_TIMEOUT'
   | 'ERR_FACTORY'
   | 'ERR_CIRCUIT_OPEN'
+  | 'ERR_TIER_UNAVAILABLE'
+  | 'ERR_WRITE_FAILED'
+  | 'ERR_NOT_READY'
 
 export interface ErrorContext {
   /** The cache's `name`, when the error belongs to one. */
@@ -126,6 +129,42 @@ export class FactoryError extends TierCacheError {
 export class CircuitOpenError extends TierCacheError {
   constructor(message: string, context: ErrorContext = {}) {
     super('ERR_CIRCUIT_OPEN', message, context)
+  }
+}
+
+/**
+ * The shared tier's connection is known to be down (refused, closed,
+ * reconnecting): the call failed at once and sent nothing, instead of
+ * waiting out the tier timeout. A read becomes a miss; a write rejects with
+ * `WriteFailedError` whose `cause` is this.
+ */
+export class TierUnavailableError extends TierCacheError {
+  constructor(message: string, context: ErrorContext = {}) {
+    super('ERR_TIER_UNAVAILABLE', message, context)
+  }
+}
+
+/**
+ * A write (set, delete, invalidateTags, invalidateNamespace, clear) that may
+ * not have reached the shared tier: other instances may keep serving the
+ * previous value from it until the write is retried or the entry's TTL ends.
+ * This instance dropped its own copy. `queued` is true when `writeRecovery`
+ * holds the invalidation for replay once the tier is back (the value still
+ * may be served elsewhere until then); `cause` is the tier's own error.
+ */
+export class WriteFailedError extends TierCacheError {
+  readonly queued: boolean
+
+  constructor(message: string, queued: boolean, context: ErrorContext = {}) {
+    super('ERR_WRITE_FAILED', message, context)
+    this.queued = queued
+  }
+}
+
+/** `ready({ timeout })`: a tier or bus was not connected in time; the message names the endpoint and the cause. */
+export class NotReadyError extends TierCacheError {
+  constructor(message: string, context: ErrorContext = {}) {
+    super('ERR_NOT_READY', message, context)
   }
 }
 

@@ -55,7 +55,23 @@ export const writeChannel = channel(CHANNELS.write)
 export const invalidationChannel = channel(CHANNELS.invalidation)
 export const busStateChannel = channel(CHANNELS.bus)
 
-/** A pino-compatible logger (`logger.warn(object, message)`); console-like loggers work too. */
+/**
+ * A pino-compatible logger (`logger.warn(object, message)`); console-like
+ * loggers work too. Only `warn` is required: a line meant for a level the
+ * logger lacks goes to `warn` (`error`) or is dropped (`info`, `debug`,
+ * `trace`). What each level carries:
+ * - `error`: a connection lost (with host:port and cause), the circuit opened;
+ * - `warn`: recovered errors (the first of a kind at once, the rest counted
+ *   and summed up every 10 s), decisions the cache took on its own;
+ * - `info`: a connection restored, the circuit closed again;
+ * - `debug`: the circuit's half-open probes.
+ */
 export interface Logger {
   warn(object: Record<string, unknown>, message?: string): void
+  error?(object: Record<string, unknown>, message?: string): void
+  info?(object: Record<string, unknown>, message?: string): void
+  debug?(object: Record<string, unknown>, message?: string): void
+  trace?(object: Record<string, unknown>, message?: string): void
 }
+
+export type LogLevel = 'error' | 'warn' | 'info' | 'debug' | 'trace'

@@ -22,6 +22,7 @@ export type {
   BusMembership,
   BusStatus,
   BusTrust,
+  ConnectionChange,
   AtomicPublish,
   OriginInvalidation,
   PublishRoute,
@@ -53,4 +54,4 @@ export type { LatencySummary } from './histogram.js'
 export { adviseAll, formatAdvice, MIN_LOOKUPS } from './advisor.js'
 export type { Advice, Recommendation } from './advisor.js'
 export { CHANNELS, busStateChannel } from './events.js'
-export type { BusStateEvent, HitEvent, InvalidationEvent, Logger, MissEvent, WriteEvent } from './events.js'
+export type { BusStateEvent, HitEvent, InvalidationEvent, LogLevel, Logger, MissEvent, WriteEvent } from './events.js'

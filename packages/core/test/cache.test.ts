@@ -7,6 +7,7 @@ import {
   PublishError,
   SerializationError,
   TierError,
+  WriteFailedError,
   createCache,
   type TierCacheError,
 } from '../src/index.js'
@@ -230,13 +231,16 @@ describe('write path', () => {
     expect(l1.size).toBe(0)
   })
 
-  it('an L2 write failure rejects with TierError, drops the local copy and still publishes', async () => {
+  it('an L2 write failure rejects with WriteFailedError (its cause the TierError), drops the local copy and still publishes', async () => {
     const { cache, l1, l2, bus } = twoTierCache()
     await cache.set('k', 'old')
     l2.failWith = new Error('READONLY')
     const error = await cache.set('k', 'new').catch((e: unknown) => e)
-    expect(error).toBeInstanceOf(TierError)
-    expect((error as TierError).code).toBe('ERR_TIER')
+    expect(error).toBeInstanceOf(WriteFailedError)
+    expect(error).toMatchObject({ code: 'ERR_WRITE_FAILED', queued: false, cache: 'unit', key: 'k' })
+    expect((error as Error).message).toMatch(/may not have reached the shared tier \(write failed: READONLY/)
+    expect((error as Error).cause).toBeInstanceOf(TierError)
+    expect(((error as Error).cause as TierError).code).toBe('ERR_TIER')
     expect(l1.get('k')).toBeUndefined()
     expect(bus.published.at(-1)?.invalidations).toEqual([{ kind: 'key', cache: 'unit', key: 'k' }])
   })

@@ -1,6 +1,6 @@
 import { describe, expect, it, vi } from 'vitest'
 import { clock } from '../src/adapter.js'
-import { FactoryTimeoutError, InvalidOptionError, SerializationError, createCache, type TierCacheError } from '../src/index.js'
+import { FactoryTimeoutError, InvalidOptionError, SerializationError, WriteFailedError, createCache, type TierCacheError } from '../src/index.js'
 import { FakeBus, controlledSharedTier, deferred, fakeLocalTier } from './fakes.js'
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
@@ -185,20 +185,30 @@ describe('negative caching and per-call TTLs', () => {
 })
 
 describe('circuit breaker', () => {
-  it('opens after consecutive L2 failures: reads skip L2 for the factory, writes reject at once; a probe closes it', async () => {
+  it('opens after consecutive L2 failures: reads skip L2 for the factory, writes reject at once; a background probe closes it, never a request', async () => {
     const { cache: c, l2 } = cache({ circuitBreaker: { failureThreshold: 3, openFor: '100ms' } })
     l2.failWith = new Error('ECONNREFUSED')
     for (let i = 0; i < 3; i++) expect(await c.getOrSet(`k${i}`, async () => 'from-factory')).toBe('from-factory')
     expect(c.stats().circuit).toBe('open')
-    const callsWhenOpened = l2.calls.length
+    const requestCalls = () => l2.calls.filter((call) => !call.includes('tiercache-probe')).length
+    const callsWhenOpened = requestCalls()
     expect(await c.getOrSet('other', async () => 'from-factory')).toBe('from-factory')
-    await expect(c.set('k', 'v')).rejects.toMatchObject({ code: 'ERR_CIRCUIT_OPEN' })
-    expect(l2.calls.length).toBe(callsWhenOpened) // nothing reached L2 while open
-    await sleep(150)
+    const rejected = await c.set('k', 'v').catch((error: unknown) => error)
+    expect(rejected).toBeInstanceOf(WriteFailedError)
+    expect(rejected).toMatchObject({ code: 'ERR_WRITE_FAILED', queued: false, key: 'k', cause: { code: 'ERR_CIRCUIT_OPEN' } })
+    expect((rejected as Error).message).toMatch(/did not reach the shared tier .*other instances may serve the previous value/)
+    // The background probe runs (and fails) while the tier is down; requests keep skipping L2 through every cool-down.
+    await vi.waitFor(() => expect(l2.calls.filter((call) => call.includes('tiercache-probe')).length).toBeGreaterThanOrEqual(2), { timeout: 30_000 })
+    expect(await c.getOrSet('during', async () => 'from-factory')).toBe('from-factory')
+    expect(requestCalls()).toBe(callsWhenOpened) // no request reached L2 while open, none was the probe
     l2.failWith = undefined
-    expect(await c.getOrSet('after', async () => 'v')).toBe('v') // the half-open probe succeeds
-    expect(c.stats().circuit).toBe('closed')
+    await vi.waitFor(() => expect(c.stats().circuit).toBe('closed'), { timeout: 30_000 })
+    expect(requestCalls()).toBe(callsWhenOpened) // closed by the background probe alone
+    expect(await c.getOrSet('after', async () => 'v')).toBe('v')
+    expect(requestCalls()).toBeGreaterThan(callsWhenOpened)
     expect(c.stats().circuitOpenings).toBe(1)
+    expect(c.stats().l2CallsSkipped).toBeGreaterThanOrEqual(3)
+    await c.close()
   })
 
   it('circuitBreaker: false never skips L2', async () => {
@@ -302,12 +312,9 @@ describe('edge cases: hanging refreshes, L2-only fail-safe, encoding errors, bat
   })
 
   it('an encoding error neither opens nor closes the circuit', async () => {
-    const { cache: c, l2 } = cache({ circuitBreaker: { failureThreshold: 2, openFor: '50ms' } })
+    const { cache: c, l2 } = cache({ circuitBreaker: { failureThreshold: 3, openFor: '1h' } })
     l2.failWith = new Error('down')
-    await c.getOrSet('a', async () => 'v')
-    await c.getOrSet('b', async () => 'v')
-    expect(c.stats().circuit).toBe('open')
-    await sleep(80)
+    await c.getOrSet('a', async () => 'v') // two failures (the read, the fill): one short of opening
     l2.failWith = undefined
     // What a real shared tier's encoder throws (redisTier: SerializationError naming the cache, key and tier).
     const encodeError = new SerializationError('value cannot be encoded', { cache: 'policy', key: 'x', tier: 'fake-shared' })
@@ -321,7 +328,12 @@ describe('edge cases: hanging refreshes, L2-only fail-safe, encoding errors, bat
     expect(rejection).toBeInstanceOf(SerializationError)
     expect(rejection).toMatchObject({ code: 'ERR_SERIALIZATION', cache: 'policy', key: 'x' })
     expect((rejection as Error).message).toBe('value cannot be encoded [cache "policy", key "x", tier fake-shared]')
-    expect(c.stats().circuit).toBe('half-open')
+    expect(c.stats().circuit).toBe('closed') // it did not open it...
+    l2.encodeError = undefined
+    l2.failWith = new Error('down')
+    await c.getOrSet('b', async () => 'v')
+    expect(c.stats().circuit).toBe('open') // ...nor reset the count of failures as a success would have
+    await c.close()
   })
 
   it('a batch load does not remove a newer load of the same key from single-flight', async () => {

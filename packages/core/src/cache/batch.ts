@@ -55,8 +55,11 @@ export class BatchReader<V> {
     local.assertOpen()
     this.#assertKeys(keys)
     const entries: Array<TierEntry | undefined> = keys.map((key) => local.hit(key))
-    const missing = keys.filter((_, i) => entries[i] === undefined)
-    this.#p.countL1Hits(keys.length - missing.length)
+    const missing = keys.filter((key, i) => entries[i] === undefined && !this.#p.loader.skipsL2(key))
+    const skipped = keys.filter((_, i) => entries[i] === undefined).length - missing.length
+    counters.l1Misses += skipped
+    counters.misses += skipped
+    this.#p.countL1Hits(keys.length - missing.length - skipped)
     counters.l1Misses += missing.length
     if (missing.length === 0 || shared === undefined) {
       counters.misses += missing.length
@@ -64,12 +67,13 @@ export class BatchReader<V> {
     }
     const tickets = missing.map((key) => local.guard.begin(key))
     try {
+      const readIssuedAt = clock()
       const found = await shared.readMany(missing)
       if (found === undefined) return entries
       const now = clock()
       let j = 0
       entries.forEach((entry, i) => {
-        if (entry !== undefined) return
+        if (entry !== undefined || keys[i] !== missing[j]) return
         const candidate = found[j]
         const key = missing[j]!
         const ticket = tickets[j]!
@@ -77,7 +81,7 @@ export class BatchReader<V> {
         if (candidate !== undefined && candidate.expiresAt > now) {
           entries[i] = candidate
           counters.l2Hits++
-          local.fill(key, candidate, ticket)
+          local.fill(key, candidate, ticket, readIssuedAt)
         } else {
           counters.misses++
         }
@@ -142,7 +146,10 @@ export class BatchReader<V> {
     const tickets = new Map(keys.map((key) => [key, local.guard.begin(key)]))
     const settle = (key: string, outcome: Promise<V>): Promise<void> => outcome.then(pending.get(key)!.resolve, pending.get(key)!.reject)
     try {
-      const reads = await Promise.all(keys.map((key) => (shared === undefined ? NO_ENTRY : shared.readForFill(key, policy.lockTimeoutMs))))
+      const readIssuedAt = clock()
+      const reads = await Promise.all(
+        keys.map((key) => (shared === undefined || this.#p.loader.skipsL2(key) ? NO_ENTRY : shared.readForFill(key, policy.lockTimeoutMs))),
+      )
       const batch: Array<{ key: string; lease: TierLease | undefined }> = []
       const waits: Array<Promise<void>> = []
       reads.forEach((read, i) => {
@@ -150,7 +157,7 @@ export class BatchReader<V> {
         const entry = read.entry
         if (entry !== undefined && entry.expiresAt > clock()) {
           counters.l2Hits++
-          local.fill(key, entry, tickets.get(key)!)
+          local.fill(key, entry, tickets.get(key)!, readIssuedAt)
           pending.get(key)!.resolve(entry.value as V)
         } else if (read.leasedElsewhere === true) {
           const one: Factory<V> = async () => valueIn(await loader([key]), key, 0, name)
@@ -161,6 +168,7 @@ export class BatchReader<V> {
       })
       if (batch.length > 0) {
         const batchKeys = batch.map(({ key }) => key)
+        const loaderIssuedAt = clock()
         const produced = await produce<Map<string, V> | V[]>(
           this.#p,
           batch.length,
@@ -187,7 +195,7 @@ export class BatchReader<V> {
             const entry = newEntry(value, expiresAt, policy.graceMs, entryTags(key, tagsOption))
             return settle(
               key,
-              this.#p.loader.store(key, entry, lease, tickets.get(key)!).then(() => value),
+              this.#p.loader.store(key, entry, lease, tickets.get(key)!, loaderIssuedAt).then(() => value),
             )
           }),
         )

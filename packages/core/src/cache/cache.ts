@@ -14,7 +14,8 @@
 import { advise, adviseGroups, type Advice } from '../advisor.js'
 import type { CircuitBreaker } from '../circuit-breaker.js'
 import { clock } from '../clock.js'
-import type { BoundLocalTier, BusMembership, BusTrust, Invalidation } from '../contracts.js'
+import type { BoundLocalTier, Bus, BusMembership, BusTrust, Invalidation } from '../contracts.js'
+import { parseDuration, type Duration } from '../duration.js'
 import { describeMarkdown, type CacheDescription, type InvalidationPlan } from '../describe.js'
 import { hitChannel, invalidationChannel, type HitEvent, type InvalidationEvent } from '../events.js'
 import type { Factory } from '../factory.js'
@@ -42,6 +43,7 @@ import { Reporter } from './report.js'
 import { SharedTierAccess } from './shared-tier.js'
 import { newCounters, type CacheCounters } from './stats.js'
 import { Writer } from './write.js'
+import { WriteRecovery } from './write-recovery.js'
 
 export class Cache<V = unknown> implements CacheCalls<V> {
   readonly name: string
@@ -74,6 +76,8 @@ export class Cache<V = unknown> implements CacheCalls<V> {
   readonly #tierNames: string[]
   /** Kept here even without L2, so `stats().circuit` reports the configured breaker. */
   readonly #breaker: CircuitBreaker | undefined
+  readonly #recovery: WriteRecovery | undefined
+  readonly #bus: Bus | undefined
 
   constructor(options: CacheOptions) {
     const config = resolveConfig(options)
@@ -95,6 +99,12 @@ export class Cache<V = unknown> implements CacheCalls<V> {
       boundShared === undefined ? undefined : new SharedTierAccess(name, boundShared, config.shared!.name, config.breaker, this.#l2Latency, this.#reporter)
     const { membership, atomicRoute } = joinBus(config, this.instanceId, local, boundShared, (invalidation) => this.#onRemoteInvalidation(invalidation))
     if (config.invalidation === undefined) warnNoPlan(name)
+    local.reuseOwnLoads = config.outageReuse
+    const recovery =
+      config.writeRecovery === undefined || this.#shared === undefined ? undefined : new WriteRecovery(name, config.writeRecovery, this.#reporter)
+    if (recovery !== undefined) local.trust = recovery.gate(local.trust)
+    this.#recovery = recovery
+    this.#bus = config.bus
     this.#membership = membership
     this.#trust = local.trust
     this.#maxStalenessMs = local.maxStalenessMs
@@ -111,6 +121,7 @@ export class Cache<V = unknown> implements CacheCalls<V> {
       profiles: this.#profiles,
       factoryLatency: this.#factoryLatency,
       l2Latency: this.#l2Latency,
+      recovery,
     })
     this.#batch = new BatchReader<V>({
       name,
@@ -134,6 +145,7 @@ export class Cache<V = unknown> implements CacheCalls<V> {
       policy: config.policy,
       counters,
       reporter: this.#reporter,
+      recovery,
     })
   }
 
@@ -310,6 +322,20 @@ export class Cache<V = unknown> implements CacheCalls<V> {
   // --------------------------------------------------------------- lifecycle
 
   /**
+   * Resolves once the shared tier's connection and the bus are ready. With
+   * `timeout` (a duration), rejects with `NotReadyError` naming the endpoint
+   * (host:port) and the cause (refused, auth, TLS, timeout) if they are not
+   * ready by then: use it at startup, where a wrong URL should fail loudly.
+   * Without a timeout it waits as long as it takes. The cache works before it
+   * is ready (reads go to the factory), so calling this is optional.
+   */
+  async ready(options: { timeout?: Duration } = {}): Promise<void> {
+    this.#local.assertOpen()
+    const timeoutMs = options.timeout === undefined ? undefined : parseDuration(options.timeout, 'ready timeout', { cache: this.name })
+    await Promise.all([this.#shared?.ready(timeoutMs), this.#bus?.ready?.(timeoutMs === undefined ? {} : { timeout: timeoutMs })])
+  }
+
+  /**
    * Leaves the bus and releases the tiers (a shared Redis connection closes
    * when its last user closes). Calls made after `close()` reject with
    * `CacheClosedError`. The bus itself is closed with `bus.close()`.
@@ -317,6 +343,8 @@ export class Cache<V = unknown> implements CacheCalls<V> {
   async close(): Promise<void> {
     if (this.#local.closed) return
     this.#local.close()
+    this.#recovery?.close()
+    this.#reporter.close()
     this.#membership?.leave()
     await this.#shared?.close()
   }
@@ -372,6 +400,10 @@ export class Cache<V = unknown> implements CacheCalls<V> {
       l2CorruptEntries: tier?.corruptEntries ?? 0,
       l2FillsRefused: tier?.fillsRefused ?? 0,
       l2FillsWithoutLease: tier?.fillsWithoutLease ?? 0,
+      l2CallsSkipped: this.#shared?.skipped ?? 0,
+      writesQueued: this.#recovery?.queued ?? 0,
+      writesReplayed: this.#recovery?.replayed ?? 0,
+      writeQueueCollapses: this.#recovery?.collapses ?? 0,
       circuitOpenings: breaker?.openings ?? 0,
       circuit: breaker?.state ?? 'off',
       l2Latency: this.#l2Latency.summary(),

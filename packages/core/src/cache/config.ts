@@ -69,12 +69,36 @@ export interface CacheOptions extends ReadPolicyOptions {
    */
   circuitBreaker?: { failureThreshold?: number; openFor?: Duration } | false
   /**
-   * While the bus cannot prove its subscription delivers (a gap, a lost
-   * connection), L1 is bypassed and reads go to L2: `'bypass-l1'` (default),
-   * the coherence contract. `'serve-stale-l1'` keeps serving L1 instead,
-   * giving up the staleness bound for availability during bus outages.
+   * What L1 serves while the bus cannot prove its subscription delivers (a
+   * gap, a lost connection, Redis down):
+   * - `'reuse'` (default): the coherence contract, with the database
+   *   shielded. L1 values from before the outage are not served; a value
+   *   this instance loaded itself (from L2 or its factory) at `t0` is served
+   *   until `t0 + maxStaleness` (rule 7: any write it missed completed after
+   *   `t0`), so each key costs at most one load per `maxStaleness` per
+   *   instance however long the outage lasts.
+   * - `'bypass-l1'`: no reuse; every read goes to L2, or to the factory when
+   *   L2 is down too (the database takes the whole read load).
+   * - `{ serveStale: '30s' }`: also serves older L1 values, while
+   *   `now < max(verifiedAt, t0) + serveStale`. A breach of the default
+   *   contract the user chose: values up to `serveStale` old, not
+   *   `maxStaleness`, may be served during an outage.
+   * - `'serve-stale-l1'` (deprecated): `{ serveStale: Infinity }`, no bound at all.
    */
-  onBusDown?: 'bypass-l1' | 'serve-stale-l1'
+  onBusDown?: 'reuse' | 'bypass-l1' | { serveStale: Duration } | 'serve-stale-l1'
+  /**
+   * Opt-in. A write whose shared-tier write fails still rejects (with
+   * `WriteFailedError`, `queued: true`), but its invalidation is queued
+   * (a `set` as a delete) and replayed in order once the tier answers,
+   * before this instance trusts L1 again; until then this instance leaves L2
+   * alone for the keys concerned. Bounded: past `maxQueued` (default 1000)
+   * invalidations, or after `maxAttempts` (default 10) failed replays of one,
+   * the queue collapses into one `clear()` of the cache (it fails closed).
+   * Replays are tried every `retryEvery` (default '1s'). The queue is in
+   * memory: it is lost if the process dies. Default off: the write rejects
+   * with `WriteFailedError` (`queued: false`) and the caller retries.
+   */
+  writeRecovery?: boolean | { maxQueued?: number; maxAttempts?: number; retryEvery?: Duration }
   /**
    * How this cache's data becomes invalid, declared like an API: the events
    * that invalidate it, its tags and namespaces, or `ttlOnly: true`. Shown by
@@ -105,11 +129,22 @@ const KNOWN_OPTIONS = new Set<string>([
   'onError',
   'circuitBreaker',
   'onBusDown',
+  'writeRecovery',
   'invalidation',
   'logger',
   'policy',
   ...READ_POLICY_OPTIONS,
 ])
+
+/** `writeRecovery` resolved (see `CacheOptions.writeRecovery`). */
+export interface WriteRecoveryOptions {
+  /** Invalidations held at most; one more collapses the queue into one clear. */
+  readonly maxQueued: number
+  /** Failed replays of one invalidation before the queue collapses into one clear. */
+  readonly maxAttempts: number
+  /** How often a replay is tried while the queue is not empty, ms. */
+  readonly retryMs: number
+}
 
 /** Every option checked and parsed; nothing bound or joined yet. */
 export interface CacheConfig {
@@ -122,7 +157,10 @@ export interface CacheConfig {
   readonly autoPolicy: boolean
   readonly breaker: CircuitBreaker | undefined
   readonly invalidation: InvalidationPlan | undefined
-  readonly serveStaleL1: boolean
+  /** `onBusDown` resolved: reuse own loads (rule 7), and the bound older L1 values are served within (`{ serveStale }`). */
+  readonly outageReuse: boolean
+  readonly serveStaleMs: number | undefined
+  readonly writeRecovery: WriteRecoveryOptions | undefined
   /** The cache's own `maxStaleness`; undefined: the bus's. */
   readonly maxStalenessMs: number | undefined
   readonly onError: ((error: TierCacheError) => void) | undefined
@@ -140,11 +178,8 @@ export function resolveConfig(options: CacheOptions): CacheConfig {
   const breaker = makeBreaker(options.circuitBreaker, name)
   const invalidation = checkPlan(options.invalidation, name)
   const tierNames = options.tiers.map((tier) => tier.name)
-  if (options.onBusDown !== undefined && options.onBusDown !== 'bypass-l1' && options.onBusDown !== 'serve-stale-l1') {
-    throw new InvalidOptionError(`onBusDown: must be 'bypass-l1' or 'serve-stale-l1', got ${JSON.stringify(options.onBusDown)}`, {
-      cache: name,
-    })
-  }
+  const { outageReuse, serveStaleMs } = parseOnBusDown(options.onBusDown, name)
+  const writeRecovery = parseWriteRecovery(options.writeRecovery, name)
   if (options.onError !== undefined && typeof options.onError !== 'function') {
     throw new InvalidOptionError('onError must be a function', { cache: name })
   }
@@ -169,7 +204,9 @@ export function resolveConfig(options: CacheOptions): CacheConfig {
     autoPolicy: options.policy === 'auto',
     breaker,
     invalidation,
-    serveStaleL1: options.onBusDown === 'serve-stale-l1',
+    outageReuse,
+    serveStaleMs,
+    writeRecovery,
     maxStalenessMs,
     onError: options.onError,
     logger: options.logger,
@@ -244,4 +281,37 @@ function makeBreaker(option: CacheOptions['circuitBreaker'], cache: string): Cir
   }
   const openForMs = option?.openFor === undefined ? 2_000 : parseDuration(option.openFor, 'circuitBreaker.openFor', { cache })
   return new CircuitBreaker(threshold, openForMs)
+}
+
+function parseOnBusDown(option: CacheOptions['onBusDown'], cache: string): { outageReuse: boolean; serveStaleMs: number | undefined } {
+  if (option === undefined || option === 'reuse') return { outageReuse: true, serveStaleMs: undefined }
+  if (option === 'bypass-l1') return { outageReuse: false, serveStaleMs: undefined }
+  if (option === 'serve-stale-l1') return { outageReuse: true, serveStaleMs: Number.POSITIVE_INFINITY }
+  if (option !== null && typeof option === 'object' && Object.keys(option).length === 1 && 'serveStale' in option) {
+    const serveStaleMs =
+      option.serveStale === Number.POSITIVE_INFINITY ? Number.POSITIVE_INFINITY : parseDuration(option.serveStale, 'onBusDown.serveStale', { cache })
+    return { outageReuse: true, serveStaleMs }
+  }
+  throw new InvalidOptionError(`onBusDown: must be 'reuse', 'bypass-l1' or { serveStale: duration }, got ${JSON.stringify(option)}`, { cache })
+}
+
+function parseWriteRecovery(option: CacheOptions['writeRecovery'], cache: string): WriteRecoveryOptions | undefined {
+  if (option === undefined || option === false) return undefined
+  if (option !== true && (option === null || typeof option !== 'object')) {
+    throw new InvalidOptionError('writeRecovery: give true, false or { maxQueued?, maxAttempts?, retryEvery? }', { cache })
+  }
+  const given = option === true ? {} : option
+  assertKnownOptions(given, new Set(['maxQueued', 'maxAttempts', 'retryEvery']), 'writeRecovery', { cache })
+  const count = (value: unknown, field: string, fallback: number): number => {
+    if (value === undefined) return fallback
+    if (!Number.isSafeInteger(value) || (value as number) < 1) {
+      throw new InvalidOptionError(`writeRecovery.${field}: must be a positive integer, got ${String(value)}`, { cache })
+    }
+    return value as number
+  }
+  return {
+    maxQueued: count(given.maxQueued, 'maxQueued', 1_000),
+    maxAttempts: count(given.maxAttempts, 'maxAttempts', 10),
+    retryMs: given.retryEvery === undefined ? 1_000 : parseDuration(given.retryEvery, 'writeRecovery.retryEvery', { cache }),
+  }
 }

@@ -44,9 +44,9 @@ export function joinBus<V>(
         { cache: name },
       )
     }
-    // serve-stale-l1: the user chose availability over the staleness bound during bus outages.
-    local.trust = config.serveStaleL1 ? ALWAYS_TRUSTED : membership.trust
-    local.maxStalenessMs = config.maxStalenessMs ?? membership.maxStalenessMs
+    // onBusDown { serveStale }: the user chose a wider bound for outages ('serve-stale-l1': none at all).
+    local.trust = config.serveStaleMs === Number.POSITIVE_INFINITY ? ALWAYS_TRUSTED : membership.trust
+    local.maxStalenessMs = Math.max(config.maxStalenessMs ?? membership.maxStalenessMs, config.serveStaleMs ?? 0)
     const route = membership.route
     const atomicRoute = route !== undefined && boundShared?.canPublishVia?.(route) === true ? route : undefined
     return { membership, atomicRoute }

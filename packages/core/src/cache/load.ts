@@ -23,6 +23,7 @@ import { deferred, produce } from './produce.js'
 import type { Reporter } from './report.js'
 import { NO_ENTRY, type SharedTierAccess } from './shared-tier.js'
 import type { Counters } from './stats.js'
+import type { WriteRecovery } from './write-recovery.js'
 
 /** The callers of one load: `answer` gives them a value once; `answered` says whether they have one. */
 export interface LoadCallers<V> {
@@ -46,6 +47,7 @@ export interface LoaderParts<V> {
   readonly profiles: GroupProfiles
   readonly factoryLatency: LatencyHistogram
   readonly l2Latency: LatencyHistogram
+  readonly recovery: WriteRecovery | undefined
 }
 
 export class Loader<V> {
@@ -74,6 +76,13 @@ export class Loader<V> {
       counters.staleServed++
       return backoff.value as V
     }
+    // Outage reuse: L1 is not trusted (the bus is down), but this instance
+    // loaded the value itself recently enough for rule 7 to serve it.
+    const reused = local.reusable(key)
+    if (reused !== undefined) {
+      counters.outageReuses++
+      return reused.value as V
+    }
     // Stale-while-revalidate: past its TTL but within grace, L1 answers at once
     // and one refresh runs behind (joining one already running).
     const stale = local.usableStale(key)
@@ -91,16 +100,22 @@ export class Loader<V> {
     const { local, counters, shared } = this.#p
     local.assertOpen(key)
     assertValidKey(this.#p.name, key)
+    const reused = local.reusable(key)
+    if (reused !== undefined) {
+      counters.outageReuses++
+      return reused.value as V
+    }
     counters.l1Misses++
     const ticket = local.guard.begin(key)
     try {
-      const cached = shared === undefined ? undefined : await shared.read(key)
+      const readIssuedAt = clock()
+      const cached = shared === undefined || this.skipsL2(key) ? undefined : await shared.read(key)
       if (cached === undefined) {
         counters.misses++
         return undefined
       }
       counters.l2Hits++
-      local.fill(key, cached, ticket)
+      local.fill(key, cached, ticket, readIssuedAt)
       return cached.value as V
     } finally {
       local.guard.end(key)
@@ -200,7 +215,7 @@ export class Loader<V> {
     try {
       // 1. L2, and other processes' leases.
       const waitUntil = clock() + policy.lockTimeoutMs
-      const skipL2 = shared === undefined || this.#l1OnlyByPolicy(key)
+      const skipL2 = shared === undefined || this.skipsL2(key)
       for (let attempt = 0; ; attempt++) {
         const readIssuedAt = clock()
         const read = skipL2 || shared === undefined ? NO_ENTRY : await shared.readForFill(key, policy.lockTimeoutMs)
@@ -209,7 +224,7 @@ export class Loader<V> {
         if (entry !== undefined && entry.expiresAt > now) {
           counters.l2Hits++
           if (hitChannel.hasSubscribers) hitChannel.publish({ cache: this.#p.name, key, tier: 'l2', stale: false } satisfies HitEvent)
-          local.fill(key, entry, ticket)
+          local.fill(key, entry, ticket, readIssuedAt)
           return entry.value as V
         }
         if (entry !== undefined && usableUntil(entry) > now) {
@@ -234,7 +249,8 @@ export class Loader<V> {
       // 2. The factory.
       const call = new FactoryCall<V>(this.#p.name, key, stale === undefined ? undefined : { value: stale.value as V })
       const expired = local.l1?.get(key)
-      if (expired !== undefined && expired.expiresAt <= clock()) counters.expiredMisses++
+      const factoryIssuedAt = clock()
+      if (expired !== undefined && expired.expiresAt <= factoryIssuedAt) counters.expiredMisses++
       const produced = await produce(this.#p, 1, factory, call, {
         softTimeoutMs: policy.softTimeoutMs,
         hardTimeoutMs: policy.hardTimeoutMs,
@@ -272,7 +288,7 @@ export class Loader<V> {
       }
       const expiresAt = clock() + effectiveTtl(policy, value, call.ttlMs)
       const tags = entryTags(key, call.tags ?? tagsOption)
-      await this.store(key, newEntry(value, expiresAt, policy.graceMs, tags), lease, ticket)
+      await this.store(key, newEntry(value, expiresAt, policy.graceMs, tags), lease, ticket, factoryIssuedAt)
       return value
     } finally {
       local.guard.end(key)
@@ -288,9 +304,9 @@ export class Loader<V> {
    * its key was invalidated may predate the write that invalidated it: it
    * answers the caller, but is cached nowhere.
    */
-  async store(key: string, entry: TierEntry<V>, lease: TierLease | undefined, ticket: number): Promise<void> {
+  async store(key: string, entry: TierEntry<V>, lease: TierLease | undefined, ticket: number, t0: number): Promise<void> {
     const { local, reporter } = this.#p
-    const shared = this.#l1OnlyByPolicy(key) ? undefined : this.#p.shared
+    const shared = this.skipsL2(key) ? undefined : this.#p.shared
     let mayFillL1 = true
     if (shared !== undefined && local.guard.mayFill(key, ticket) && (lease !== undefined || !shared.hasLeases)) {
       try {
@@ -306,7 +322,16 @@ export class Loader<V> {
     } else if (lease !== undefined) {
       await this.#p.shared?.releaseLease(key, lease)
     }
-    if (mayFillL1) local.fill(key, entry, ticket)
+    if (mayFillL1) local.fill(key, entry, ticket, t0)
+  }
+
+  /**
+   * This key's reads and fills leave L2 alone: its group does not pay for L2
+   * (`policy: 'auto'`), or a write to it waits in the write-recovery queue
+   * (L2 may still hold the value from before that write).
+   */
+  skipsL2(key: string): boolean {
+    return this.#p.recovery?.blocksL2(key) === true || this.#l1OnlyByPolicy(key)
   }
 
   /** `policy: 'auto'` decided this key's group does not pay for L2 (needs an L1 to fall back on). */

@@ -16,6 +16,12 @@ export const ALWAYS_TRUSTED: BusTrust = { verifiedAt: Number.POSITIVE_INFINITY }
 
 /** Bounded: a flood of failing keys must not grow the fail-safe map without limit (oldest dropped first). */
 const MAX_FAIL_SAFE_KEYS = 10_000
+/**
+ * Bounded like the fail-safe map: in an outage, keys past this many
+ * (oldest dropped first) are loaded again, which costs factory runs, never
+ * correctness.
+ */
+const MAX_REUSE_KEYS = 100_000
 
 /** A load in flight; callers may join it until `staleUntil` (set when it answered with a stale value), while rule 7 allows. */
 export interface Load<V> {
@@ -39,6 +45,16 @@ export class LocalState<V> {
   readonly inFlight = new Map<string, Load<V>>()
   /** Fail-safe backoff per key: the stale value that answers until `until` (rule 7 still applies, with its `t0`). */
   readonly #failSafe = new Map<string, { until: number; entry: TierEntry; t0: number }>()
+  /**
+   * Outage reuse: values this instance loaded while L1 was not trusted,
+   * with their rule-7 `t0` (when the L2 read or factory call that produced
+   * them was issued). Rule 7 serves each until `t0 + maxStaleness` however
+   * long the bus stays down: a write this instance missed completed after
+   * `t0`. So an outage costs each key at most one load per `maxStaleness`
+   * per instance, and the bound holds. Off with `onBusDown: 'bypass-l1'`.
+   */
+  readonly #reuse = new Map<string, { entry: TierEntry; t0: number }>()
+  reuseOwnLoads = true
   #closed = false
 
   constructor(cache: string, l1: BoundLocalTier | undefined) {
@@ -64,12 +80,12 @@ export class LocalState<V> {
     return this.servable(UNKNOWN_T0, now)
   }
 
-  /** The L1 entry for `key` if it may be served: fresh, and L1 trusted. (The facade inlines this on its hit path.) */
+  /** The L1 entry for `key` if it may be served: fresh, and L1 trusted (the facade inlines this on its hit path); else an outage reuse. */
   hit(key: string): TierEntry | undefined {
     const entry = this.l1?.get(key)
     if (entry === undefined) return undefined
     const now = clock()
-    return entry.expiresAt > now && this.servable(UNKNOWN_T0, now) ? entry : undefined
+    return entry.expiresAt > now && this.servable(UNKNOWN_T0, now) ? entry : this.reusable(key)
   }
 
   /** The L1 entry for `key` if it is past its TTL but within grace, and rule 7 allows it (an L1 value: liveness alone). */
@@ -80,9 +96,33 @@ export class LocalState<V> {
     return entry.staleUntil > now && this.servable(UNKNOWN_T0, now) ? entry : undefined
   }
 
-  /** Mechanism 2: fills L1 unless an invalidation matching `key` arrived since `ticket` was taken. */
-  fill(key: string, entry: TierEntry, ticket: number): void {
-    if (this.l1 !== undefined && !this.#closed && this.guard.mayFill(key, ticket)) this.l1.set(key, entry)
+  /**
+   * Mechanism 2: fills L1 unless an invalidation matching `key` arrived
+   * since `ticket` was taken. `t0`: when the read or factory call that
+   * produced `entry` was issued; a fill while L1 is not trusted keeps it for
+   * outage reuse.
+   */
+  fill(key: string, entry: TierEntry, ticket: number, t0?: number): void {
+    if (this.l1 !== undefined && !this.#closed && this.guard.mayFill(key, ticket)) {
+      this.l1.set(key, entry)
+      if (t0 !== undefined && this.reuseOwnLoads && !this.trusted()) this.#keepForReuse(key, entry, t0)
+    }
+  }
+
+  /** Outage reuse: the value this instance loaded for `key` at `t0`, while it is fresh and rule 7 allows it; else undefined (and forgotten). */
+  reusable(key: string): TierEntry | undefined {
+    const kept = this.#reuse.get(key)
+    if (kept === undefined) return undefined
+    const now = clock()
+    if (kept.entry.expiresAt > now && this.servable(kept.t0, now)) return kept.entry
+    this.#reuse.delete(key)
+    return undefined
+  }
+
+  #keepForReuse(key: string, entry: TierEntry, t0: number): void {
+    this.#reuse.delete(key)
+    if (this.#reuse.size >= MAX_REUSE_KEYS) this.#reuse.delete(this.#reuse.keys().next().value!)
+    this.#reuse.set(key, { entry, t0 })
   }
 
   /**
@@ -126,6 +166,7 @@ export class LocalState<V> {
       if (this.l1?.deleteTagged !== undefined) this.l1.deleteTagged(tags)
       else this.l1?.clear()
       for (const [key, { entry }] of this.#failSafe) if (entry.tags?.some((tag) => tags.has(tag)) === true) this.#failSafe.delete(key)
+      for (const [key, { entry }] of this.#reuse) if (entry.tags?.some((tag) => tags.has(tag)) === true) this.#reuse.delete(key)
       // Which reads in flight were tagged is unknown until they finish: none may fill, none may be joined.
       this.guard.invalidateAll()
       this.inFlight.clear()
@@ -134,6 +175,7 @@ export class LocalState<V> {
     const key = invalidation.key
     this.l1?.delete(key)
     this.#failSafe.delete(key)
+    this.#reuse.delete(key)
     this.guard.invalidateKey(key)
     // Callers arriving from now on must not join a load that began before the write.
     this.inFlight.delete(key)
@@ -143,6 +185,7 @@ export class LocalState<V> {
   clear(): void {
     this.l1?.clear()
     this.#failSafe.clear()
+    this.#reuse.clear()
     this.guard.invalidateAll()
     this.inFlight.clear()
   }
@@ -150,6 +193,7 @@ export class LocalState<V> {
   close(): void {
     this.#closed = true
     this.inFlight.clear()
+    this.#reuse.clear()
     this.l1?.clear()
     this.l1?.close()
   }

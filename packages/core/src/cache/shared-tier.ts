@@ -3,15 +3,23 @@
  * breaker and is timed; a read that fails is reported and becomes a miss, so
  * the factory path keeps working without Redis; leases are taken with the
  * fill read and given back here (mechanism 4's client side).
+ *
+ * In an outage no request pays a timeout it could have known about: while
+ * the tier reports its connection down (`available()`), calls fail at once
+ * with nothing sent; once the breaker opens, requests skip the tier and the
+ * half-open probe runs in the background (`probe()`), never on a request.
  */
 import { clock } from '../clock.js'
-import type { BoundSharedTier, FillRead, TierEntry, TierLease } from '../contracts.js'
+import type { BoundSharedTier, ConnectionChange, FillRead, TierEntry, TierLease } from '../contracts.js'
 import type { CircuitBreaker } from '../circuit-breaker.js'
-import { CircuitOpenError } from '../errors.js'
+import { CircuitOpenError, TierUnavailableError, errorMessageOf } from '../errors.js'
 import type { LatencyHistogram } from '../histogram.js'
 import type { Reporter } from './report.js'
 
 export const NO_ENTRY: FillRead = { entry: undefined }
+
+/** A key no one writes: the probe of a tier without `probe()` reads it (one round trip, a miss). */
+const PROBE_KEY = '\u0000tiercache-probe'
 
 export class SharedTierAccess {
   readonly tier: BoundSharedTier
@@ -19,8 +27,13 @@ export class SharedTierAccess {
   readonly breaker: CircuitBreaker | undefined
   /** Every L2 call (reads, writes, lease operations), ms. */
   readonly latency: LatencyHistogram
+  /** Calls failed at once, nothing sent: the connection was known down, or the circuit open. */
+  skipped = 0
   readonly #cache: string
   readonly #reporter: Reporter
+  #probeTimer: NodeJS.Timeout | undefined
+  #closed = false
+  readonly #unsubscribe: (() => void) | undefined
 
   constructor(cache: string, tier: BoundSharedTier, name: string, breaker: CircuitBreaker | undefined, latency: LatencyHistogram, reporter: Reporter) {
     this.#cache = cache
@@ -29,14 +42,21 @@ export class SharedTierAccess {
     this.breaker = breaker
     this.latency = latency
     this.#reporter = reporter
+    if (breaker !== undefined) breaker.backgroundProbe = true
+    this.#unsubscribe = tier.onConnectionChange?.((change) => this.#onConnectionChange(change))
   }
 
   /**
-   * Runs one shared-tier call through the circuit breaker: skipped at once
-   * while it is open, and its outcome counted. A value the tier rejected
-   * (encoding) says nothing about the tier's health.
+   * Runs one shared-tier call: failed at once while the tier's connection is
+   * known down or the circuit is open, else sent, timed and its outcome
+   * counted. A value the tier refused to encode says nothing about the
+   * tier's health.
    */
   async call<T>(key: string | undefined, run: () => Promise<T>): Promise<T> {
+    if (this.tier.available?.() === false) {
+      this.skipped++
+      throw new TierUnavailableError('shared tier skipped: its connection is down (nothing was sent)', { cache: this.#cache, key, tier: this.name })
+    }
     const breaker = this.breaker
     if (breaker === undefined) {
       const started = clock()
@@ -47,7 +67,8 @@ export class SharedTierAccess {
       }
     }
     if (!breaker.allow()) {
-      throw new CircuitOpenError('shared tier skipped: circuit breaker open after repeated failures', {
+      this.skipped++
+      throw new CircuitOpenError('shared tier skipped: circuit breaker open after repeated failures (a background probe will close it)', {
         cache: this.#cache,
         key,
         tier: this.name,
@@ -63,8 +84,82 @@ export class SharedTierAccess {
       this.latency.record(clock() - started)
       // A value the tier refused to encode never reached it: no verdict on its health.
       if ((error as { code?: unknown } | null)?.code === 'ERR_SERIALIZATION') breaker.release()
-      else breaker.failure()
+      else this.#failed(breaker, error)
       throw error
+    }
+  }
+
+  #failed(breaker: CircuitBreaker, error: unknown): void {
+    const before = breaker.state
+    breaker.failure()
+    if (breaker.state !== 'open') return
+    if (before === 'closed') {
+      this.#reporter.state(
+        'error',
+        { tier: this.name, openForMs: breaker.openForMs, cause: errorMessageOf(error) },
+        `circuit opened: shared tier ${this.name} skipped after repeated failures (last: ${errorMessageOf(error)}); probing it in the background every ${breaker.openForMs} ms`,
+        'TIERCACHE_CIRCUIT_OPEN',
+      )
+    }
+    this.#scheduleProbe(breaker)
+  }
+
+  /** The half-open probe, off the request path: when the cool-down ends, one round trip decides. */
+  #scheduleProbe(breaker: CircuitBreaker): void {
+    if (this.#probeTimer !== undefined || this.#closed) return
+    this.#probeTimer = setTimeout(
+      () => {
+        this.#probeTimer = undefined
+        void this.#probe(breaker)
+      },
+      Math.max(1, breaker.coolDownLeftMs),
+    )
+    this.#probeTimer.unref()
+  }
+
+  async #probe(breaker: CircuitBreaker): Promise<void> {
+    if (this.#closed) return
+    // Known down: no round trip can answer; look again after another cool-down.
+    if (this.tier.available?.() === false || !breaker.beginProbe()) {
+      if (breaker.state !== 'closed') {
+        breaker.failure()
+        this.#scheduleProbe(breaker)
+      }
+      return
+    }
+    const tier = this.tier
+    try {
+      await (tier.probe !== undefined ? tier.probe() : tier.get(PROBE_KEY))
+      breaker.success()
+      this.#reporter.state('info', { tier: this.name }, `circuit closed: shared tier ${this.name} answered the background probe`, 'TIERCACHE_CIRCUIT_CLOSED')
+    } catch (error) {
+      breaker.failure()
+      this.#reporter.state(
+        'debug',
+        { tier: this.name, cause: errorMessageOf(error) },
+        `circuit stays open: probe failed (${errorMessageOf(error)})`,
+        'TIERCACHE_CIRCUIT_OPEN',
+      )
+      this.#scheduleProbe(breaker)
+    }
+  }
+
+  #onConnectionChange(change: ConnectionChange): void {
+    if (change.state === 'lost') {
+      const cause = change.cause === undefined ? '' : ` (${change.cause})`
+      this.#reporter.state(
+        'error',
+        { tier: this.name, endpoint: change.endpoint, cause: change.cause },
+        `shared tier ${this.name} lost its connection to ${change.endpoint}${cause}: reads go to the factory, writes fail, until it is back`,
+        'TIERCACHE_CONNECTION_LOST',
+      )
+    } else {
+      this.#reporter.state(
+        'info',
+        { tier: this.name, endpoint: change.endpoint },
+        `shared tier ${this.name} reconnected to ${change.endpoint}`,
+        'TIERCACHE_CONNECTION_RESTORED',
+      )
     }
   }
 
@@ -128,7 +223,15 @@ export class SharedTierAccess {
     return { corruptEntries: counters?.corruptEntries ?? 0, fillsRefused: counters?.fillsRefused ?? 0, fillsWithoutLease: counters?.fillsWithoutLease ?? 0 }
   }
 
+  /** Resolves once the tier is connected (see `BoundSharedTier.ready`); at once for a tier without a connection. */
+  ready(timeoutMs?: number): Promise<void> {
+    return this.tier.ready?.(timeoutMs) ?? Promise.resolve()
+  }
+
   close(): Promise<void> {
+    this.#closed = true
+    if (this.#probeTimer !== undefined) clearTimeout(this.#probeTimer)
+    this.#unsubscribe?.()
     return this.tier.close()
   }
 }

@@ -17,7 +17,7 @@ export interface CacheCounters {
   factoryLatency: LatencySummary
   /** Factory runs where L1 held the key but its TTL had run out (the advisor's "raise TTL"). */
   expiredMisses: number
-  /** Lookups (per key) L1 could not answer fresh. Lookups in all: `l1Hits + staleServed + l1Misses`. */
+  /** Lookups (per key) L1 could not answer fresh. Lookups in all: `l1Hits + staleServed + outageReuses + l1Misses`. */
   l1Misses: number
   /** Keys no tier had (a factory or loader produced them, or get returned absent). Hit rate: `1 - misses / lookups`. */
   misses: number
@@ -44,6 +44,20 @@ export interface CacheCounters {
   l2FillsRefused: number
   /** Fills that got no lease (Redis refused the write, e.g. under noeviction): produced, not stored. */
   l2FillsWithoutLease: number
+  /**
+   * Reads answered while L1 was not trusted (the bus down) by a value this
+   * instance loaded itself less than `maxStaleness` before: outage reuse,
+   * within the bound. Lookups in all: `l1Hits + staleServed + outageReuses + l1Misses`.
+   */
+  outageReuses: number
+  /** Shared-tier calls failed at once with nothing sent: its connection was known down, or the circuit open. */
+  l2CallsSkipped: number
+  /** `writeRecovery`: invalidations waiting for their replay now (L1 is not trusted meanwhile). */
+  writesQueued: number
+  /** `writeRecovery`: queued invalidations replayed to the shared tier. */
+  writesReplayed: number
+  /** `writeRecovery`: times the queue failed closed (overflow, or a replay failing too often) into one clear(). */
+  writeQueueCollapses: number
   /** Times the shared tier's circuit breaker opened. */
   circuitOpenings: number
   circuit: 'closed' | 'open' | 'half-open' | 'off'
@@ -69,6 +83,8 @@ export function newCounters() {
     l1Misses: 0,
     /** Keys no tier had: produced by a factory or loader (once per load), or returned absent by get/getMany. */
     misses: 0,
+    /** Reads answered, while L1 was not trusted, by a value this instance loaded itself within maxStaleness (outage reuse). */
+    outageReuses: 0,
   }
 }
 

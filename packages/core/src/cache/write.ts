@@ -7,7 +7,7 @@
  */
 import { clock } from '../clock.js'
 import type { AtomicPublish, BusMembership, Invalidation, PublishRoute, TierEntry } from '../contracts.js'
-import { PublishError, type TierCacheError, errorMessageOf } from '../errors.js'
+import { PublishError, type TierCacheError, WriteFailedError, errorMessageOf } from '../errors.js'
 import { writeChannel, type WriteEvent } from '../events.js'
 import { assertValidKey } from '../keys.js'
 import { effectiveTtl, resolvePolicy, type ReadPolicy } from '../policy.js'
@@ -18,6 +18,7 @@ import type { LocalState } from './local-state.js'
 import type { Reporter } from './report.js'
 import type { SharedTierAccess } from './shared-tier.js'
 import type { Counters } from './stats.js'
+import type { WriteRecovery } from './write-recovery.js'
 
 export interface WriterParts<V> {
   readonly name: string
@@ -30,6 +31,8 @@ export interface WriterParts<V> {
   readonly policy: ReadPolicy
   readonly counters: Counters
   readonly reporter: Reporter
+  /** Opt-in `writeRecovery`: failed invalidations queued and replayed. */
+  readonly recovery: WriteRecovery | undefined
 }
 
 export class Writer<V> {
@@ -37,6 +40,12 @@ export class Writer<V> {
 
   constructor(parts: WriterParts<V>) {
     this.#p = parts
+    const shared = parts.shared
+    if (shared !== undefined)
+      parts.recovery?.connect(
+        (invalidation) => this.#replay(shared, invalidation),
+        () => shared.tier.available?.() === false,
+      )
   }
 
   /** Stores `value` in every tier and tells every other instance to drop its L1 copy. */
@@ -58,7 +67,7 @@ export class Writer<V> {
     local.assertOpen(key)
     assertValidKey(name, key)
     const invalidation: Invalidation = { kind: 'key', cache: name, key }
-    await this.#write(key, invalidation, (shared, publish) => shared.tier.delete(key, { publish }))
+    await this.#write(key, invalidation, writeL2Of(invalidation))
   }
 
   /**
@@ -83,12 +92,12 @@ export class Writer<V> {
   async clear(): Promise<void> {
     this.#p.local.assertOpen()
     const invalidation: Invalidation = { kind: 'clear', cache: this.#p.name }
-    await this.#write(undefined, invalidation, (shared, publish) => shared.tier.clear({ publish }))
+    await this.#write(undefined, invalidation, writeL2Of(invalidation))
   }
 
   async #invalidateTagged(tags: readonly string[]): Promise<void> {
     const invalidation: Invalidation = { kind: 'tags', cache: this.#p.name, tags }
-    await this.#write(undefined, invalidation, (shared, publish) => shared.tier.invalidateTags(tags, { publish }))
+    await this.#write(undefined, invalidation, writeL2Of(invalidation))
   }
 
   /**
@@ -142,18 +151,45 @@ export class Writer<V> {
    * An L2 write that failed may or may not have landed (a timeout is not a
    * "no"), so the local copy is dropped and other instances are told to drop
    * theirs before the caller gets the error: an uncertain write must not
-   * leave any L1 serving the old value. An encoding error happened before any
-   * I/O: nothing changed, nothing to undo.
+   * leave any L1 serving the old value. A write never sent (circuit open,
+   * connection known down) changed nothing; with `writeRecovery` it is
+   * queued, and the local copy goes now since the replay will remove it.
+   * An encoding error happened before any I/O: nothing to undo, the caller's bug.
    */
   async #onFailedWrite(key: string | undefined, invalidation: Invalidation, error: unknown): Promise<never> {
-    const { reporter, local } = this.#p
+    const { reporter, local, recovery, shared } = this.#p
     const wrapped = reporter.tierError('write', key, error)
-    // Not attempted (bad value, open circuit): nothing changed, nothing to undo.
-    if (wrapped.code !== 'ERR_SERIALIZATION' && wrapped.code !== 'ERR_CIRCUIT_OPEN') {
-      local.invalidate(invalidation)
-      await this.#publish(invalidation, key).catch((publishError: unknown) => reporter.report(publishError as TierCacheError))
-    }
-    throw wrapped
+    if (wrapped.code === 'ERR_SERIALIZATION') throw wrapped
+    const sent = wrapped.code !== 'ERR_CIRCUIT_OPEN' && wrapped.code !== 'ERR_TIER_UNAVAILABLE'
+    if (sent || recovery !== undefined) local.invalidate(invalidation)
+    if (sent) await this.#publish(invalidation, key).catch((publishError: unknown) => reporter.report(publishError as TierCacheError))
+    recovery?.enqueue(invalidation)
+    const what =
+      invalidation.kind === 'key'
+        ? 'the write of this key'
+        : invalidation.kind === 'tags'
+          ? `the invalidation of tags ${JSON.stringify(invalidation.tags)}`
+          : 'the clear'
+    const tier = shared?.name ?? 'L2'
+    const reached = sent ? 'may not have reached' : 'did not reach'
+    const next =
+      recovery === undefined
+        ? 'until it is retried or its TTL ends; retry it, or enable writeRecovery to have it replayed'
+        : 'until it is replayed (queued: it is written again, as a delete, when the tier is back) or its TTL ends'
+    throw new WriteFailedError(
+      `${what} ${reached} the shared tier (${errorMessageOf(wrapped)}); other instances may serve the previous value from ${tier} ${next}`,
+      recovery !== undefined,
+      { cache: this.#p.name, key, tier, cause: wrapped },
+    )
+  }
+
+  /** Write recovery's replay of one queued invalidation: L2 (a queued set as a delete), then the bus. */
+  async #replay(shared: SharedTierAccess, invalidation: Invalidation): Promise<void> {
+    const key = invalidation.kind === 'key' ? invalidation.key : undefined
+    const atomic: AtomicPublish | undefined =
+      this.#p.atomicRoute === undefined ? undefined : { route: this.#p.atomicRoute, origin: this.#p.instanceId, invalidations: [invalidation] }
+    await shared.call(key, () => writeL2Of(invalidation)(shared, atomic))
+    if (atomic === undefined) await this.#publish(invalidation, key)
   }
 
   async #publish(invalidation: Invalidation, key: string | undefined): Promise<void> {
@@ -165,4 +201,11 @@ export class Writer<V> {
       throw new PublishError(`invalidation could not be published: ${errorMessageOf(error)}`, { cache: this.#p.name, key, cause: error })
     }
   }
+}
+
+/** The L2 write that carries an invalidation: a delete, a tag invalidation, or a clear. */
+function writeL2Of(invalidation: Invalidation): (shared: SharedTierAccess, publish: AtomicPublish | undefined) => Promise<void> {
+  if (invalidation.kind === 'key') return (shared, publish) => shared.tier.delete(invalidation.key, { publish })
+  if (invalidation.kind === 'tags') return (shared, publish) => shared.tier.invalidateTags(invalidation.tags, { publish })
+  return (shared, publish) => shared.tier.clear({ publish })
 }
