@@ -1,16 +1,17 @@
 /**
  * The Bus contract as a test suite: what every bus (memoryBus, redisBus on
  * one server, redisBus on a Cluster, yours) must do for the coherence
- * contract to hold on top of it. Run it from a vitest file:
+ * contract to hold on top of it. Run it from a test file:
  *
  *   runBusConformance({ name: 'my bus', open: async () => ({ buses: [a, b], close }) })
  *
  * `buses` are two handles on one transport, as two instances would hold
- * (they may be the same object for an in-process bus).
+ * (they may be the same object for an in-process bus). The test framework
+ * is found when the suite is called (testing-harness.ts).
  */
-import { describe, expect, it } from 'vitest'
 import { clock } from './clock.js'
 import type { Bus, BusMember, BusMembership, Invalidation } from './contracts.js'
+import { type ConformanceHarness, resolveHarness } from './testing-harness.js'
 
 export interface BusHarness {
   /** Two handles on one transport: instance A's bus and instance B's (may be the same object). */
@@ -33,6 +34,8 @@ export interface BusConformanceOptions {
   open(): Promise<BusHarness>
   /** How long to wait for a delivery before failing (default 5 000 ms). */
   deliveryTimeoutMs?: number
+  /** The test framework to register with; see `ConformanceHarness`. Default: globals, else vitest. */
+  harness?: ConformanceHarness
 }
 
 /** A member that records what reaches it. */
@@ -56,7 +59,12 @@ class Recorder implements BusMember {
 
 let nextId = 0
 
-export function runBusConformance(options: BusConformanceOptions): void {
+/**
+ * Registers the suite for one bus with the test framework: `framework` (or
+ * `options.harness`), else vitest/jest-style globals, else vitest itself.
+ */
+export function runBusConformance(options: BusConformanceOptions, framework?: ConformanceHarness): void {
+  const { describe, it, expect } = resolveHarness('runBusConformance', framework ?? options.harness)
   const timeout = options.deliveryTimeoutMs ?? 5_000
 
   /** Polls `condition` every 5 ms until true, or fails after the delivery timeout. */
@@ -159,7 +167,11 @@ export function runBusConformance(options: BusConformanceOptions): void {
       await harness.ready?.()
       const membership = harness.buses[0].join(member)
       await harness.close()
-      await expect(membership.publish([{ kind: 'clear', cache: 'conformance' }])).rejects.toBeInstanceOf(Error)
+      const failure = await membership.publish([{ kind: 'clear', cache: 'conformance' }]).then(
+        () => undefined,
+        (error: unknown) => error,
+      )
+      expect(failure).toBeInstanceOf(Error)
     })
 
     it('a broken subscription is a gap: every member is told before the bus is trusted again (buses that can lose messages)', async () => {
