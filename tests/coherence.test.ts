@@ -2,7 +2,7 @@
  * The coherence mechanisms, each proven on a real redis-server with a real
  * fault, each by a test that fails when its mechanism is switched off.
  */
-import { createCache, PublishError, TierError, type Cache } from '@tiercache/core'
+import { createCache, PublishError, TierError, WriteFailedError, type Cache } from '@tiercache/core'
 import { memoryTier } from '@tiercache/memory-adapter'
 import { redisBus, redisTier, type RedisBus } from '@tiercache/redis-adapter'
 import { Redis } from 'ioredis'
@@ -234,13 +234,15 @@ describe('mechanism 4 — publish failure', () => {
     expect((error as PublishError).message).toContain('key "k"')
   })
 
-  it('an unconfirmed atomic write rejects with TierError and the writer drops its own copy', async () => {
+  it('an unconfirmed atomic write rejects with WriteFailedError (cause: the TierError) and the writer drops its own copy', async () => {
     const link = await proxy()
     const writer = await instance({ tier: link.url, bus: link.url, tierTimeout: '300ms' })
     await writer.cache.set('k', 'v1')
     link.partition()
     const error = await writer.cache.set('k', 'v2').catch((e: unknown) => e)
-    expect(error).toBeInstanceOf(TierError)
+    expect(error).toBeInstanceOf(WriteFailedError)
+    expect(error).toMatchObject({ queued: false, key: 'k', message: expect.stringMatching(/may not have reached the shared tier/) })
+    expect((error as Error).cause).toBeInstanceOf(TierError)
     link.heal()
     // Whether v2 landed or not, the writer does not keep serving v1 from L1 as if nothing happened.
     expect(await writer.cache.get('k')).toBe('v2')

@@ -88,8 +88,8 @@ export class SerializationError extends TierCacheError {
 
 /** A tier operation failed (connection lost, timeout, server error). */
 export class TierError extends TierCacheError {
-  constructor(message: string, context: ErrorContext = {}) {
-    super('ERR_TIER', message, context)
+  constructor(message: string, context: ErrorContext = {}, code: 'ERR_TIER' | 'ERR_TIER_UNAVAILABLE' = 'ERR_TIER') {
+    super(code, message, context)
   }
 }
 
@@ -138,9 +138,9 @@ export class CircuitOpenError extends TierCacheError {
  * waiting out the tier timeout. A read becomes a miss; a write rejects with
  * `WriteFailedError` whose `cause` is this.
  */
-export class TierUnavailableError extends TierCacheError {
+export class TierUnavailableError extends TierError {
   constructor(message: string, context: ErrorContext = {}) {
-    super('ERR_TIER_UNAVAILABLE', message, context)
+    super(message, context, 'ERR_TIER_UNAVAILABLE')
   }
 }
 

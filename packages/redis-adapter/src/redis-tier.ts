@@ -251,7 +251,10 @@ class BoundRedisTier implements BoundSharedTier {
     const payload = this.#encode(key, entry)
     const now = clock()
     const ttlMs = Math.ceil((entry.staleUntil ?? entry.expiresAt) - now)
-    if (ttlMs <= 0 && options?.publish === undefined) return false // already expired: Redis would only drop it
+    // A fill of an already expired entry has nothing to add: Redis would only drop it. A plain set
+    // still goes through, so it replaces (and revokes the lease of) whatever older value is there.
+    const fill = options?.ifAbsent === true || options?.lease !== undefined
+    if (ttlMs <= 0 && options?.publish === undefined && fill) return false
     const lease = options?.lease
     const group = this.#layout.groupOf(key)
     const written = await this.#write(key, group, {
@@ -261,7 +264,8 @@ class BoundRedisTier implements BoundSharedTier {
       leaseKey: this.#layout.lease(key, group),
       payload,
       ttlMs: Math.max(ttlMs, 1),
-      freshMs: Math.max(0, Math.floor(entry.expiresAt - now)),
+      // Not clamped at 0: an entry written already past its TTL must read back that way (its grace counts from expiresAt).
+      freshMs: Math.floor(entry.expiresAt - now),
       token: lease?.token,
       expectedGeneration: lease?.generation,
       tags: entry.tags === undefined || entry.tags.length === 0 ? undefined : entry.tags.join(TAG_SEPARATOR),

@@ -3,7 +3,7 @@
  * its prefix's keys and channels runs every operation; a wrong password fails
  * typed, never unhandled; TLS works through an ioredis client with the CA.
  */
-import { createCache, TierError } from '@tiercache/core'
+import { createCache, TierError, WriteFailedError } from '@tiercache/core'
 import { memoryTier } from '@tiercache/memory-adapter'
 import { execFileSync } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
@@ -159,7 +159,9 @@ describe('ACL, passwords and TLS', () => {
       invalidation: { ttlOnly: true },
       onError: () => {},
     })
-    await expect(cache.set('x', 1)).rejects.toBeInstanceOf(TierError)
+    const rejected = await cache.set('x', 1).catch((e: unknown) => e)
+    expect(rejected).toBeInstanceOf(WriteFailedError)
+    expect((rejected as Error).cause).toBeInstanceOf(TierError)
     expect(await cache.getOrSet('x', () => 7)).toBe(7)
     expect(bus.status().trusted).toBe(false)
     await cache.close()

@@ -1,4 +1,4 @@
-import { createCache, InvalidOptionError, SerializationError, TierError, type TierCacheError } from '@tiercache/core'
+import { createCache, InvalidOptionError, SerializationError, TierError, WriteFailedError, type TierCacheError } from '@tiercache/core'
 import { clock } from '@tiercache/core/adapter'
 import { memoryTier } from '@tiercache/memory-adapter'
 import { subscribe, unsubscribe } from 'node:diagnostics_channel'
@@ -425,7 +425,8 @@ describe('failure behaviour', () => {
     expect(await cache.getOrSet('other', () => 'from-factory')).toBe('from-factory')
     expect(errors.some((e) => e instanceof TierError && e.key === 'other')).toBe(true)
     const error = await cache.set('k', 'during').catch((e: unknown) => e)
-    expect(error).toBeInstanceOf(TierError)
+    expect(error).toBeInstanceOf(WriteFailedError)
+    expect((error as Error).cause).toBeInstanceOf(TierError)
     // An uncertain write drops the local copy rather than serve what may be stale.
     expect(await cache.getOrSet('k', () => 'recomputed')).toBe('recomputed')
     await down.stop()
@@ -447,9 +448,9 @@ describe('failure behaviour', () => {
     frozen.pause()
     try {
       const error = await cache.set('k', 'during').catch((e: unknown) => e)
-      expect(error).toBeInstanceOf(TierError)
-      expect((error as TierError).message).toMatch(/timed out after 200 ms/)
-      expect((error as TierError).key).toBe('k')
+      expect(error).toBeInstanceOf(WriteFailedError)
+      expect((error as WriteFailedError).message).toMatch(/may not have reached the shared tier .*timed out after 200 ms/)
+      expect((error as WriteFailedError).key).toBe('k')
       expect((error as TierError).cache).toBe('frozen')
       expect(await cache.getOrSet('other', () => 'from-factory')).toBe('from-factory')
       expect(errors.some((e) => e instanceof TierError && e.key === 'other')).toBe(true)
@@ -498,7 +499,7 @@ describe('failure behaviour', () => {
     }
   })
 
-  it('waitForReplicas: with no replica to acknowledge it, a write rejects with a TierError naming the replicas, and the local copy is dropped', async () => {
+  it('waitForReplicas: with no replica to acknowledge it, a write rejects with a WriteFailedError naming the replicas, and the local copy is dropped', async () => {
     const cache = createCache<string>({
       name: 'durable',
       tiers: [memoryTier(), redisTier({ redis: server.url, waitForReplicas: { replicas: 1, timeout: '50ms' } })],
@@ -506,8 +507,9 @@ describe('failure behaviour', () => {
     })
     closers.push(() => cache.close())
     const error = await cache.set('k', 'v').catch((e: unknown) => e)
-    expect(error).toBeInstanceOf(TierError)
-    expect((error as TierError).message).toMatch(/reached 0 of 1 replica/)
+    expect(error).toBeInstanceOf(WriteFailedError)
+    expect((error as WriteFailedError).cause).toBeInstanceOf(TierError)
+    expect((error as WriteFailedError).message).toMatch(/reached 0 of 1 replica/)
     expect(cache.stats().l1Entries).toBe(0)
     expect(() => redisTier({ redis: server.url, waitForReplicas: { replicas: 0 } })).toThrow(/replicas must be a positive integer/)
     expect(() => redisTier({ redis: server.url, timeout: '1s', waitForReplicas: { replicas: 1, timeout: '2s' } })).toThrow(/shorter than the tier's timeout/)
