@@ -121,8 +121,7 @@ export class Writer<V> {
         key,
       } satisfies WriteEvent)
     }
-    const atomic: AtomicPublish | undefined =
-      this.#p.atomicRoute === undefined ? undefined : { route: this.#p.atomicRoute, origin: this.#p.instanceId, invalidations: [invalidation] }
+    const atomic = this.#atomicPublishOf(invalidation)
     // The writer's own L1 copy is guarded like any fill: if another
     // instance's invalidation for this key arrives while this write is in
     // flight, that write may be newer than ours, so ours stays out of L1.
@@ -183,11 +182,16 @@ export class Writer<V> {
     )
   }
 
+  /** Mechanism 1: the invalidation handed to the L2 write, to publish in the same atomic step, where the tier can. */
+  #atomicPublishOf(invalidation: Invalidation): AtomicPublish | undefined {
+    const route = this.#p.atomicRoute
+    return route === undefined ? undefined : { route, origin: this.#p.instanceId, invalidations: [invalidation] }
+  }
+
   /** Write recovery's replay of one queued invalidation: L2 (a queued set as a delete), then the bus. */
   async #replay(shared: SharedTierAccess, invalidation: Invalidation): Promise<void> {
     const key = invalidation.kind === 'key' ? invalidation.key : undefined
-    const atomic: AtomicPublish | undefined =
-      this.#p.atomicRoute === undefined ? undefined : { route: this.#p.atomicRoute, origin: this.#p.instanceId, invalidations: [invalidation] }
+    const atomic = this.#atomicPublishOf(invalidation)
     await shared.call(key, () => writeL2Of(invalidation)(shared, atomic))
     if (atomic === undefined) await this.#publish(invalidation, key)
   }
