@@ -95,7 +95,7 @@ export interface CacheOptions extends ReadPolicyOptions {
    * invalidations, or after `maxAttempts` (default 10) failed replays of one,
    * the queue collapses into one `clear()` of the cache (it fails closed).
    * Replays are tried every `retryEvery` (default '1s'). The queue is in
-   * memory: it is lost if the process dies. Default off: the write rejects
+   * memory: it is lost on close() or if the process dies. Default off: the write rejects
    * with `WriteFailedError` (`queued: false`) and the caller retries.
    */
   writeRecovery?: boolean | { maxQueued?: number; maxAttempts?: number; retryEvery?: Duration }
