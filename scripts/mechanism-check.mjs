@@ -123,8 +123,8 @@ export const MECHANISMS = [
   {
     name: '7 serve rule: outage reuse ends at t0 + maxStaleness',
     file: 'packages/core/src/cache/local-state.ts',
-    from: 'if (kept.entry.expiresAt > now && this.servable(kept.t0, now)) return kept.entry',
-    to: 'if (kept.entry.expiresAt > now) return kept.entry',
+    from: 'if (entry !== undefined && entry.expiresAt > now && this.servable(t0, now)) return entry',
+    to: 'if (entry !== undefined && entry.expiresAt > now) return entry',
     tests: ['packages/core/test/outage.test.ts', '-t', 'reuse window ends'],
   },
   {

@@ -17,9 +17,10 @@ export const ALWAYS_TRUSTED: BusTrust = { verifiedAt: Number.POSITIVE_INFINITY }
 /** Bounded: a flood of failing keys must not grow the fail-safe map without limit (oldest dropped first). */
 const MAX_FAIL_SAFE_KEYS = 10_000
 /**
- * Bounded like the fail-safe map: in an outage, keys past this many
- * (oldest dropped first) are loaded again, which costs factory runs, never
- * correctness.
+ * Bounded: in an outage, keys past this many (oldest dropped first) are
+ * loaded again, which costs factory runs, never correctness. The map holds
+ * only each key's `t0` (a number); the value stays in L1, under L1's own
+ * limits, and is reused only while L1 still holds it.
  */
 const MAX_REUSE_KEYS = 100_000
 
@@ -53,7 +54,7 @@ export class LocalState<V> {
    * `t0`. So an outage costs each key at most one load per `maxStaleness`
    * per instance, and the bound holds. Off with `onBusDown: 'bypass-l1'`.
    */
-  readonly #reuse = new Map<string, { entry: TierEntry; t0: number }>()
+  readonly #reuse = new Map<string, number>()
   reuseOwnLoads = true
   #closed = false
 
@@ -105,24 +106,30 @@ export class LocalState<V> {
   fill(key: string, entry: TierEntry, ticket: number, t0?: number): void {
     if (this.l1 !== undefined && !this.#closed && this.guard.mayFill(key, ticket)) {
       this.l1.set(key, entry)
-      if (t0 !== undefined && this.reuseOwnLoads && !this.trusted()) this.#keepForReuse(key, entry, t0)
+      if (t0 !== undefined && this.reuseOwnLoads && !this.trusted()) this.#keepForReuse(key, t0)
     }
   }
 
-  /** Outage reuse: the value this instance loaded for `key` at `t0`, while it is fresh and rule 7 allows it; else undefined (and forgotten). */
+  /**
+   * Outage reuse: the L1 value this instance loaded for `key` at `t0`, while
+   * it is fresh and rule 7 allows it; else undefined (and forgotten). L1 may
+   * hold a later fill than the one recorded (never an earlier one: the
+   * guard keeps older loads out), so the recorded `t0` is a safe bound.
+   */
   reusable(key: string): TierEntry | undefined {
-    const kept = this.#reuse.get(key)
-    if (kept === undefined) return undefined
+    const t0 = this.#reuse.get(key)
+    if (t0 === undefined) return undefined
+    const entry = this.l1?.get(key)
     const now = clock()
-    if (kept.entry.expiresAt > now && this.servable(kept.t0, now)) return kept.entry
+    if (entry !== undefined && entry.expiresAt > now && this.servable(t0, now)) return entry
     this.#reuse.delete(key)
     return undefined
   }
 
-  #keepForReuse(key: string, entry: TierEntry, t0: number): void {
+  #keepForReuse(key: string, t0: number): void {
     this.#reuse.delete(key)
     if (this.#reuse.size >= MAX_REUSE_KEYS) this.#reuse.delete(this.#reuse.keys().next().value!)
-    this.#reuse.set(key, { entry, t0 })
+    this.#reuse.set(key, t0)
   }
 
   /**
@@ -166,7 +173,7 @@ export class LocalState<V> {
       if (this.l1?.deleteTagged !== undefined) this.l1.deleteTagged(tags)
       else this.l1?.clear()
       for (const [key, { entry }] of this.#failSafe) if (entry.tags?.some((tag) => tags.has(tag)) === true) this.#failSafe.delete(key)
-      for (const [key, { entry }] of this.#reuse) if (entry.tags?.some((tag) => tags.has(tag)) === true) this.#reuse.delete(key)
+      // (Reuse records need no pass: the tagged L1 entries they point at are gone.)
       // Which reads in flight were tagged is unknown until they finish: none may fill, none may be joined.
       this.guard.invalidateAll()
       this.inFlight.clear()
