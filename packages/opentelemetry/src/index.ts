@@ -37,6 +37,7 @@ export function registerTiercacheOtelMetrics(meter: Meter, caches: ReadonlyArray
       const s = cache.stats()
       result.observe(s.l1Hits, { cache: cache.name, tier: 'l1', result: 'hit' })
       result.observe(s.staleServed, { cache: cache.name, tier: 'l1', result: 'stale' })
+      result.observe(s.outageReuses, { cache: cache.name, tier: 'l1', result: 'outage-reuse' })
       result.observe(s.l2Hits, { cache: cache.name, tier: 'l2', result: 'hit' })
       result.observe(s.misses, { cache: cache.name, tier: 'none', result: 'miss' })
     }

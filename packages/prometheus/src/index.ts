@@ -45,6 +45,7 @@ export function registerTiercacheMetrics(caches: ReadonlyArray<Cache<unknown>>, 
       const s = cache.stats()
       set({ cache: cache.name, tier: 'l1', result: 'hit' }, s.l1Hits)
       set({ cache: cache.name, tier: 'l1', result: 'stale' }, s.staleServed)
+      set({ cache: cache.name, tier: 'l1', result: 'outage-reuse' }, s.outageReuses)
       set({ cache: cache.name, tier: 'l2', result: 'hit' }, s.l2Hits)
       set({ cache: cache.name, tier: 'none', result: 'miss' }, s.misses)
     }
