@@ -119,6 +119,9 @@ export class SharedTierAccess {
 
   async #probe(breaker: CircuitBreaker): Promise<void> {
     if (this.#closed) return
+    // A Node timer can fire before clock() reaches its delay (libuv's loop time is cached and whole ms): the
+    // cool-down is not over, which is no failure; counted as one, it pushed the cool-down out again, forever.
+    if (breaker.state === 'open') return this.#scheduleProbe(breaker)
     // Known down: no round trip can answer; look again after another cool-down.
     if (this.tier.available?.() === false || !breaker.beginProbe()) {
       if (breaker.state !== 'closed') {
