@@ -37,8 +37,8 @@ export const MECHANISMS = [
   {
     name: '2 in-flight guard on the getMany fill path',
     file: 'packages/core/src/cache/batch.ts',
-    from: 'local.fill(key, candidate, ticket, readIssuedAt)',
-    to: 'local.l1?.set(key, candidate)',
+    from: 'if (!skips.skipL1) local.fill(key, candidate, ticket, readIssuedAt)',
+    to: 'if (!skips.skipL1) local.l1?.set(key, candidate)',
     tests: ['packages/core/test/in-flight-guard.test.ts', '-t', 'getMany'],
   },
   {

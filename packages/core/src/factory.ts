@@ -16,6 +16,8 @@ export interface FactoryContext<V> {
   skipCache(): void
   /** Stores this value under these tags (instead of the call's `tags`). */
   setTags(tags: readonly string[]): void
+  /** Keeps this value usable this long past its TTL (stale-while-revalidate, fail-safe) instead of the configured `grace`. */
+  setGrace(grace: Duration): void
 }
 
 /** Produces the value on a miss. `null` and `undefined` are cached as misses (negative caching). */
@@ -27,6 +29,7 @@ export class FactoryCall<V> implements FactoryContext<V> {
   readonly stale: V | undefined
   readonly hasStale: boolean
   ttlMs: number | undefined
+  graceMs: number | undefined
   tags: readonly string[] | undefined
   skipped = false
   readonly #cache: string
@@ -40,6 +43,11 @@ export class FactoryCall<V> implements FactoryContext<V> {
 
   setTtl(ttl: Duration): void {
     this.ttlMs = parseDuration(ttl, 'setTtl', { cache: this.#cache, key: this.key })
+  }
+
+  setGrace(grace: Duration): void {
+    // 0 switches grace off for this value.
+    this.graceMs = grace === 0 ? 0 : parseDuration(grace, 'setGrace', { cache: this.#cache, key: this.key })
   }
 
   skipCache(): void {

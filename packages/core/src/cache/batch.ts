@@ -17,6 +17,7 @@ import type { GetOrSetOptions } from './config.js'
 import { newEntry } from './entry.js'
 import { NO_CALLERS, type Loader } from './load.js'
 import type { LocalState } from './local-state.js'
+import { NO_SKIPS, type TierSkips } from './skips.js'
 import { type Deferred, deferred, produce } from './produce.js'
 import { NO_ENTRY, type SharedTierAccess } from './shared-tier.js'
 import type { Counters } from './stats.js'
@@ -50,12 +51,12 @@ export class BatchReader<V> {
   }
 
   /** L1, then one L2 round trip for what L1 did not have; entries in key order. */
-  async getMany(keys: readonly string[]): Promise<Array<TierEntry | undefined>> {
+  async getMany(keys: readonly string[], skips: TierSkips = NO_SKIPS): Promise<Array<TierEntry | undefined>> {
     const { local, shared, counters } = this.#p
     local.assertOpen()
     this.#assertKeys(keys)
-    const entries: Array<TierEntry | undefined> = keys.map((key) => local.hit(key))
-    const missing = keys.filter((key, i) => entries[i] === undefined && !this.#p.loader.skipsL2(key))
+    const entries: Array<TierEntry | undefined> = keys.map((key) => (skips.skipL1 ? undefined : local.hit(key)))
+    const missing = keys.filter((key, i) => entries[i] === undefined && !skips.skipL2 && !this.#p.loader.skipsL2(key))
     const skipped = keys.filter((_, i) => entries[i] === undefined).length - missing.length
     counters.l1Misses += skipped
     counters.misses += skipped
@@ -81,7 +82,7 @@ export class BatchReader<V> {
         if (candidate !== undefined && candidate.expiresAt > now) {
           entries[i] = candidate
           counters.l2Hits++
-          local.fill(key, candidate, ticket, readIssuedAt)
+          if (!skips.skipL1) local.fill(key, candidate, ticket, readIssuedAt)
         } else {
           counters.misses++
         }

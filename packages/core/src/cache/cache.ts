@@ -24,7 +24,7 @@ import { newInstanceId } from '../instance-id.js'
 import type { ReadPolicy, ReadPolicyOptions } from '../policy.js'
 import { GroupProfiles } from '../profiles.js'
 import { BatchReader, type BatchLoader } from './batch.js'
-import { resolveConfig, warnNoPlan, type CacheOptions, type GetOrSetOptions, type SetOptions } from './config.js'
+import { resolveConfig, warnNoPlan, type CacheOptions, type GetOrSetOptions, type ReadOptions, type SetOptions } from './config.js'
 import {
   keyTemplate,
   namespaceHandle,
@@ -41,6 +41,7 @@ import { joinBus } from './join-bus.js'
 import { LocalState } from './local-state.js'
 import { Reporter } from './report.js'
 import { SharedTierAccess } from './shared-tier.js'
+import { tierSkipsOf } from './skips.js'
 import { newCounters, type CacheCounters } from './stats.js'
 import { Writer } from './write.js'
 import { WriteRecovery } from './write-recovery.js'
@@ -159,8 +160,8 @@ export class Cache<V = unknown> implements CacheCalls<V> {
     // L1 hit path: no async function, no allocation but the resolved promise,
     // one clock read serving both the TTL and the liveness check. Keys are
     // validated on the miss path only: an invalid key can never have been
-    // written, so it can never hit.
-    const entry = this.#l1Hit(key)
+    // written, so it can never hit. A call with skipL1 goes past L1.
+    const entry = options?.skipL1 === true ? undefined : this.#l1Hit(key)
     if (entry !== undefined) {
       this.#l1Hits++
       if (hitChannel.hasSubscribers) hitChannel.publish({ cache: this.name, key, tier: 'l1', stale: false } satisfies HitEvent)
@@ -169,15 +170,15 @@ export class Cache<V = unknown> implements CacheCalls<V> {
     return this.#loader.getOrSet(key, factory, options)
   }
 
-  /** The cached value, or `undefined` when no tier holds a fresh one. Never runs a factory. */
-  get(key: string): Promise<V | undefined> {
-    const entry = this.#l1Hit(key)
+  /** The cached value, or `undefined` when no tier holds a fresh one. Never runs a factory. `skipL1`/`skipL2` read past a tier. */
+  get(key: string, options?: ReadOptions): Promise<V | undefined> {
+    const entry = options?.skipL1 === true ? undefined : this.#l1Hit(key)
     if (entry !== undefined) {
       this.#l1Hits++
       if (hitChannel.hasSubscribers) hitChannel.publish({ cache: this.name, key, tier: 'l1', stale: false } satisfies HitEvent)
       return Promise.resolve(entry.value as V)
     }
-    return this.#loader.get(key)
+    return this.#loader.get(key, options)
   }
 
   /**
@@ -197,8 +198,8 @@ export class Cache<V = unknown> implements CacheCalls<V> {
    * Values for `keys`, in order (`undefined` where no tier holds a fresh
    * one): L1 first, then one L2 round trip for the rest. Never runs a factory.
    */
-  async getMany(keys: readonly string[]): Promise<Array<V | undefined>> {
-    const entries = await this.#batch.getMany(keys)
+  async getMany(keys: readonly string[], options?: ReadOptions): Promise<Array<V | undefined>> {
+    const entries = await this.#batch.getMany(keys, tierSkipsOf(options, { cache: this.name }))
     return entries.map((entry) => entry?.value as V | undefined)
   }
 
@@ -222,8 +223,8 @@ export class Cache<V = unknown> implements CacheCalls<V> {
   }
 
   /** Removes `key` from every tier, on every instance. */
-  delete(key: string): Promise<void> {
-    return this.#writer.delete(key)
+  delete(key: string, options?: ReadOptions): Promise<void> {
+    return this.#writer.delete(key, options)
   }
 
   /**

@@ -4,6 +4,7 @@
  * so a rejected `createCache` holds nothing open.
  */
 import { CircuitBreaker } from '../circuit-breaker.js'
+import type { TierSkipOptions } from './skips.js'
 import type { Bus, LocalTier, SharedTier, Tier } from '../contracts.js'
 import type { InvalidationPlan } from '../describe.js'
 import { parseDuration, type Duration } from '../duration.js'
@@ -107,7 +108,7 @@ export interface CacheOptions extends ReadPolicyOptions {
   invalidation?: InvalidationPlan
 }
 
-export interface SetOptions {
+export interface SetOptions extends TierSkipOptions {
   /** Overrides the cache's `ttl` for this value. */
   ttl?: Duration
   /** Overrides the cache's `grace` for this value. */
@@ -117,9 +118,12 @@ export interface SetOptions {
 }
 
 /** Per-call overrides of the cache's read-path options, and the tags to store a produced value under. */
-export interface GetOrSetOptions extends ReadPolicyOptions {
+export interface GetOrSetOptions extends ReadPolicyOptions, TierSkipOptions {
   tags?: readonly string[]
 }
+
+/** Options of `get`, `getMany` and `delete`: the per-call tier flags. */
+export interface ReadOptions extends TierSkipOptions {}
 
 const KNOWN_OPTIONS = new Set<string>([
   'name',

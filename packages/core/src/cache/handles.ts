@@ -12,18 +12,18 @@ import { assertValidKey } from '../keys.js'
 import type { ReadPolicyOptions } from '../policy.js'
 import { assertValidNamespace, NAMESPACE_SEPARATOR, namespacedKey } from '../tags.js'
 import type { BatchLoader } from './batch.js'
-import type { GetOrSetOptions, SetOptions } from './config.js'
+import type { GetOrSetOptions, ReadOptions, SetOptions } from './config.js'
 import type { Reporter } from './report.js'
 
 /** The per-key calls a cache and a namespace handle share. */
 interface KeyCalls<V> {
   readonly name: string
-  get(key: string): Promise<V | undefined>
+  get(key: string, options?: ReadOptions): Promise<V | undefined>
   getOrSet(key: string, factory: Factory<V>, options?: GetOrSetOptions): Promise<V>
-  getMany(keys: readonly string[]): Promise<Array<V | undefined>>
+  getMany(keys: readonly string[], options?: ReadOptions): Promise<Array<V | undefined>>
   getOrSetMany(keys: readonly string[], loader: BatchLoader<V>, options?: GetOrSetOptions): Promise<V[]>
   set(key: string, value: V, options?: SetOptions): Promise<void>
-  delete(key: string): Promise<void>
+  delete(key: string, options?: ReadOptions): Promise<void>
 }
 
 /** The calls handles are built on: the cache's public read and write methods. */
@@ -64,9 +64,9 @@ export function namespaceHandle<V>(cache: CacheCalls<V>, namespace: string): Cac
   return {
     name: namespace,
     // async: a bad key rejects like any other call, never throws synchronously.
-    get: async (key) => cache.get(scoped(key)),
+    get: async (key, options) => cache.get(scoped(key), options),
     getOrSet: async (key, factory, options) => cache.getOrSet(scoped(key), factory, options),
-    getMany: async (keys) => cache.getMany(keys.map(scoped)),
+    getMany: async (keys, options) => cache.getMany(keys.map(scoped), options),
     getOrSetMany: async (keys, loader, options) => {
       const scopedKeys = keys.map(scoped)
       const back = new Map(scopedKeys.map((full, i) => [full, keys[i]!]))
@@ -81,7 +81,7 @@ export function namespaceHandle<V>(cache: CacheCalls<V>, namespace: string): Cac
       )
     },
     set: async (key, value, options) => cache.set(scoped(key), value, options),
-    delete: async (key) => cache.delete(scoped(key)),
+    delete: async (key, options) => cache.delete(scoped(key), options),
     invalidate: () => cache.invalidateNamespace(namespace),
     namespace: (sub) => namespaceHandle(cache, `${namespace}:${sub}`),
   }

@@ -22,6 +22,7 @@ import type { Load, LocalState } from './local-state.js'
 import { deferred, produce } from './produce.js'
 import type { Reporter } from './report.js'
 import { NO_ENTRY, type SharedTierAccess } from './shared-tier.js'
+import { NO_SKIPS, type TierSkipOptions, type TierSkips, tierSkipsOf } from './skips.js'
 import type { Counters } from './stats.js'
 import type { WriteRecovery } from './write-recovery.js'
 
@@ -69,6 +70,8 @@ export class Loader<V> {
     const policy = resolvePolicy(options, this.#p.policy, { cache: this.#p.name, key })
     const tags = options?.tags
     if (tags !== undefined) assertValidTags(this.#p.name, tags, key)
+    const skips = tierSkipsOf(options, { cache: this.#p.name, key })
+    if (skips !== NO_SKIPS) return this.#loadPastTiers(key, factory, policy, tags, skips)
     // Fail-safe backoff: after a factory failure answered with a stale value,
     // that value answers until the backoff ends (never past its grace, never past rule 7).
     const backoff = local.failSafeValue(key)
@@ -95,12 +98,24 @@ export class Loader<V> {
     return local.joinable(key) ?? this.#start(key, factory, policy, stale, false, tags)
   }
 
+  /**
+   * A `getOrSet` with tier flags: neither joins a load in flight nor can be
+   * joined (the others read and store where this call does not), and reads
+   * L1's stale values only if it may read L1.
+   */
+  async #loadPastTiers(key: string, factory: Factory<V>, policy: ReadPolicy, tags: readonly string[] | undefined, skips: TierSkips): Promise<V> {
+    this.#p.counters.l1Misses++
+    const stale = skips.skipL1 ? undefined : this.#p.local.usableStale(key)
+    return this.load(key, factory, policy, stale, NO_CALLERS, tags, skips)
+  }
+
   /** `get` after L1 could not answer fresh: L2 only, never a factory. */
-  async get(key: string): Promise<V | undefined> {
+  async get(key: string, options: TierSkipOptions | undefined): Promise<V | undefined> {
     const { local, counters, shared } = this.#p
     local.assertOpen(key)
     assertValidKey(this.#p.name, key)
-    const reused = local.reusable(key)
+    const skips = tierSkipsOf(options, { cache: this.#p.name, key })
+    const reused = skips.skipL1 ? undefined : local.reusable(key)
     if (reused !== undefined) {
       counters.outageReuses++
       return reused.value as V
@@ -109,13 +124,13 @@ export class Loader<V> {
     const ticket = local.guard.begin(key)
     try {
       const readIssuedAt = clock()
-      const cached = shared === undefined || this.skipsL2(key) ? undefined : await shared.read(key)
+      const cached = shared === undefined || skips.skipL2 || this.skipsL2(key) ? undefined : await shared.read(key)
       if (cached === undefined) {
         counters.misses++
         return undefined
       }
       counters.l2Hits++
-      local.fill(key, cached, ticket, readIssuedAt)
+      if (!skips.skipL1) local.fill(key, cached, ticket, readIssuedAt)
       return cached.value as V
     } finally {
       local.guard.end(key)
@@ -189,6 +204,7 @@ export class Loader<V> {
     staleFromL1: TierEntry | undefined,
     callers: LoadCallers<V>,
     tagsOption?: readonly string[],
+    skips: TierSkips = NO_SKIPS,
   ): Promise<V> {
     const { local, shared, counters, reporter } = this.#p
     const ticket = local.guard.begin(key)
@@ -215,7 +231,7 @@ export class Loader<V> {
     try {
       // 1. L2, and other processes' leases.
       const waitUntil = clock() + policy.lockTimeoutMs
-      const skipL2 = shared === undefined || this.skipsL2(key)
+      const skipL2 = shared === undefined || skips.skipL2 || this.skipsL2(key)
       for (let attempt = 0; ; attempt++) {
         const readIssuedAt = clock()
         const read = skipL2 || shared === undefined ? NO_ENTRY : await shared.readForFill(key, policy.lockTimeoutMs)
@@ -224,7 +240,7 @@ export class Loader<V> {
         if (entry !== undefined && entry.expiresAt > now) {
           counters.l2Hits++
           if (hitChannel.hasSubscribers) hitChannel.publish({ cache: this.#p.name, key, tier: 'l2', stale: false } satisfies HitEvent)
-          local.fill(key, entry, ticket, readIssuedAt)
+          if (!skips.skipL1) local.fill(key, entry, ticket, readIssuedAt)
           return entry.value as V
         }
         if (entry !== undefined && usableUntil(entry) > now) {
@@ -232,7 +248,7 @@ export class Loader<V> {
             stale = entry
             staleT0 = readIssuedAt
           }
-          local.fill(key, entry, ticket) // stale within grace: serves the next callers' SWR
+          if (!skips.skipL1) local.fill(key, entry, ticket) // stale within grace: serves the next callers' SWR
         }
         const answeredStale = stale !== undefined && policy.refreshStale === 'background' && serveStale()
         lease = read.lease
@@ -288,7 +304,8 @@ export class Loader<V> {
       }
       const expiresAt = clock() + effectiveTtl(policy, value, call.ttlMs)
       const tags = entryTags(key, call.tags ?? tagsOption)
-      await this.store(key, newEntry(value, expiresAt, policy.graceMs, tags), lease, ticket, factoryIssuedAt)
+      const graceMs = call.graceMs ?? policy.graceMs
+      await this.store(key, newEntry(value, expiresAt, graceMs, tags), lease, ticket, factoryIssuedAt, skips)
       return value
     } finally {
       local.guard.end(key)
@@ -304,9 +321,9 @@ export class Loader<V> {
    * its key was invalidated may predate the write that invalidated it: it
    * answers the caller, but is cached nowhere.
    */
-  async store(key: string, entry: TierEntry<V>, lease: TierLease | undefined, ticket: number, t0: number): Promise<void> {
+  async store(key: string, entry: TierEntry<V>, lease: TierLease | undefined, ticket: number, t0: number, skips: TierSkips = NO_SKIPS): Promise<void> {
     const { local, reporter } = this.#p
-    const shared = this.skipsL2(key) ? undefined : this.#p.shared
+    const shared = skips.skipL2 || this.skipsL2(key) ? undefined : this.#p.shared
     let mayFillL1 = true
     if (shared !== undefined && local.guard.mayFill(key, ticket) && (lease !== undefined || !shared.hasLeases)) {
       try {
@@ -322,7 +339,7 @@ export class Loader<V> {
     } else if (lease !== undefined) {
       await this.#p.shared?.releaseLease(key, lease)
     }
-    if (mayFillL1) local.fill(key, entry, ticket, t0)
+    if (mayFillL1 && !skips.skipL1) local.fill(key, entry, ticket, t0)
   }
 
   /**

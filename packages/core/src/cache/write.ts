@@ -17,6 +17,7 @@ import { newEntry } from './entry.js'
 import type { LocalState } from './local-state.js'
 import type { Reporter } from './report.js'
 import type { SharedTierAccess } from './shared-tier.js'
+import { type TierSkipOptions, tierSkipsOf } from './skips.js'
 import type { Counters } from './stats.js'
 import type { WriteRecovery } from './write-recovery.js'
 
@@ -56,16 +57,28 @@ export class Writer<V> {
     const policy = resolvePolicy(options, this.#p.policy, { cache: name, key })
     if (options?.tags !== undefined) assertValidTags(name, options.tags, key)
     const expiresAt = clock() + effectiveTtl(policy, undefined, policy.ttlMs)
+    const skips = tierSkipsOf(options, { cache: name, key })
     const entry = newEntry(value, expiresAt, policy.graceMs, entryTags(key, options?.tags))
     const invalidation: Invalidation = { kind: 'key', cache: name, key }
-    await this.#write(key, invalidation, async (shared, publish) => void (await shared.tier.set(key, entry, { publish })), entry)
+    // skipL2: the value stays out of L2, but the L2 copy is deleted and the
+    // invalidation published all the same, or every other instance would
+    // read the old value back from L2. skipL1: not kept in this L1.
+    const writeL2 = skips.skipL2
+      ? writeL2Of(invalidation)
+      : async (shared: SharedTierAccess, publish: AtomicPublish | undefined) => void (await shared.tier.set(key, entry, { publish }))
+    await this.#write(key, invalidation, writeL2, skips.skipL1 ? undefined : entry, true)
   }
 
-  /** Removes `key` from every tier, on every instance. */
-  async delete(key: string): Promise<void> {
+  /**
+   * Removes `key` from every tier, on every instance. Tier flags are
+   * accepted (and checked) but change nothing: a delete is an invalidation,
+   * and flags never choose which invalidations happen.
+   */
+  async delete(key: string, options?: TierSkipOptions): Promise<void> {
     const { name, local } = this.#p
     local.assertOpen(key)
     assertValidKey(name, key)
+    tierSkipsOf(options, { cache: name, key })
     const invalidation: Invalidation = { kind: 'key', cache: name, key }
     await this.#write(key, invalidation, writeL2Of(invalidation))
   }
@@ -111,13 +124,14 @@ export class Writer<V> {
     invalidation: Invalidation,
     writeL2: (shared: SharedTierAccess, publish: AtomicPublish | undefined) => Promise<void>,
     l1Entry?: TierEntry,
+    isSet = l1Entry !== undefined,
   ): Promise<void> {
     const { local, shared, counters } = this.#p
     counters.writes++
     if (writeChannel.hasSubscribers) {
       writeChannel.publish({
         cache: this.#p.name,
-        kind: invalidation.kind === 'key' ? (l1Entry === undefined ? 'delete' : 'set') : invalidation.kind,
+        kind: invalidation.kind === 'key' ? (isSet ? 'set' : 'delete') : invalidation.kind,
         key,
       } satisfies WriteEvent)
     }

@@ -1,0 +1,123 @@
+/**
+ * Per-call tier flags (`skipL1`, `skipL2`) choose where one call reads and
+ * stores a value, never which invalidations happen; and the factory can set
+ * its result's grace (`ctx.setGrace`).
+ */
+import { describe, expect, it } from 'vitest'
+import { InvalidOptionError, createCache } from '../src/index.js'
+import { FakeBus, controlledSharedTier, entry, fakeLocalTier } from './fakes.js'
+
+function caches() {
+  const l2 = controlledSharedTier()
+  const bus = new FakeBus()
+  const make = (name: string) => {
+    const l1 = fakeLocalTier()
+    const cache = createCache<string>({ name: 'flags', tiers: [l1, l2], bus, ttl: '1h', onError: () => {}, invalidation: { notes: name } })
+    return { cache, l1: l1.bound }
+  }
+  return { a: make('a'), b: make('b'), l2: l2.bound, bus }
+}
+
+describe('skipL1 / skipL2 on reads', () => {
+  it('getOrSet with skipL1 reads past L1 and does not fill it', async () => {
+    const { a, l2 } = caches()
+    a.l1.set('k', entry('in-l1'))
+    l2.map.set('k', entry('in-l2'))
+    expect(await a.cache.getOrSet('k', async () => 'db', { skipL1: true })).toBe('in-l2')
+    expect(a.l1.get('k')?.value).toBe('in-l1')
+    expect(await a.cache.getOrSet('new', async () => 'db', { skipL1: true })).toBe('db')
+    expect(a.l1.get('new')).toBeUndefined()
+    expect(l2.map.get('new')?.value).toBe('db') // stored in L2
+  })
+
+  it('getOrSet with skipL2 neither reads nor writes L2, and fills L1', async () => {
+    const { a, l2 } = caches()
+    l2.map.set('k', entry('in-l2'))
+    expect(await a.cache.getOrSet('k', async () => 'db', { skipL2: true })).toBe('db')
+    expect(l2.calls).toEqual([])
+    expect(a.l1.get('k')?.value).toBe('db')
+    expect(l2.map.get('k')?.value).toBe('in-l2')
+  })
+
+  it('get and getMany honour both flags', async () => {
+    const { a, l2 } = caches()
+    a.l1.set('k', entry('in-l1'))
+    l2.map.set('k', entry('in-l2'))
+    l2.map.set('only-l2', entry('l2-value'))
+    expect(await a.cache.get('k', { skipL1: true })).toBe('in-l2')
+    expect(await a.cache.get('only-l2', { skipL2: true })).toBeUndefined()
+    expect(await a.cache.get('only-l2', { skipL1: true })).toBe('l2-value')
+    expect(a.l1.get('only-l2')).toBeUndefined() // skipL1: not filled
+    expect(await a.cache.getMany(['k', 'only-l2'], { skipL1: true })).toEqual(['in-l2', 'l2-value'])
+    expect(await a.cache.getMany(['k', 'only-l2'], { skipL2: true })).toEqual(['in-l1', undefined])
+    expect(a.l1.get('only-l2')).toBeUndefined()
+  })
+})
+
+describe('skipL1 / skipL2 on writes: where the value goes, never which invalidations happen', () => {
+  it('set with skipL2 keeps the value in L1 only, deletes the L2 copy and publishes: no instance reads the old L2 value back', async () => {
+    const { a, b, l2, bus } = caches()
+    await a.cache.set('k', 'old')
+    expect(await b.cache.get('k')).toBe('old') // b holds it in L1 too
+    await a.cache.set('k', 'new', { skipL2: true })
+    expect(a.l1.get('k')?.value).toBe('new')
+    expect(l2.map.has('k')).toBe(false)
+    expect(l2.calls).toContain('delete k')
+    expect(bus.published.at(-1)?.invalidations).toEqual([{ kind: 'key', cache: 'flags', key: 'k' }])
+    bus.deliver({ kind: 'key', cache: 'flags', key: 'k' }) // what the bus does for b
+    expect(await b.cache.get('k')).toBeUndefined() // not the old value
+  })
+
+  it('set with skipL1 writes L2 and publishes, and drops the writer’s own L1 copy', async () => {
+    const { a, l2, bus } = caches()
+    await a.cache.set('k', 'old')
+    await a.cache.set('k', 'new', { skipL1: true })
+    expect(a.l1.get('k')).toBeUndefined()
+    expect(l2.map.get('k')?.value).toBe('new')
+    expect(bus.published.at(-1)?.invalidations).toEqual([{ kind: 'key', cache: 'flags', key: 'k' }])
+  })
+
+  it('delete with flags still removes the key from every tier and publishes', async () => {
+    const { a, l2, bus } = caches()
+    await a.cache.set('k', 'v')
+    await a.cache.delete('k', { skipL2: true, skipL1: true })
+    expect(a.l1.get('k')).toBeUndefined()
+    expect(l2.map.has('k')).toBe(false)
+    expect(bus.published.at(-1)?.invalidations).toEqual([{ kind: 'key', cache: 'flags', key: 'k' }])
+  })
+
+  it('flags are validated before any I/O, naming the cache and key', async () => {
+    const { a, l2 } = caches()
+    const bad = { skipL2: 'yes' as unknown as boolean }
+    await expect(a.cache.getOrSet('k', async () => 'v', bad)).rejects.toThrow(InvalidOptionError)
+    await expect(a.cache.set('k', 'v', bad)).rejects.toThrow(/skipL2: must be true or false.*cache "flags", key "k"/)
+    await expect(a.cache.delete('k', bad)).rejects.toThrow(InvalidOptionError)
+    await expect(a.cache.get('k', bad)).rejects.toThrow(InvalidOptionError)
+    await expect(a.cache.getMany(['k'], bad)).rejects.toThrow(InvalidOptionError)
+    expect(l2.calls).toEqual([])
+  })
+})
+
+describe('ctx.setGrace', () => {
+  it('the factory chooses its result’s grace', async () => {
+    const { a, l2 } = caches()
+    await a.cache.getOrSet('k', async (ctx) => {
+      ctx.setTtl('1m')
+      ctx.setGrace('10m')
+      return 'v'
+    })
+    const stored = l2.map.get('k')!
+    expect(stored.staleUntil! - stored.expiresAt).toBe(600_000)
+    await a.cache.getOrSet('z', async (ctx) => {
+      ctx.setGrace(0)
+      return 'v'
+    })
+    expect(l2.map.get('z')!.staleUntil).toBe(l2.map.get('z')!.expiresAt)
+    await expect(
+      a.cache.getOrSet('bad', async (ctx) => {
+        ctx.setGrace('soon')
+        return 'v'
+      }),
+    ).rejects.toThrow(InvalidOptionError)
+  })
+})
