@@ -39,6 +39,8 @@ export interface BusStateEvent {
   /** The bus's channel. */
   channel: string
   state: 'gap-opened' | 'gap-closed'
+  /** On 'gap-closed': how long the gap was open, ms (from the break to the probe that closed it). */
+  gapMs?: number
 }
 
 export const CHANNELS = {

@@ -1,26 +1,40 @@
 import {
   BusMembers,
   CacheClosedError,
+  NotReadyError,
   TickBatcher,
   busStateChannel,
   clock,
   decodeInvalidations,
   encodeInvalidations,
   errorMessageOf,
+  parseDuration,
   type Bus,
   type BusMember,
   type BusMembership,
   type BusStateEvent,
   type BusStatus,
+  type ConnectionChange,
   type Invalidation,
+  type Logger,
   type OriginInvalidation,
   type PublishRoute,
 } from '@tiercache/core/adapter'
+import { ReadyWaits, type ConnectionSource } from './connection-state.js'
 
 /** A Redis-backed bus (pub/sub or sharded pub/sub): a Bus that can say when it is proven. */
 export interface RedisBus extends Bus {
-  /** Resolves once the subscription is active and proven by a probe: invalidations published from then on reach this process. */
-  ready(): Promise<void>
+  /**
+   * Resolves once the bus's connections are ready and a liveness probe has
+   * proven its subscription: invalidations published from then on reach this
+   * process. With `timeout` (ms or a duration string such as `'2s'`), rejects
+   * with NotReadyError naming host:port and why (connection refused, auth
+   * failed: WRONGPASS …, TLS failed, connect timed out) if it is not by
+   * then; without, waits as long as it takes (a wrong URL waits forever).
+   */
+  ready(options?: { timeout?: number | string }): Promise<void>
+  /** 'lost' (with its cause) when the bus's connection goes down, 'restored' when it is back; one call per change. Returns the unsubscribe. */
+  onConnectionChange(listener: (change: ConnectionChange) => void): () => void
 }
 
 /** Unanswered probes beyond which a subscriber connection is taken for half-dead and reconnected. */
@@ -69,6 +83,20 @@ export interface BusCoreConfig {
   readonly channel: string
   readonly timeoutMs: number
   readonly maxStalenessMs: number
+  /** Gets one line per state change (see RedisBusOptions.logger). */
+  readonly logger?: Logger | undefined
+}
+
+/** A line to the logger at `level`; `error` falls back to `warn`, `info` is dropped by a logger without it. */
+function log(logger: Logger | undefined, level: 'error' | 'warn' | 'info', fields: Record<string, unknown>, message: string): void {
+  if (logger === undefined) return
+  try {
+    if (level === 'warn') logger.warn(fields, message)
+    else if (logger[level] !== undefined) logger[level](fields, message)
+    else if (level === 'error') logger.warn(fields, message)
+  } catch {
+    // A logger that throws must not break the connection handler it runs in.
+  }
 }
 
 /**
@@ -94,17 +122,37 @@ export class BusCore {
   #gapOpen = true
   /** A probe has been answered at least once (start-up is over). */
   #proven = false
+  /** When the open gap opened (clock()); meaningful while #gapOpen after start-up. */
+  #gapOpenedAt = 0
   #config: BusCoreConfig
   #batcher: TickBatcher<readonly OriginInvalidation[], void>
-  #firstProof: Promise<void>
-  #resolveFirstProof!: () => void
+  /** The bus's connections as one (standalone: publisher and subscriber; Cluster: the cluster). */
+  readonly #connection: ConnectionSource
+  /** Why the bus is not proven although its connections are up (tracking refused, shard plan incomplete), if known. */
+  readonly #pendingWhy: () => string | undefined
+  readonly #waits = new ReadyWaits()
+  /** Woken when the first probe proves the subscription (ready() waits). */
+  readonly #proofWakers = new Set<() => void>()
+  readonly #unsubscribes = new Set<() => void>()
 
-  /** `send` publishes one encoded message outside any tier's script; `connection` is what a tier must share to publish atomically. */
-  constructor(config: BusCoreConfig, connection: unknown, send: (message: string) => Promise<unknown>) {
+  /**
+   * `send` publishes one encoded message outside any tier's script;
+   * `routeConnection` is what a tier must share to publish atomically;
+   * `connection` is watched for ready(), onConnectionChange and the log.
+   */
+  constructor(
+    config: BusCoreConfig,
+    connection: ConnectionSource,
+    routeConnection: unknown,
+    send: (message: string) => Promise<unknown>,
+    pendingWhy: () => string | undefined = () => undefined,
+  ) {
     this.#config = config
-    this.#firstProof = new Promise((resolve) => (this.#resolveFirstProof = resolve))
+    this.#connection = connection
+    this.#pendingWhy = pendingWhy
+    this.#unsubscribes.add(connection.onChange((change) => this.#logConnection(change)))
     this.route = {
-      connection,
+      connection: routeConnection,
       channel: config.channel,
       encode: encodeInvalidations,
       notePublished: () => this.#publishedAtomically++,
@@ -117,9 +165,56 @@ export class BusCore {
     })
   }
 
-  /** Resolves once a probe first proved the subscription(s). */
-  ready(): Promise<void> {
-    return this.#firstProof
+  /** See RedisBus.ready. */
+  ready(options: { timeout?: number | string } = {}): Promise<void> {
+    if (this.closed) return Promise.reject(new CacheClosedError('redisBus is closed'))
+    const timeoutMs = options?.timeout === undefined ? undefined : parseDuration(options.timeout, 'redisBus ready timeout')
+    const connection = this.#connection
+    return this.#waits.wait(
+      () => this.#proven && connection.up,
+      (wake) => {
+        this.#proofWakers.add(wake)
+        const unsubscribe = connection.subscribe(wake)
+        return () => {
+          this.#proofWakers.delete(wake)
+          unsubscribe()
+        }
+      },
+      timeoutMs,
+      () => {
+        const why = connection.up
+          ? (this.#pendingWhy() ?? 'connected, but no liveness probe has come back over the subscription yet')
+          : connection.describeCause()
+        return new NotReadyError(`redisBus: redis at ${connection.endpoint} is not ready after ${timeoutMs} ms: ${why}`)
+      },
+    )
+  }
+
+  /** See RedisBus.onConnectionChange. */
+  onConnectionChange(listener: (change: ConnectionChange) => void): () => void {
+    if (this.closed) return () => {}
+    const remove = this.#connection.onChange(listener)
+    const unsubscribe = () => {
+      this.#unsubscribes.delete(unsubscribe)
+      remove()
+    }
+    this.#unsubscribes.add(unsubscribe)
+    return unsubscribe
+  }
+
+  #logConnection(change: ConnectionChange): void {
+    if (this.closed) return
+    const fields = { channel: this.#config.channel, endpoint: change.endpoint }
+    if (change.state === 'lost') {
+      log(
+        this.#config.logger,
+        'error',
+        { ...fields, cause: change.cause },
+        `redisBus lost its connection to ${change.endpoint} (${change.cause ?? 'closed'}): no invalidation reaches this process until it is back`,
+      )
+    } else {
+      log(this.#config.logger, 'info', fields, `redisBus reconnected to ${change.endpoint}`)
+    }
   }
 
   join(member: BusMember): BusMembership {
@@ -150,8 +245,15 @@ export class BusCore {
   /** A subscription broke: messages published from now until it is proven again may be lost to us. */
   openGap(): void {
     if (this.closed) return // closing is not a gap
-    if (!this.#gapOpen && busStateChannel.hasSubscribers) {
-      busStateChannel.publish({ channel: this.#config.channel, state: 'gap-opened' } satisfies BusStateEvent)
+    if (!this.#gapOpen) {
+      this.#gapOpenedAt = clock()
+      if (busStateChannel.hasSubscribers) busStateChannel.publish({ channel: this.#config.channel, state: 'gap-opened' } satisfies BusStateEvent)
+      log(
+        this.#config.logger,
+        'warn',
+        { channel: this.#config.channel },
+        `redisBus gap opened on ${this.#config.channel}: invalidations may be missed, so every L1 on this bus is bypassed until a probe proves the subscription again`,
+      )
     }
     this.trust.verifiedAt = Number.NEGATIVE_INFINITY
     this.#gapOpen = true
@@ -168,11 +270,19 @@ export class BusCore {
       this.#gapOpen = false
       if (this.#proven) this.#gapsSeen++ // the first proof ends start-up, not a gap
       this.members.gap()
-      if (this.#proven && busStateChannel.hasSubscribers) {
-        busStateChannel.publish({ channel: this.#config.channel, state: 'gap-closed' } satisfies BusStateEvent)
+      if (this.#proven) {
+        const gapMs = Math.round(clock() - this.#gapOpenedAt)
+        if (busStateChannel.hasSubscribers) busStateChannel.publish({ channel: this.#config.channel, state: 'gap-closed', gapMs } satisfies BusStateEvent)
+        log(
+          this.#config.logger,
+          'info',
+          { channel: this.#config.channel, gapMs },
+          `redisBus gap closed on ${this.#config.channel} after ${gapMs} ms: every L1 on this bus was emptied and is trusted again`,
+        )
+      } else {
+        this.#proven = true
+        for (const wake of [...this.#proofWakers]) wake()
       }
-      this.#proven = true
-      this.#resolveFirstProof()
     }
     if (verifiedAt > this.trust.verifiedAt) this.trust.verifiedAt = verifiedAt
   }
@@ -197,6 +307,8 @@ export class BusCore {
     if (this.closed) return false
     this.closed = true
     this.trust.verifiedAt = Number.NEGATIVE_INFINITY
+    this.#waits.close(() => new CacheClosedError('redisBus was closed before it was ready'))
+    for (const unsubscribe of [...this.#unsubscribes]) unsubscribe()
     return true
   }
 }

@@ -1,6 +1,7 @@
 import type { Cluster, Redis } from 'ioredis'
-import { clock, type BusMember, type BusMembership, type BusStatus } from '@tiercache/core/adapter'
+import { clock, type BusMember, type BusMembership, type BusStatus, type ConnectionChange, type Logger } from '@tiercache/core/adapter'
 import { BusCore, MAX_OUTSTANDING_PROBES } from './bus-common.js'
+import { watchConnection, type WatchLease } from './connection-state.js'
 import { acquireCommandConnection, closeConnection, openNodeConnection, type ClusterSeed, type ConnectionLease } from './connections.js'
 import { clusterGroups, slotOf } from './keyspace.js'
 import type { RedisBus } from './bus-common.js'
@@ -13,6 +14,7 @@ export interface ClusterBusConfig {
   timeoutMs: number
   maxStalenessMs: number
   probeIntervalMs: number
+  logger?: Logger | undefined
 }
 
 /** How often the shard plan is checked against CLUSTER SLOTS when nothing broke (slots can move without a disconnect). */
@@ -52,6 +54,8 @@ export class ClusterShardedBus implements RedisBus {
   #core: BusCore
   #publisher: ConnectionLease
   #cluster: Cluster
+  /** The cluster connection's state: what ready(), onConnectionChange and the log report (shard links are replanned, not watched). */
+  #watch: WatchLease
   #channels: readonly string[]
   #channelSet: ReadonlySet<string>
   #links = new Set<ShardLink>()
@@ -68,15 +72,28 @@ export class ClusterShardedBus implements RedisBus {
     this.#cluster = this.#publisher.client as Cluster
     this.#channels = clusterGroups(config.prefix).map((group) => `${config.channel}${group}`)
     this.#channelSet = new Set(this.#channels)
+    this.#watch = watchConnection(this.#cluster)
+    const watch = this.#watch.watch
     // Every instance subscribes to every group's channel, so any one carries a message to all; spread over the shards.
-    this.#core = new BusCore(config, this.#cluster, (message) => this.#cluster.spublish(this.#channels[this.#nextChannel++ % this.#channels.length]!, message))
+    // A publish while the cluster is known down fails at once instead of waiting out the timeout in ioredis's queue.
+    const send = (message: string) =>
+      watch.available()
+        ? this.#cluster.spublish(this.#channels[this.#nextChannel++ % this.#channels.length]!, message)
+        : Promise.reject(new Error(`the connection to ${watch.endpoint} is down (${watch.describeCause()})`))
+    this.#core = new BusCore(config, watch, this.#cluster, send, () =>
+      this.#planError === undefined ? undefined : `shard plan incomplete: ${this.#planError}`,
+    )
     this.#probeTimer = setInterval(() => this.#tick(), config.probeIntervalMs)
     this.#probeTimer.unref()
     void this.#replan()
   }
 
-  ready(): Promise<void> {
-    return this.#core.ready()
+  ready(options?: { timeout?: number | string }): Promise<void> {
+    return this.#core.ready(options)
+  }
+
+  onConnectionChange(listener: (change: ConnectionChange) => void): () => void {
+    return this.#core.onConnectionChange(listener)
   }
 
   join(member: BusMember): BusMembership {
@@ -223,6 +240,7 @@ export class ClusterShardedBus implements RedisBus {
     // A plan still waiting for CLUSTER SLOTS opens nothing once it sees the bus closed; not awaited, as an unreachable cluster would hold close().
     const links = [...this.#links]
     this.#links.clear()
+    this.#watch.release()
     await Promise.all([...links.map((link) => closeConnection(link.client)), this.#publisher.release()])
   }
 }

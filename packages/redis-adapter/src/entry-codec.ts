@@ -1,4 +1,4 @@
-import type { Serializer } from '@tiercache/core/adapter'
+import { clock, type FillRead, type Serializer, type TierEntry } from '@tiercache/core/adapter'
 import { HEADER_BYTES } from './scripts.js'
 
 /*
@@ -119,4 +119,43 @@ export function decodeStored(stored: Buffer, serializer: Serializer): DecodedEnt
   }
   const envelope = decodeEnvelope(stored.subarray(header.bodyStart), serializer)
   return envelope === undefined ? undefined : { ...envelope, tags }
+}
+
+const NOT_FOUND: FillRead = Object.freeze({ entry: undefined })
+
+/** A decoded entry as the cache takes it: plain literals, the same shapes core builds (see newEntry there). */
+export function entryFrom(decoded: DecodedEntry, staleUntil: number): TierEntry {
+  const { value, createdAt, tags } = decoded
+  const expiresAt = staleUntil - decoded.graceMs
+  return tags === undefined ? { value, createdAt, expiresAt, staleUntil } : { value, createdAt, expiresAt, staleUntil, tags }
+}
+
+/**
+ * The read fast path's answer from an MGET of an entry and its cache's
+ * generation (redisTier's #read), or undefined when the read needs the
+ * script: a tagged entry, anything odd, and on the fill path (`plainRead`
+ * false) a miss or a stale entry, which need the lease. `aheadMs` is how far
+ * the server clock is ahead of ours, over-estimated.
+ */
+export function checkFastRead(
+  stored: Buffer | null,
+  generation: Buffer | null,
+  aheadMs: number,
+  plainRead: boolean,
+  serializer: Serializer,
+): FillRead | undefined {
+  if (stored === null || generation === null) return plainRead ? NOT_FOUND : undefined // no entry, or none can be live
+  const header = parseHeader(stored)
+  if (header === undefined) return undefined
+  if (!writtenUnder(stored, header, generation)) return plainRead ? NOT_FOUND : undefined // cleared since
+  if (header.tagBytes > 0) return undefined
+  // Not counted here: an entry that does not decode goes to the script read, which counts it.
+  const envelope = decodeEnvelope(stored.subarray(header.bodyStart), serializer)
+  if (envelope === undefined) return undefined
+  // Server time to local time with an over-estimated offset: never later than the true expiry.
+  const expiresAt = header.freshUntil - aheadMs
+  const staleUntil = expiresAt + envelope.graceMs
+  const now = clock()
+  if (expiresAt <= now && !(plainRead && staleUntil > now)) return plainRead && staleUntil <= now ? NOT_FOUND : undefined
+  return { entry: { value: envelope.value, createdAt: envelope.createdAt, expiresAt, staleUntil } }
 }

@@ -1,75 +1,16 @@
 import type { Cluster, Redis } from 'ioredis'
-import {
-  InvalidOptionError,
-  assertKnownOptions,
-  clock,
-  errorMessageOf,
-  parseDuration,
-  type BusMember,
-  type BusMembership,
-  type BusStatus,
-  type Duration,
-} from '@tiercache/core/adapter'
-import {
-  acquireCommandConnection,
-  assertRedisInput,
-  closeConnection,
-  isCluster,
-  openDedicatedConnection,
-  type ClusterSeed,
-  type RedisClient,
-  type ConnectionLease,
-  type RedisInput,
-} from './connections.js'
-import { assertValidPrefix, DEFAULT_PREFIX, invalidationChannel, keyOfLayout } from './keyspace.js'
+import { clock, errorMessageOf, type BusMember, type BusMembership, type BusStatus, type ConnectionChange } from '@tiercache/core/adapter'
+import { acquireCommandConnection, closeConnection, openDedicatedConnection, type ClusterSeed, type ConnectionLease } from './connections.js'
+import { keyOfLayout } from './keyspace.js'
 import { BusCore, MAX_OUTSTANDING_PROBES, type RedisBus } from './bus-common.js'
+import { resolveBusOptions, type RedisBusOptions, type ResolvedBusOptions } from './bus-options.js'
+import { ConnectionGroup, watchConnection, type WatchLease } from './connection-state.js'
 import { DatasetIdentity, datasetIdentityKey } from './dataset-identity.js'
 import { ClusterShardedBus } from './cluster-bus.js'
 
-export interface RedisBusOptions {
-  /**
-   * A `redis://` / `rediss://` URL or an ioredis client you own (the bus
-   * duplicates it for its subscriber); on Redis Cluster, an ioredis `Cluster`
-   * or a list of seed nodes: invalidations then go over sharded pub/sub
-   * (SPUBLISH/SSUBSCRIBE, Redis ≥ 7), one subscriber connection per primary.
-   */
-  redis: RedisInput
-  /** Deployment prefix; names the channel. Must match the tiers' prefix. Default `'tiercache'`. */
-  prefix?: string
-  /** Longest a publish may take before the write that issued it rejects. Default `'1s'`. */
-  timeout?: Duration
-  /**
-   * The coherence bound of every cache on this bus (a cache may set its own):
-   * L1 is read only while a liveness probe sent less than this long ago has
-   * come back over the subscription. Default `'1s'`.
-   */
-  maxStaleness?: Duration
-  /** How often the subscription is probed. Default: a quarter of `maxStaleness`. */
-  probeInterval?: Duration
-  /**
-   * Also evict L1 copies when something other than this SDK writes a cached
-   * key — a script, `redis-cli`, another service. Uses Redis server-assisted
-   * client-side caching in broadcast mode (`CLIENT TRACKING ON BCAST PREFIX
-   * <prefix>:`, redirected to the bus's subscriber connection; Redis ≥ 6, and
-   * an ACL that allows `CLIENT`). Redis then sends every instance one message
-   * per write to any key under the prefix — entries, but also fill leases and
-   * generation keys, and this SDK's own writes — so it costs bus traffic
-   * proportional to all writes, and a writer drops its own fresh L1 copy
-   * (its next read of that key goes to L2). Worth it when keys under the
-   * prefix have writers outside the SDK. Default false.
-   *
-   * Tracking does not report a SWAPDB (nor a dataset replaced any other way
-   * it does not see), so in this mode the bus also keeps an identity key,
-   * `<prefix>:#dataset-identity` (a random token, no TTL), and reads it with
-   * every liveness probe: a changed or missing token is a gap (every L1 on the
-   * bus is emptied) before L1 is trusted again.
-   */
-  trackExternalWrites?: boolean
-}
-
 export type { RedisBus } from './bus-common.js'
+export type { RedisBusOptions } from './bus-options.js'
 
-const KNOWN_OPTIONS = new Set(['redis', 'prefix', 'timeout', 'maxStaleness', 'probeInterval', 'trackExternalWrites'])
 /** Where Redis sends the key-space invalidations of CLIENT TRACKING (RESP2, redirected). */
 const TRACKING_CHANNEL = '__redis__:invalidate'
 /** The origin of invalidations from CLIENT TRACKING: no cache instance has it, so every member applies them. */
@@ -82,54 +23,13 @@ const EXTERNAL_ORIGIN = 'redis:tracking'
  * invalidation in the same Lua script as the write.
  */
 export function redisBus(options: RedisBusOptions): RedisBus {
-  assertKnownOptions(options, KNOWN_OPTIONS, 'redisBus')
-  assertRedisInput(options.redis, 'redisBus')
-  const prefix = options.prefix ?? DEFAULT_PREFIX
-  assertValidPrefix(prefix, 'redisBus')
-  const timeoutMs = options.timeout === undefined ? 1_000 : parseDuration(options.timeout, 'redisBus timeout')
-  const maxStalenessMs = options.maxStaleness === undefined ? 1_000 : parseDuration(options.maxStaleness, 'redisBus maxStaleness')
-  const probeIntervalMs =
-    options.probeInterval === undefined ? Math.max(1, Math.floor(maxStalenessMs / 4)) : parseDuration(options.probeInterval, 'redisBus probeInterval')
-  if (probeIntervalMs >= maxStalenessMs) {
-    throw new InvalidOptionError('redisBus: probeInterval must be shorter than maxStaleness, or L1 would never be trusted')
-  }
-  const trackExternalWrites = options.trackExternalWrites ?? false
-  if (typeof trackExternalWrites !== 'boolean') {
-    throw new InvalidOptionError(`redisBus: trackExternalWrites must be true or false, got ${JSON.stringify(trackExternalWrites)}`)
-  }
-  const input = options.redis
-  if (Array.isArray(input) || isCluster(input as RedisClient)) {
-    if (trackExternalWrites) {
-      throw new InvalidOptionError('redisBus: trackExternalWrites is not supported on Redis Cluster (tracking would need a redirect per node)')
-    }
-    return new ClusterShardedBus({
-      input: input as Cluster | readonly ClusterSeed[],
-      prefix,
-      channel: invalidationChannel(prefix),
-      timeoutMs,
-      maxStalenessMs,
-      probeIntervalMs,
-    })
-  }
-  return new RedisPubSubBus({
-    input: input as string | Redis,
-    prefix,
-    channel: invalidationChannel(prefix),
-    timeoutMs,
-    maxStalenessMs,
-    probeIntervalMs,
-    trackExternalWrites,
-  })
+  const config = resolveBusOptions(options)
+  if (config.cluster) return new ClusterShardedBus({ ...config, input: config.input as Cluster | readonly ClusterSeed[] })
+  return new RedisPubSubBus({ ...config, input: config.input as string | Redis })
 }
 
-interface BusConfig {
+interface BusConfig extends ResolvedBusOptions {
   input: string | Redis
-  prefix: string
-  channel: string
-  timeoutMs: number
-  maxStalenessMs: number
-  probeIntervalMs: number
-  trackExternalWrites: boolean
 }
 
 class RedisPubSubBus implements RedisBus {
@@ -137,6 +37,10 @@ class RedisPubSubBus implements RedisBus {
   #core: BusCore
   #publisher: ConnectionLease
   #subscriber: Redis
+  /** The publisher's and the subscriber's watches: released before their connections close (a close is not a loss). */
+  #watches: WatchLease[]
+  /** Both connections as one, for ready(), onConnectionChange and the log. */
+  #connections: ConnectionGroup
   /** Bumped by every break of the subscriber connection: tracking switched on before it is gone. */
   #epoch = 0
   /** Bumped by every gap (a break, a replaced dataset): answers to probes sent before it prove nothing. */
@@ -154,7 +58,6 @@ class RedisPubSubBus implements RedisBus {
     this.#config = config
     this.#publisher = acquireCommandConnection(config.input, 'tiercache')
     const publisher = this.#publisher.client
-    this.#core = new BusCore(config, publisher, (message) => publisher.publish(config.channel, message))
     if (config.trackExternalWrites) this.#identity = new DatasetIdentity(publisher as Redis, datasetIdentityKey(config.prefix))
     // No automatic resubscribe: #onReady subscribes itself, before its probe
     // (and after CLIENT TRACKING, which a subscribed RESP2 connection refuses);
@@ -167,6 +70,17 @@ class RedisPubSubBus implements RedisBus {
       config.input,
       'tiercache:bus',
       config.trackExternalWrites ? { protocol: 2, autoResubscribe: false } : { autoResubscribe: false },
+    )
+    this.#watches = [watchConnection(publisher), watchConnection(this.#subscriber)]
+    const published = this.#watches[0]!.watch
+    this.#connections = new ConnectionGroup(this.#watches.map(({ watch }) => watch))
+    // A publish while the command connection is known down fails at once instead of waiting out the timeout in ioredis's queue.
+    const send = (message: string) =>
+      published.available()
+        ? publisher.publish(config.channel, message)
+        : Promise.reject(new Error(`the connection to ${published.endpoint} is down (${published.describeCause()})`))
+    this.#core = new BusCore(config, this.#connections, publisher, send, () =>
+      config.trackExternalWrites && !this.#tracking && this.#trackingError !== undefined ? `CLIENT TRACKING refused: ${this.#trackingError}` : undefined,
     )
 
     const subscriber = this.#subscriber
@@ -184,8 +98,12 @@ class RedisPubSubBus implements RedisBus {
     this.#probeTimer.unref()
   }
 
-  ready(): Promise<void> {
-    return this.#core.ready()
+  ready(options?: { timeout?: number | string }): Promise<void> {
+    return this.#core.ready(options)
+  }
+
+  onConnectionChange(listener: (change: ConnectionChange) => void): () => void {
+    return this.#core.onConnectionChange(listener)
   }
 
   join(member: BusMember): BusMembership {
@@ -386,6 +304,8 @@ class RedisPubSubBus implements RedisBus {
   async close(): Promise<void> {
     if (!this.#core.close()) return
     clearInterval(this.#probeTimer)
+    this.#connections.close()
+    for (const watch of this.#watches) watch.release()
     await Promise.all([closeConnection(this.#subscriber), this.#publisher.release()])
   }
 }

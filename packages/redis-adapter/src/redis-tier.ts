@@ -1,10 +1,10 @@
 import {
-  SerializationError,
   TierError,
   clock,
   errorMessageOf,
   type AtomicPublish,
   type BoundSharedTier,
+  type ConnectionChange,
   type FillRead,
   type TierLease,
   type PublishRoute,
@@ -14,28 +14,21 @@ import {
   type TierScope,
   type TierWriteOptions,
 } from '@tiercache/core/adapter'
-import { acquireCommandConnection, isCluster, type ConnectionLease } from './connections.js'
+import { isCluster } from './connections.js'
+import type { ConnectionWatch } from './connection-state.js'
+import { TierConnection } from './tier-connection.js'
 import { resolveTierOptions, type RedisTierOptions, type ResolvedTierOptions } from './tier-options.js'
 import { clusterLayout, standaloneLayout, type KeyLayout } from './keyspace.js'
 import { randomBytes } from 'node:crypto'
 import { Deadlines } from './deadlines.js'
 import { defineScripts, type ScriptedRedis } from './scripts.js'
-import { assertEncodable } from './serializer.js'
-import { decodeEnvelope, decodeStored, ENVELOPE_VERSION, parseHeader, TAG_SEPARATOR, writtenUnder, type DecodedEntry } from './entry-codec.js'
+import { encodeEnvelope } from './serializer.js'
+import { checkFastRead, decodeStored, entryFrom, TAG_SEPARATOR, type DecodedEntry } from './entry-codec.js'
 import { submitFastRead, submitRead } from './read-batcher.js'
 import { serverClockOf, type ServerClock } from './server-clock.js'
 import { submitWrite, type ReplicaWait, type WriteOperation } from './write-batcher.js'
 
 export type { RedisTierOptions } from './tier-options.js'
-
-const NOT_FOUND: FillRead = Object.freeze({ entry: undefined })
-
-/** A decoded entry as the cache takes it: plain literals, the same shapes core builds (see newEntry there). */
-function entryFrom(decoded: DecodedEntry, staleUntil: number): TierEntry {
-  const { value, createdAt, tags } = decoded
-  const expiresAt = staleUntil - decoded.graceMs
-  return tags === undefined ? { value, createdAt, expiresAt, staleUntil } : { value, createdAt, expiresAt, staleUntil, tags }
-}
 
 /**
  * The shared L2 tier on Redis. An entry is one string key holding
@@ -65,7 +58,10 @@ interface BoundRedisTierConfig extends ResolvedTierOptions {
 
 class BoundRedisTier implements BoundSharedTier {
   #cache: string
-  #lease: ConnectionLease | undefined
+  /** Undefined once closed. */
+  #connection: TierConnection | undefined
+  /** The connection's watch, kept after close so that `available()` stays a field read. */
+  #watch: ConnectionWatch
   #redis: ScriptedRedis
   #layout: KeyLayout
   #deadlines: Deadlines
@@ -84,10 +80,12 @@ class BoundRedisTier implements BoundSharedTier {
 
   constructor(config: BoundRedisTierConfig) {
     this.#cache = config.scope.cacheName
-    this.#lease = acquireCommandConnection(config.input, 'tiercache')
-    this.#redis = defineScripts(this.#lease.client)
-    this.#serverClock = serverClockOf(this.#lease.client)
-    this.#layout = isCluster(this.#lease.client) ? clusterLayout(config.prefix, this.#cache) : standaloneLayout(config.prefix, this.#cache)
+    const connection = new TierConnection(config.input, this.#cache)
+    this.#connection = connection
+    this.#watch = connection.watch
+    this.#redis = defineScripts(connection.client)
+    this.#serverClock = serverClockOf(connection.client)
+    this.#layout = isCluster(connection.client) ? clusterLayout(config.prefix, this.#cache) : standaloneLayout(config.prefix, this.#cache)
     const timeoutMs = config.timeoutMs
     this.#deadlines = new Deadlines(
       timeoutMs,
@@ -160,7 +158,7 @@ class BoundRedisTier implements BoundSharedTier {
       const [stored, generation] = await this.#call('read', key, (redis) =>
         submitFastRead(redis, group, this.#layout.entry(key, group), this.#layout.generation(group)),
       )
-      const read = this.#checkFastRead(stored, generation, aheadMs, leaseMs)
+      const read = checkFastRead(stored, generation, aheadMs, leaseMs === 0, this.#serializer)
       if (leaseMs > 0) this.#noteFillRead(read !== undefined)
       if (read !== undefined) return read
     }
@@ -176,25 +174,6 @@ class BoundRedisTier implements BoundSharedTier {
 
   #noteFillRead(servedFast: boolean): void {
     this.#fillScriptShare = this.#fillScriptShare * 0.875 + (servedFast ? 0 : 0.125)
-  }
-
-  /** The fast path's answer, or undefined when the read needs the script. */
-  #checkFastRead(stored: Buffer | null, generation: Buffer | null, aheadMs: number, leaseMs: number): FillRead | undefined {
-    const plainRead = leaseMs === 0
-    if (stored === null || generation === null) return plainRead ? NOT_FOUND : undefined // no entry, or none can be live
-    const header = parseHeader(stored)
-    if (header === undefined) return undefined
-    if (!writtenUnder(stored, header, generation)) return plainRead ? NOT_FOUND : undefined // cleared since
-    if (header.tagBytes > 0) return undefined
-    // Not counted here: an entry that does not decode goes to the script read, which counts it.
-    const envelope = decodeEnvelope(stored.subarray(header.bodyStart), this.#serializer)
-    if (envelope === undefined) return undefined
-    // Server time to local time with an over-estimated offset: never later than the true expiry.
-    const expiresAt = header.freshUntil - aheadMs
-    const staleUntil = expiresAt + envelope.graceMs
-    const now = clock()
-    if (expiresAt <= now && !(plainRead && staleUntil > now)) return plainRead && staleUntil <= now ? NOT_FOUND : undefined
-    return { entry: { value: envelope.value, createdAt: envelope.createdAt, expiresAt, staleUntil } }
   }
 
   async #scriptedRead(key: string, group: string, leaseMs: number): Promise<FillRead> {
@@ -248,7 +227,7 @@ class BoundRedisTier implements BoundSharedTier {
   }
 
   async set(key: string, entry: TierEntry, options?: { ifAbsent?: boolean; lease?: TierLease } & TierWriteOptions): Promise<boolean> {
-    const payload = this.#encode(key, entry)
+    const payload = encodeEnvelope(entry, this.#serializer, this.#maxValueBytes, { cache: this.#cache, key, tier: 'redis' })
     const now = clock()
     const ttlMs = Math.ceil((entry.staleUntil ?? entry.expiresAt) - now)
     // A fill of an already expired entry has nothing to add: Redis would only drop it. A plain set
@@ -337,14 +316,44 @@ class BoundRedisTier implements BoundSharedTier {
 
   /** Atomic write+publish needs the bus to publish on this very connection: then one script does both. */
   canPublishVia(route: PublishRoute): boolean {
-    return this.#lease !== undefined && route.connection === this.#lease.client
+    return this.#connection !== undefined && route.connection === this.#connection.client
+  }
+
+  /**
+   * False while the connection is known to be down (refused, closed,
+   * reconnecting after a break): core then fails the call at once, with no
+   * command sent. True during the very first connect (see ConnectionWatch).
+   */
+  available(): boolean {
+    return this.#connection !== undefined && this.#watch.available()
+  }
+
+  /** One PING (on Cluster, to one node), bounded by the tier timeout: the circuit breaker's background probe. Fails at once, unsent, while known down. */
+  async probe(): Promise<void> {
+    this.#connection?.assertAvailable('probe')
+    await this.#call('probe', undefined, (redis) => redis.ping())
+  }
+
+  /** 'lost' (with its cause: refused, closed, auth, tls, timeout, or the error's message) and 'restored', naming host:port. */
+  onConnectionChange(listener: (change: ConnectionChange) => void): () => void {
+    return this.#connection?.onConnectionChange(listener) ?? (() => {})
+  }
+
+  /**
+   * Resolves once the command connection is ready. With `timeoutMs` (or a
+   * duration string), rejects with NotReadyError naming host:port and why it
+   * is not ready (connection refused, auth failed: WRONGPASS …, TLS failed,
+   * connect timed out); without, waits as long as it takes.
+   */
+  ready(timeoutMs?: number): Promise<void> {
+    return this.#connection?.ready(timeoutMs) ?? Promise.reject(new TierError('ready after the tier was closed', { cache: this.#cache, tier: 'redis' }))
   }
 
   async close(): Promise<void> {
-    const lease = this.#lease
-    this.#lease = undefined
+    const connection = this.#connection
+    this.#connection = undefined
     this.#deadlines.stopWhenIdle()
-    await lease?.release()
+    await connection?.close()
   }
 
   #publishOf(publish: AtomicPublish | undefined, group: string): WriteOperation['publish'] {
@@ -367,24 +376,8 @@ class BoundRedisTier implements BoundSharedTier {
   }
 
   #discard(key: string, stored: Buffer): void {
-    if (this.#lease === undefined) return
+    if (this.#connection === undefined) return
     this.#redis.tiercacheDiscard(this.#layout.entry(key, this.#layout.groupOf(key)), stored).catch(() => {})
-  }
-
-  #encode(key: string, entry: TierEntry): Buffer {
-    const context = { cache: this.#cache, key, tier: 'redis' }
-    assertEncodable(entry.value, context)
-    let bytes: Uint8Array
-    try {
-      const graceMs = Math.max(0, Math.round((entry.staleUntil ?? entry.expiresAt) - entry.expiresAt))
-      bytes = this.#serializer.encode([ENVELOPE_VERSION, entry.createdAt, graceMs, entry.value])
-    } catch (error) {
-      throw new SerializationError(`value cannot be encoded: ${errorMessageOf(error)}`, { ...context, cause: error })
-    }
-    if (bytes.byteLength > this.#maxValueBytes) {
-      throw new SerializationError(`encoded value is ${bytes.byteLength} bytes, over maxValueBytes ${this.#maxValueBytes}`, context)
-    }
-    return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
   }
 
   /**
@@ -411,7 +404,7 @@ class BoundRedisTier implements BoundSharedTier {
 
   /** Runs one Redis call with a bounded wait, and types its failure. */
   async #call<T>(operation: string, key: string | undefined, run: (redis: ScriptedRedis) => Promise<T>): Promise<T> {
-    if (this.#lease === undefined) {
+    if (this.#connection === undefined) {
       throw new TierError(`${operation} after the tier was closed`, { cache: this.#cache, key, tier: 'redis' })
     }
     const pending = run(this.#redis)

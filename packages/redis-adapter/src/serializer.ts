@@ -1,5 +1,6 @@
 import { Packr } from 'msgpackr'
-import { SerializationError, type Serializer } from '@tiercache/core/adapter'
+import { SerializationError, errorMessageOf, type Serializer, type TierEntry } from '@tiercache/core/adapter'
+import { ENVELOPE_VERSION } from './entry-codec.js'
 
 /**
  * The default encoding of values in Redis: msgpack with msgpackr's extended
@@ -66,4 +67,25 @@ export function assertEncodable(value: unknown, context: { cache: string; key: s
     ancestors.pop()
   }
   visit(value, 'value')
+}
+
+/**
+ * An entry's stored envelope, `[version, createdAt, graceMs, value]`, in the
+ * tier's serializer. Refuses, with a SerializationError naming the cache and
+ * key and before anything is sent, a value that cannot round-trip or that
+ * encodes to more than `maxValueBytes`.
+ */
+export function encodeEnvelope(entry: TierEntry, serializer: Serializer, maxValueBytes: number, context: { cache: string; key: string; tier: string }): Buffer {
+  assertEncodable(entry.value, context)
+  let bytes: Uint8Array
+  try {
+    const graceMs = Math.max(0, Math.round((entry.staleUntil ?? entry.expiresAt) - entry.expiresAt))
+    bytes = serializer.encode([ENVELOPE_VERSION, entry.createdAt, graceMs, entry.value])
+  } catch (error) {
+    throw new SerializationError(`value cannot be encoded: ${errorMessageOf(error)}`, { ...context, cause: error })
+  }
+  if (bytes.byteLength > maxValueBytes) {
+    throw new SerializationError(`encoded value is ${bytes.byteLength} bytes, over maxValueBytes ${maxValueBytes}`, context)
+  }
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
 }
