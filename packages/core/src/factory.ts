@@ -10,6 +10,15 @@ export interface FactoryContext<V> {
   readonly stale: V | undefined
   /** True when `stale` holds a value (which may itself be `undefined` or `null`). */
   readonly hasStale: boolean
+  /**
+   * Aborted when no one needs this value any more: at `hardTimeout` (reason:
+   * `FactoryTimeoutError`), when the cache closes (`CacheClosedError`), and
+   * when every caller waiting on it aborted its own `signal` — but never
+   * while this load holds the key's lease (other processes may be waiting
+   * for it), and never for a background refresh. Pass it to fetch, your
+   * database driver, etc.
+   */
+  readonly signal: AbortSignal
   /** Stores this value with this TTL instead of the configured one. */
   setTtl(ttl: Duration): void
   /** Returns the value to the caller without caching it anywhere. */
@@ -33,12 +42,22 @@ export class FactoryCall<V> implements FactoryContext<V> {
   tags: readonly string[] | undefined
   skipped = false
   readonly #cache: string
+  readonly #controller = new AbortController()
 
   constructor(cache: string, key: string, stale: { value: V } | undefined) {
     this.#cache = cache
     this.key = key
     this.hasStale = stale !== undefined
     this.stale = stale?.value
+  }
+
+  get signal(): AbortSignal {
+    return this.#controller.signal
+  }
+
+  /** Aborts `signal` (once; later calls do nothing). */
+  abort(reason: unknown): void {
+    if (!this.#controller.signal.aborted) this.#controller.abort(reason)
   }
 
   setTtl(ttl: Duration): void {
@@ -90,7 +109,9 @@ export function runFactory<V>(factory: Factory<V>, call: FactoryCall<V>, cache: 
         : setTimeout(() => {
             clearTimeout(soft)
             produced.catch(() => {}) // abandoned: its outcome reaches no one
-            reject(new FactoryTimeoutError(`factory did not finish within hardTimeout ${hardTimeoutMs} ms`, { cache, key: call.key }))
+            const timedOut = new FactoryTimeoutError(`factory did not finish within hardTimeout ${hardTimeoutMs} ms`, { cache, key: call.key })
+            call.abort(timedOut)
+            reject(timedOut)
           }, hardTimeoutMs)
     produced.then(
       (value) => {

@@ -123,7 +123,8 @@ export class BatchReader<V> {
         return
       }
       const pending = deferred<V>()
-      local.inFlight.set(key, { promise: pending.promise, staleUntil: Number.POSITIVE_INFINITY, t0: clock() })
+      // A batch load is never aborted for its callers (they cannot pass a signal).
+      local.inFlight.set(key, { promise: pending.promise, staleUntil: Number.POSITIVE_INFINITY, t0: clock(), callers: 1, abandoned: 0, keep: true })
       toLoad.set(key, pending)
       results.push(pending.promise)
     })

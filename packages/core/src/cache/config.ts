@@ -120,6 +120,14 @@ export interface SetOptions extends TierSkipOptions {
 /** Per-call overrides of the cache's read-path options, and the tags to store a produced value under. */
 export interface GetOrSetOptions extends ReadPolicyOptions, TierSkipOptions {
   tags?: readonly string[]
+  /**
+   * This caller's cancellation: when it aborts, this call rejects with
+   * `signal.reason` (other callers of the key are unharmed), and once every
+   * caller waiting on the load has aborted, the factory's `ctx.signal`
+   * aborts too (not while the load holds the key's lease, nor for a
+   * background refresh). `getOrSet` only.
+   */
+  signal?: AbortSignal
 }
 
 /** Options of `get`, `getMany` and `delete`: the per-call tier flags. */

@@ -8,7 +8,7 @@
 import { clock } from '../clock.js'
 import type { TierEntry, TierLease } from '../contracts.js'
 import { hitChannel, missChannel, type HitEvent, type MissEvent } from '../events.js'
-import { InvalidArgumentError } from '../errors.js'
+import { InvalidArgumentError, InvalidOptionError } from '../errors.js'
 import { FactoryCall, type Factory } from '../factory.js'
 import type { LatencyHistogram } from '../histogram.js'
 import { assertValidKey } from '../keys.js'
@@ -30,6 +30,8 @@ import type { WriteRecovery } from './write-recovery.js'
 export interface LoadCallers<V> {
   answer(value: V, stale?: { until: number; t0: number }): boolean
   readonly answered: boolean
+  /** The load as registered for single-flight (absent for a load no one can join). */
+  readonly load?: Load<V>
 }
 
 /** For a load whose callers are settled elsewhere (a batch's single-key fallback). */
@@ -71,7 +73,12 @@ export class Loader<V> {
     const tags = options?.tags
     if (tags !== undefined) assertValidTags(this.#p.name, tags, key)
     const skips = tierSkipsOf(options, { cache: this.#p.name, key })
-    if (skips !== NO_SKIPS) return this.#loadPastTiers(key, factory, policy, tags, skips)
+    const signal = options?.signal
+    if (signal !== undefined) {
+      if (!isAbortSignal(signal)) throw new InvalidOptionError('signal: must be an AbortSignal', { cache: this.#p.name, key })
+      signal.throwIfAborted()
+    }
+    if (skips !== NO_SKIPS) return untilAborted(this.#loadPastTiers(key, factory, policy, tags, skips), signal)
     // Fail-safe backoff: after a factory failure answered with a stale value,
     // that value answers until the backoff ends (never past its grace, never past rule 7).
     const backoff = local.failSafeValue(key)
@@ -95,7 +102,44 @@ export class Loader<V> {
       return stale.value as V
     }
     counters.l1Misses++
-    return local.joinable(key) ?? this.#start(key, factory, policy, stale, false, tags)
+    const promise = local.joinable(key) ?? this.#start(key, factory, policy, stale, false, tags)
+    const load = local.inFlight.get(key)
+    if (load === undefined || load.promise !== promise) return untilAborted(promise, signal)
+    load.callers++
+    return signal === undefined ? promise : this.#abandonable(key, load, signal)
+  }
+
+  /**
+   * A caller's view of a load with its own `signal`: it rejects with
+   * `signal.reason` when the signal aborts, and the load itself is aborted
+   * (its factory's `ctx.signal`) once every caller has gone — unless it
+   * holds the lease or refreshes behind a stale answer (`keep`).
+   */
+  #abandonable(key: string, load: Load<V>, signal: AbortSignal): Promise<V> {
+    const { local } = this.#p
+    return new Promise<V>((resolve, reject) => {
+      const onAbort = () => {
+        load.abandoned++
+        load.abandonReason = signal.reason
+        if (!load.keep && load.abandoned >= load.callers) {
+          // No one waits: later callers start afresh instead of joining an aborted load.
+          if (local.inFlight.get(key) === load) local.inFlight.delete(key)
+          load.call?.abort(signal.reason)
+        }
+        reject(signal.reason)
+      }
+      signal.addEventListener('abort', onAbort, { once: true })
+      load.promise.then(
+        (value) => {
+          signal.removeEventListener('abort', onAbort)
+          resolve(value)
+        },
+        (error: unknown) => {
+          signal.removeEventListener('abort', onAbort)
+          reject(error)
+        },
+      )
+    })
   }
 
   /**
@@ -152,10 +196,12 @@ export class Loader<V> {
   ): Promise<V> {
     const { local, reporter } = this.#p
     const { promise, resolve, reject } = deferred<V>()
-    const load: Load<V> = { promise, staleUntil: Number.POSITIVE_INFINITY, t0: clock() }
+    // A refresh behind a stale answer is never aborted for its callers: they already have their answer.
+    const load: Load<V> = { promise, staleUntil: Number.POSITIVE_INFINITY, t0: clock(), callers: 0, abandoned: 0, keep: answerStale }
     let answered = false
     /** Answers the callers once; true if this call was the answer. A stale answer limits who may still join, and until when. */
     const callers: LoadCallers<V> = {
+      load,
       get answered() {
         return answered
       },
@@ -252,6 +298,8 @@ export class Loader<V> {
         }
         const answeredStale = stale !== undefined && policy.refreshStale === 'background' && serveStale()
         lease = read.lease
+        // Holding the lease, this load may be awaited by other processes: its callers cannot abort it.
+        if (lease !== undefined && callers.load !== undefined) callers.load.keep = true
         if (read.leasedElsewhere !== true) break
         // Another process holds the lease: it is producing this value. With a
         // stale answer given, leave the refresh to it; otherwise poll for its
@@ -265,6 +313,11 @@ export class Loader<V> {
       // 2. The factory.
       const call = new FactoryCall<V>(this.#p.name, key, stale === undefined ? undefined : { value: stale.value as V })
       const expired = local.l1?.get(key)
+      const running = callers.load
+      if (running !== undefined) {
+        running.call = call
+        if (!running.keep && running.callers > 0 && running.abandoned >= running.callers) call.abort(running.abandonReason)
+      }
       const factoryIssuedAt = clock()
       if (expired !== undefined && expired.expiresAt <= factoryIssuedAt) counters.expiredMisses++
       const produced = await produce(this.#p, 1, factory, call, {
@@ -368,4 +421,27 @@ export class Loader<V> {
       }) === 'l1-only'
     )
   }
+}
+
+function isAbortSignal(value: unknown): value is AbortSignal {
+  return typeof value === 'object' && value !== null && typeof (value as AbortSignal).addEventListener === 'function' && 'aborted' in value
+}
+
+/** `promise`, or its rejection with `signal.reason` once `signal` aborts first. */
+function untilAborted<V>(promise: Promise<V>, signal: AbortSignal | undefined): Promise<V> {
+  if (signal === undefined) return promise
+  return new Promise<V>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason)
+    signal.addEventListener('abort', onAbort, { once: true })
+    promise.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort)
+        resolve(value)
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort)
+        reject(error)
+      },
+    )
+  })
 }

@@ -33,6 +33,15 @@ export interface Load<V> {
    * answers (every read it issues comes later), then the stale answer's own.
    */
   t0: number
+  /** Callers waiting on it, and how many of them aborted their own `signal`. */
+  callers: number
+  abandoned: number
+  /** The last abandoning caller's `signal.reason`: the factory's `signal.reason` once all have gone. */
+  abandonReason?: unknown
+  /** The factory call, once it runs: aborted when every caller abandoned the load (unless `keep`). */
+  call?: { abort(reason: unknown): void }
+  /** Never aborted for its callers: it holds the key's lease (other processes may wait on it), or refreshes behind a stale answer. */
+  keep: boolean
 }
 
 export class LocalState<V> {
@@ -55,6 +64,8 @@ export class LocalState<V> {
    * per instance, and the bound holds. Off with `onBusDown: 'bypass-l1'`.
    */
   readonly #reuse = new Map<string, number>()
+  /** Factory calls running now: aborted when the cache closes. */
+  readonly running = new Set<{ abort(reason: unknown): void }>()
   reuseOwnLoads = true
   #closed = false
 
@@ -199,6 +210,9 @@ export class LocalState<V> {
 
   close(): void {
     this.#closed = true
+    const closed = new CacheClosedError('cache closed while the factory ran', { cache: this.#cache })
+    for (const call of this.running) call.abort(closed)
+    this.running.clear()
     this.inFlight.clear()
     this.#reuse.clear()
     this.l1?.clear()

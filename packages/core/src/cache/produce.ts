@@ -12,6 +12,8 @@ import type { Counters } from './stats.js'
 
 export interface ProductionBook {
   readonly name: string
+  /** Where running factory calls are kept, so that closing the cache aborts their `signal`. */
+  readonly local: { readonly running: Set<{ abort(reason: unknown): void }> }
   readonly counters: Counters
   readonly factoryLatency: LatencyHistogram
 }
@@ -30,6 +32,7 @@ export async function produce<T>(
   const started = clock()
   book.counters.factoryCalls++
   book.counters.misses += misses
+  book.local.running.add(call)
   try {
     const value = await runFactory(factory, call, book.name, timeouts)
     const ms = clock() - started
@@ -40,6 +43,9 @@ export async function produce<T>(
     book.factoryLatency.record(ms)
     book.counters.factoryErrors++
     return { ok: false, error, ms }
+  } finally {
+    book.local.running.delete(call)
+    if (call.signal.aborted) book.counters.factoriesAborted++
   }
 }
 

@@ -50,6 +50,8 @@ export interface CacheCounters {
    * within the bound. Lookups in all: `l1Hits + staleServed + outageReuses + l1Misses`.
    */
   outageReuses: number
+  /** Factory calls whose `ctx.signal` was aborted: hard timeout, `close()`, or every caller's own `signal`. */
+  factoriesAborted: number
   /** Shared-tier calls failed at once with nothing sent: its connection was known down, or the circuit open. */
   l2CallsSkipped: number
   /** `writeRecovery`: invalidations waiting for their replay now (L1 is not trusted meanwhile). */
@@ -83,6 +85,8 @@ export function newCounters() {
     l1Misses: 0,
     /** Keys no tier had: produced by a factory or loader (once per load), or returned absent by get/getMany. */
     misses: 0,
+    /** Factory calls whose `ctx.signal` was aborted (hard timeout, close, every caller gone). */
+    factoriesAborted: 0,
     /** Reads answered, while L1 was not trusted, by a value this instance loaded itself within maxStaleness (outage reuse). */
     outageReuses: 0,
   }
