@@ -1,7 +1,10 @@
 /**
  * Redis outages under load, in separate processes: Redis is killed in the
  * middle of steady getOrSet traffic and brought back. No call may hang, fail
- * or leave an unhandled rejection, and service resumes by itself.
+ * or leave an unhandled rejection, and service resumes by itself. While
+ * Redis is down its tier is known down: nothing is sent to it (no call waits
+ * on a timeout), writes reject with WriteFailedError saying nothing reached
+ * Redis, and reads are answered by the factory and by outage reuse.
  *
  * Every phase ends on events (calls answered, the breaker opening), never on
  * the clock, and the traffic is paused at each phase boundary: paused, no
@@ -31,7 +34,15 @@ interface Progress {
 interface Health {
   unhandledRejections: number
   bus: { trusted: boolean; gapsSeen: number }
-  cache: { circuitOpenings: number; circuit: string; l2Hits: number; l2Latency: { count: number } }
+  cache: {
+    circuitOpenings: number
+    circuit: string
+    l2Hits: number
+    l2Latency: { count: number }
+    l2CallsSkipped: number
+    outageReuses: number
+    factoryCalls: number
+  }
 }
 
 /** Calls each instance answers in a phase before the test moves on. */
@@ -66,27 +77,32 @@ describe('Redis outage under load (2 processes, default options: 1 s timeouts)',
     const beforeKill = await health()
     for (const h of beforeKill) expect(h.cache.l2Latency.count).toBeGreaterThan(0)
 
-    // Redis dies. Every call still answers (the factory), and the breaker opens.
+    // Redis dies. Every call still answers (the factory), and the tier is found down and skipped.
     await server.kill()
-    await runPhase(up, (h, i) => expect(h.cache.circuitOpenings).toBeGreaterThan(beforeKill[i]!.cache.circuitOpenings))
+    await runPhase(up, (h, i) => expect(h.cache.l2CallsSkipped).toBeGreaterThan(beforeKill[i]!.cache.l2CallsSkipped))
     // None hangs: pausing waits for every call in flight, and they all answer with Redis still down
     // (a call waiting for Redis to come back would keep this pause from resolving).
     const opened = await pause()
     const atOpen = await health()
 
-    // With the breaker open, a call does not wait on Redis at all: the only calls that try it are
-    // half-open probes, one per cool-down, and each (failing) opens the breaker again. So every L2
-    // attempt of this phase is matched by one opening; every other call went straight to the factory.
+    // Known down, the tier is sent nothing at all: no call waits on Redis, no request probes it (the
+    // breaker's probe runs in the background, and not while the connection is known down). Every
+    // call of this phase was answered by the factory or by outage reuse, none by Redis.
     await runPhase(opened)
     const down = await pause()
     const atEnd = await health()
     atEnd.forEach((h, i) => {
-      const attempts = h.cache.l2Latency.count - atOpen[i]!.cache.l2Latency.count
-      expect(attempts).toBe(h.cache.circuitOpenings - atOpen[i]!.cache.circuitOpenings)
-      // Probes are one per cool-down (2 s), not one per call: a breaker that let every call probe would match too.
-      expect(attempts).toBeLessThan(CALLS_PER_PHASE)
-      expect(h.cache.l2Hits).toBe(atOpen[i]!.cache.l2Hits) // nothing came from Redis while it was down
+      const before = atOpen[i]!.cache
+      expect(h.cache.l2Latency.count).toBe(before.l2Latency.count) // not one L2 command sent
+      expect(h.cache.l2Hits).toBe(before.l2Hits) // nothing came from Redis while it was down
+      // Outage reuse shielded the factory: values loaded in the outage answered again within maxStaleness.
+      expect(h.cache.outageReuses).toBeGreaterThan(before.outageReuses)
+      expect(h.cache.factoryCalls - before.factoryCalls).toBeLessThan(CALLS_PER_PHASE)
     })
+    // A write fails fast and says what happened: nothing reached Redis (WriteFailedError), no hang.
+    for (const instance of instances) {
+      await expect(instance.call('delete', { key: 'load:0' })).rejects.toThrow(/did not reach the shared tier/)
+    }
 
     // Redis is back: service resumes by itself (a gap closed, every L1 emptied, then trusted again).
     await server.restart()
@@ -94,8 +110,8 @@ describe('Redis outage under load (2 processes, default options: 1 s timeouts)',
       expect(h.bus.gapsSeen).toBeGreaterThanOrEqual(1)
       expect(h.bus.trusted).toBe(true)
     })
-    // L2 takes writes again: once the breaker's cool-down has passed, the next miss probes Redis and closes
-    // it. (The traffic alone may never probe: its 50 keys can all be back in L1 before the cool-down ends.)
+    // L2 takes writes again once the tier's connection is back (and, had the breaker opened, once its
+    // background probe closed it).
     const raw = new Redis(server.url)
     for (const [i, instance] of instances.entries()) {
       await vi.waitFor(
