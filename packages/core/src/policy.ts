@@ -19,6 +19,8 @@ export interface ReadPolicy {
   readonly lockTimeoutMs: number
   /** On a stale hit within grace: answer at once and refresh behind (`'background'`), or wait for the refresh. */
   readonly refreshStale: 'background' | 'wait'
+  /** L1 keeps a value at most this long from its fill (never past its L2 TTL); undefined: as long as L2. */
+  readonly l1TtlMs: number | undefined
 }
 
 /** The read-path options, as `createCache` and `getOrSet` accept them. */
@@ -45,6 +47,15 @@ export interface ReadPolicyOptions {
   lockTimeout?: Duration
   /** Within grace: `'background'` (default) answers stale at once and refreshes once behind; `'wait'` waits for the refresh. */
   refreshStale?: 'background' | 'wait'
+  /**
+   * L1 keeps a value at most this long, counted from its fill, and never
+   * past its L2 TTL; then the next read goes to L2 (grace applies after the
+   * L2 TTL, as without it). Bounds how long one instance's memory holds a
+   * value it never hears about (a value nobody invalidates, e.g. `ttlOnly`
+   * data in a long TTL). On an L1-only cache it is simply `min(ttl, l1Ttl)`.
+   * Default: none (L1 keeps what L2 keeps).
+   */
+  l1Ttl?: Duration
 }
 
 export const READ_POLICY_OPTIONS = [
@@ -57,6 +68,7 @@ export const READ_POLICY_OPTIONS = [
   'failSafeBackoff',
   'lockTimeout',
   'refreshStale',
+  'l1Ttl',
 ] as const
 
 const DEFAULT_TTL_MS = 60_000
@@ -95,6 +107,7 @@ export function resolvePolicy(options: ReadPolicyOptions | undefined, base: Read
     failSafeBackoffMs: duration(o.failSafeBackoff, 'failSafeBackoff') ?? base?.failSafeBackoffMs ?? 5_000,
     lockTimeoutMs: duration(o.lockTimeout, 'lockTimeout') ?? base?.lockTimeoutMs ?? 5_000,
     refreshStale,
+    l1TtlMs: duration(o.l1Ttl, 'l1Ttl') ?? base?.l1TtlMs,
   }
 }
 

@@ -3,7 +3,8 @@
  * stores a value, never which invalidations happen; and the factory can set
  * its result's grace (`ctx.setGrace`).
  */
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
+import { clock } from '../src/adapter.js'
 import { InvalidOptionError, createCache } from '../src/index.js'
 import { FakeBus, controlledSharedTier, entry, fakeLocalTier } from './fakes.js'
 
@@ -119,5 +120,51 @@ describe('ctx.setGrace', () => {
         return 'v'
       }),
     ).rejects.toThrow(InvalidOptionError)
+  })
+})
+
+describe('l1Ttl', () => {
+  it('L1 keeps a value at most l1Ttl from its fill, never past its L2 TTL; grace stays with the L2 entry', async () => {
+    const l1 = fakeLocalTier()
+    const l2 = controlledSharedTier()
+    const c = createCache<string>({ name: 'l1ttl', tiers: [l1, l2], ttl: '1h', grace: '1h', l1Ttl: '1m', onError: () => {}, invalidation: { ttlOnly: true } })
+    const before = clock()
+    await c.set('k', 'v')
+    const inL1 = l1.bound.get('k')!
+    const inL2 = l2.bound.map.get('k')!
+    expect(inL1.expiresAt).toBeLessThanOrEqual(clock() + 60_000)
+    expect(inL1.expiresAt).toBeGreaterThanOrEqual(before + 60_000)
+    expect(inL1.staleUntil).toBeUndefined()
+    expect(inL2.expiresAt).toBeGreaterThanOrEqual(before + 3_600_000)
+    // A value whose L2 TTL is shorter than l1Ttl keeps its own expiry.
+    expect(await c.getOrSet('short', async () => 'v', { ttl: '10s' })).toBe('v')
+    expect(l1.bound.get('short')!.expiresAt).toBe(l2.bound.map.get('short')!.expiresAt)
+    // Per call, and on the L2 read path.
+    l2.bound.map.set('fromL2', entry('x', 3_600_000))
+    expect(await c.getOrSet('fromL2', async () => 'db', { l1Ttl: '5s' })).toBe('x')
+    expect(l1.bound.get('fromL2')!.expiresAt).toBeLessThanOrEqual(clock() + 5_000)
+    await c.close()
+  })
+
+  it('an L1 copy past l1Ttl is read again from L2', async () => {
+    const l1 = fakeLocalTier()
+    const l2 = controlledSharedTier()
+    const c = createCache<string>({ name: 'l1ttl', tiers: [l1, l2], ttl: '1h', l1Ttl: 10, onError: () => {}, invalidation: { ttlOnly: true } })
+    await c.set('k', 'v')
+    await vi.waitFor(() => expect(l1.bound.get('k')!.expiresAt).toBeLessThan(clock()), { timeout: 10_000, interval: 5 })
+    expect(await c.get('k')).toBe('v')
+    expect(l2.bound.calls).toContain('get k')
+    await c.close()
+  })
+
+  it('on an L1-only cache it is min(ttl, l1Ttl), grace counted from there', async () => {
+    const l1 = fakeLocalTier()
+    const c = createCache<string>({ name: 'l1only', tiers: [l1], ttl: '1h', grace: '10s', l1Ttl: '1m', invalidation: { ttlOnly: true } })
+    await c.getOrSet('k', async () => 'v')
+    const held = l1.bound.get('k')!
+    expect(held.expiresAt).toBeLessThanOrEqual(clock() + 60_000)
+    expect(held.staleUntil! - held.expiresAt).toBe(10_000)
+    expect(() => createCache({ name: 'bad', tiers: [fakeLocalTier()], l1Ttl: 'soon' })).toThrow(InvalidOptionError)
+    await c.close()
   })
 })

@@ -82,7 +82,7 @@ export class BatchReader<V> {
         if (candidate !== undefined && candidate.expiresAt > now) {
           entries[i] = candidate
           counters.l2Hits++
-          if (!skips.skipL1) local.fill(key, candidate, ticket, readIssuedAt)
+          if (!skips.skipL1) local.fill(key, candidate, ticket, readIssuedAt, this.#p.policy.l1TtlMs)
         } else {
           counters.misses++
         }
@@ -159,7 +159,7 @@ export class BatchReader<V> {
         const entry = read.entry
         if (entry !== undefined && entry.expiresAt > clock()) {
           counters.l2Hits++
-          local.fill(key, entry, tickets.get(key)!, readIssuedAt)
+          local.fill(key, entry, tickets.get(key)!, readIssuedAt, policy.l1TtlMs)
           pending.get(key)!.resolve(entry.value as V)
         } else if (read.leasedElsewhere === true) {
           const one: Factory<V> = async () => valueIn(await loader([key]), key, 0, name)
@@ -197,7 +197,7 @@ export class BatchReader<V> {
             const entry = newEntry(value, expiresAt, policy.graceMs, entryTags(key, tagsOption))
             return settle(
               key,
-              this.#p.loader.store(key, entry, lease, tickets.get(key)!, loaderIssuedAt).then(() => value),
+              this.#p.loader.store(key, entry, lease, tickets.get(key)!, loaderIssuedAt, NO_SKIPS, policy.l1TtlMs).then(() => value),
             )
           }),
         )

@@ -92,7 +92,7 @@ export class Cache<V = unknown> implements CacheCalls<V> {
     this.#reporter = new Reporter(name, config.shared?.name ?? 'none', config.onError, config.logger)
     // Bind and join only after every option is valid (joinBus undoes the
     // bindings if joining fails).
-    const local = new LocalState<V>(name, config.local?.bind({ cacheName: name }))
+    const local = new LocalState<V>(name, config.local?.bind({ cacheName: name }), config.shared !== undefined)
     const boundShared = config.shared?.bind({ cacheName: name })
     this.#local = local
     this.#l1 = local.l1

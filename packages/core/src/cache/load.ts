@@ -174,7 +174,7 @@ export class Loader<V> {
         return undefined
       }
       counters.l2Hits++
-      if (!skips.skipL1) local.fill(key, cached, ticket, readIssuedAt)
+      if (!skips.skipL1) local.fill(key, cached, ticket, readIssuedAt, this.#p.policy.l1TtlMs)
       return cached.value as V
     } finally {
       local.guard.end(key)
@@ -286,7 +286,7 @@ export class Loader<V> {
         if (entry !== undefined && entry.expiresAt > now) {
           counters.l2Hits++
           if (hitChannel.hasSubscribers) hitChannel.publish({ cache: this.#p.name, key, tier: 'l2', stale: false } satisfies HitEvent)
-          if (!skips.skipL1) local.fill(key, entry, ticket, readIssuedAt)
+          if (!skips.skipL1) local.fill(key, entry, ticket, readIssuedAt, policy.l1TtlMs)
           return entry.value as V
         }
         if (entry !== undefined && usableUntil(entry) > now) {
@@ -358,7 +358,7 @@ export class Loader<V> {
       const expiresAt = clock() + effectiveTtl(policy, value, call.ttlMs)
       const tags = entryTags(key, call.tags ?? tagsOption)
       const graceMs = call.graceMs ?? policy.graceMs
-      await this.store(key, newEntry(value, expiresAt, graceMs, tags), lease, ticket, factoryIssuedAt, skips)
+      await this.store(key, newEntry(value, expiresAt, graceMs, tags), lease, ticket, factoryIssuedAt, skips, policy.l1TtlMs)
       return value
     } finally {
       local.guard.end(key)
@@ -374,7 +374,15 @@ export class Loader<V> {
    * its key was invalidated may predate the write that invalidated it: it
    * answers the caller, but is cached nowhere.
    */
-  async store(key: string, entry: TierEntry<V>, lease: TierLease | undefined, ticket: number, t0: number, skips: TierSkips = NO_SKIPS): Promise<void> {
+  async store(
+    key: string,
+    entry: TierEntry<V>,
+    lease: TierLease | undefined,
+    ticket: number,
+    t0: number,
+    skips: TierSkips = NO_SKIPS,
+    l1TtlMs = this.#p.policy.l1TtlMs,
+  ): Promise<void> {
     const { local, reporter } = this.#p
     const shared = skips.skipL2 || this.skipsL2(key) ? undefined : this.#p.shared
     let mayFillL1 = true
@@ -392,7 +400,7 @@ export class Loader<V> {
     } else if (lease !== undefined) {
       await this.#p.shared?.releaseLease(key, lease)
     }
-    if (mayFillL1 && !skips.skipL1) local.fill(key, entry, ticket, t0)
+    if (mayFillL1 && !skips.skipL1) local.fill(key, entry, ticket, t0, l1TtlMs)
   }
 
   /**

@@ -47,6 +47,8 @@ export interface Load<V> {
 export class LocalState<V> {
   readonly #cache: string
   readonly l1: BoundLocalTier | undefined
+  /** With an L2, an `l1Ttl` copy leaves grace to the L2 entry. */
+  readonly hasL2: boolean
   /** Liveness: set once, when the cache joins its bus. */
   trust: BusTrust = ALWAYS_TRUSTED
   maxStalenessMs = 1_000
@@ -69,9 +71,10 @@ export class LocalState<V> {
   reuseOwnLoads = true
   #closed = false
 
-  constructor(cache: string, l1: BoundLocalTier | undefined) {
+  constructor(cache: string, l1: BoundLocalTier | undefined, hasL2: boolean) {
     this.#cache = cache
     this.l1 = l1
+    this.hasL2 = hasL2
   }
 
   get closed(): boolean {
@@ -114,11 +117,25 @@ export class LocalState<V> {
    * produced `entry` was issued; a fill while L1 is not trusted keeps it for
    * outage reuse.
    */
-  fill(key: string, entry: TierEntry, ticket: number, t0?: number): void {
+  fill(key: string, entry: TierEntry, ticket: number, t0?: number, l1TtlMs?: number): void {
     if (this.l1 !== undefined && !this.#closed && this.guard.mayFill(key, ticket)) {
-      this.l1.set(key, entry)
+      this.l1.set(key, l1TtlMs === undefined ? entry : this.l1Copy(entry, l1TtlMs))
       if (t0 !== undefined && this.reuseOwnLoads && !this.trusted()) this.#keepForReuse(key, t0)
     }
+  }
+
+  /**
+   * `l1Ttl`: the copy L1 keeps, expiring `l1TtlMs` after now if that comes
+   * before its own TTL. With an L2 the copy has no grace of its own (grace
+   * applies after the L2 TTL: the next read finds the L2 entry, stale or
+   * not); on an L1-only cache it keeps its grace, counted from the new expiry.
+   */
+  l1Copy(entry: TierEntry, l1TtlMs: number): TierEntry {
+    const expiresAt = clock() + l1TtlMs
+    if (entry.expiresAt <= expiresAt) return entry
+    const staleUntil = this.hasL2 || entry.staleUntil === undefined ? undefined : expiresAt + (entry.staleUntil - entry.expiresAt)
+    const { value, createdAt, tags } = entry
+    return tags === undefined ? { value, createdAt, expiresAt, staleUntil } : { value, createdAt, expiresAt, staleUntil, tags }
   }
 
   /**

@@ -66,7 +66,7 @@ export class Writer<V> {
     const writeL2 = skips.skipL2
       ? writeL2Of(invalidation)
       : async (shared: SharedTierAccess, publish: AtomicPublish | undefined) => void (await shared.tier.set(key, entry, { publish }))
-    await this.#write(key, invalidation, writeL2, skips.skipL1 ? undefined : entry, true)
+    await this.#write(key, invalidation, writeL2, skips.skipL1 ? undefined : entry, true, policy.l1TtlMs)
   }
 
   /**
@@ -125,6 +125,7 @@ export class Writer<V> {
     writeL2: (shared: SharedTierAccess, publish: AtomicPublish | undefined) => Promise<void>,
     l1Entry?: TierEntry,
     isSet = l1Entry !== undefined,
+    l1TtlMs: number | undefined = this.#p.policy.l1TtlMs,
   ): Promise<void> {
     const { local, shared, counters } = this.#p
     counters.writes++
@@ -154,7 +155,7 @@ export class Writer<V> {
       const afterOwnInvalidation = local.guard.current
       if (shared === undefined || atomic === undefined) await this.#publish(invalidation, key)
       mayFill &&= local.guard.mayFill(fillKey!, afterOwnInvalidation)
-      if (mayFill && !local.closed) local.l1!.set(fillKey!, l1Entry!)
+      if (mayFill && !local.closed) local.l1!.set(fillKey!, l1TtlMs === undefined ? l1Entry! : local.l1Copy(l1Entry!, l1TtlMs))
     } finally {
       if (fillKey !== undefined) local.guard.end(fillKey)
     }
