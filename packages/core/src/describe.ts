@@ -20,7 +20,13 @@ export interface CacheDescription {
   ttlMs: number
   negativeTtlMs: number
   graceMs: number
+  /** `l1Ttl`: how long L1 keeps a value from its fill; undefined when L1 keeps what L2 keeps. */
+  l1TtlMs?: number
   maxStalenessMs: number
+  /** What L1 serves while the bus is down (`onBusDown`): `'reuse'`, `'bypass-l1'`, or `serve-stale <ms>`. */
+  onBusDown?: string
+  /** `writeRecovery` on: failed invalidations are queued and replayed. */
+  writeRecovery?: boolean
   keyTemplates: Array<{ template: string; scope: string | undefined }>
   invalidation: InvalidationPlan | undefined
 }
@@ -48,7 +54,7 @@ export function describeMarkdown(descriptions: readonly CacheDescription[]): str
         ? 'free-form'
         : d.keyTemplates.map((k) => `\`${k.template}\`${k.scope === undefined ? '' : ` (scope \`${k.scope}\`)`}`).join('<br>')
     lines.push(
-      `| ${cell(d.name)} | ${cell(keys)} | ${ms(d.ttlMs)} | ${ms(d.graceMs)} | ${cell(d.tiers.join(' + '))}${d.bus ? ' + bus' : ''} | ${cell(planText(d.invalidation))} |`,
+      `| ${cell(d.name)} | ${cell(keys)} | ${ms(d.ttlMs)}${d.l1TtlMs === undefined ? '' : ` (L1 ${ms(d.l1TtlMs)})`} | ${ms(d.graceMs)} | ${cell(d.tiers.join(' + '))}${d.bus ? ' + bus' : ''} | ${cell(planText(d.invalidation))} |`,
     )
   }
   return lines.join('\n')

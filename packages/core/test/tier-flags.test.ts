@@ -136,6 +136,8 @@ describe('l1Ttl', () => {
     expect(inL1.expiresAt).toBeGreaterThanOrEqual(before + 60_000)
     expect(inL1.staleUntil).toBeUndefined()
     expect(inL2.expiresAt).toBeGreaterThanOrEqual(before + 3_600_000)
+    expect(c.describe()).toMatchObject({ l1TtlMs: 60_000, onBusDown: 'reuse', writeRecovery: false })
+    expect(c.describe().markdown).toContain('3600s (L1 60s)')
     // A value whose L2 TTL is shorter than l1Ttl keeps its own expiry.
     expect(await c.getOrSet('short', async () => 'v', { ttl: '10s' })).toBe('v')
     expect(l1.bound.get('short')!.expiresAt).toBe(l2.bound.map.get('short')!.expiresAt)

@@ -79,6 +79,7 @@ export class Cache<V = unknown> implements CacheCalls<V> {
   readonly #breaker: CircuitBreaker | undefined
   readonly #recovery: WriteRecovery | undefined
   readonly #bus: Bus | undefined
+  readonly #onBusDown: string
 
   constructor(options: CacheOptions) {
     const config = resolveConfig(options)
@@ -106,6 +107,7 @@ export class Cache<V = unknown> implements CacheCalls<V> {
     if (recovery !== undefined) local.trust = recovery.gate(local.trust)
     this.#recovery = recovery
     this.#bus = config.bus
+    this.#onBusDown = !config.outageReuse ? 'bypass-l1' : config.serveStaleMs === undefined ? 'reuse' : `serve-stale ${config.serveStaleMs}ms`
     this.#membership = membership
     this.#trust = local.trust
     this.#maxStalenessMs = local.maxStalenessMs
@@ -365,7 +367,10 @@ export class Cache<V = unknown> implements CacheCalls<V> {
       ttlMs: this.#policy.ttlMs,
       negativeTtlMs: this.#policy.negativeTtlMs,
       graceMs: this.#policy.graceMs,
+      l1TtlMs: this.#policy.l1TtlMs,
       maxStalenessMs: this.#maxStalenessMs,
+      onBusDown: this.#onBusDown,
+      writeRecovery: this.#recovery !== undefined,
       keyTemplates: this.#keyTemplates.map((k) => ({ ...k })),
       invalidation: this.#invalidation,
     }
