@@ -41,8 +41,11 @@ export const SENTINEL_FAULTS = ['failover'] as const
 export const CLUSTER_FAULTS = ['shard-pubsub-kill', 'primary-kill'] as const
 export type FaultName = (typeof FAULTS)[number] | (typeof SENTINEL_FAULTS)[number] | (typeof CLUSTER_FAULTS)[number]
 export type WindowName = 'no fault' | FaultName
-/** A coherence mechanism switched off from the outside (tests/checker/instance.mjs), to prove the checker sees it missing. */
-export type SwitchOff = 'liveness' | 'gap' | 'bus' | 'leases'
+/**
+ * A coherence mechanism switched off from the outside (tests/checker/instance.mjs), to prove the checker sees it missing.
+ * 'reuse-bound': outage reuse kept for 10 x maxStaleness instead of maxStaleness (`onBusDown: { serveStale }`).
+ */
+export type SwitchOff = 'liveness' | 'gap' | 'bus' | 'leases' | 'reuse-bound'
 export const WRITE_KINDS = ['set', 'delete', 'tags', 'namespace', 'clear'] as const
 export type WriteKind = (typeof WRITE_KINDS)[number]
 
@@ -146,6 +149,10 @@ export interface InstanceStats {
   staleServed: number
   failSafe: number
   leaseWaits: number
+  /** Lookups answered by outage reuse: a value this instance loaded while L1 was untrusted, within t0 + maxStaleness. */
+  outageReuses: number
+  /** Shared-tier calls failed at once, nothing sent (connection known down, or circuit open). */
+  l2CallsSkipped: number
 }
 
 export interface Violation {
@@ -857,7 +864,7 @@ function analyse(
         rejectedWrites: rejected.size,
         keysWritten: keys.size,
         gapsSeen: 0,
-        stats: { l1Hits: 0, l2Hits: 0, factoryCalls: 0, factoryErrors: 0, staleServed: 0, failSafe: 0, leaseWaits: 0 },
+        stats: { l1Hits: 0, l2Hits: 0, factoryCalls: 0, factoryErrors: 0, staleServed: 0, failSafe: 0, leaseWaits: 0, outageReuses: 0, l2CallsSkipped: 0 },
       })),
     violations,
     violationsByKind,
@@ -880,12 +887,12 @@ export function formatReport(report: CheckerReport): string {
   }
   lines.push(
     '',
-    '| instance | grace | reads | violations | writes (rejected) | keys written | gaps | L1 / L2 hits | factory calls (errors) | stale served | fail-safe |',
-    '| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    '| instance | grace | reads | violations | writes (rejected) | keys written | gaps | L1 / L2 hits | factory calls (errors) | stale served | fail-safe | outage reuses |',
+    '| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
   )
   for (const i of report.instances) {
     lines.push(
-      `| ${i.instance} | ${i.grace ? 'yes' : 'no'} | ${i.reads} | ${i.violations} | ${i.writes} (${i.rejectedWrites}) | ${i.keysWritten} | ${i.gapsSeen} | ${i.stats.l1Hits} / ${i.stats.l2Hits} | ${i.stats.factoryCalls} (${i.stats.factoryErrors}) | ${i.stats.staleServed} | ${i.stats.failSafe} |`,
+      `| ${i.instance} | ${i.grace ? 'yes' : 'no'} | ${i.reads} | ${i.violations} | ${i.writes} (${i.rejectedWrites}) | ${i.keysWritten} | ${i.gapsSeen} | ${i.stats.l1Hits} / ${i.stats.l2Hits} | ${i.stats.factoryCalls} (${i.stats.factoryErrors}) | ${i.stats.staleServed} | ${i.stats.failSafe} | ${i.stats.outageReuses} |`,
     )
   }
   const kinds = (counts: Record<WriteKind, number>) => WRITE_KINDS.map((k) => `${k} ${counts[k]}`).join(', ')

@@ -36,7 +36,9 @@ const grace = env.GRACE === '1'
  * A coherence mechanism switched off from the outside, to prove the checker
  * sees it missing: 'liveness' (the bus's trust never lapses), 'gap' (gaps
  * never clear L1), 'bus' (received invalidations are dropped), 'leases' (the
- * shared tier offers no fill leases).
+ * shared tier offers no fill leases), 'reuse-bound' (outage reuse, and L1,
+ * served for 10 x maxStaleness while the bus is down, not maxStaleness).
+ * Otherwise the cache runs with the default onBusDown: 'reuse'.
  */
 const switchOff = env.SWITCH_OFF ?? ''
 
@@ -74,6 +76,7 @@ const cache = createCache({
   // With replicas (Sentinel, Cluster), a write resolves only once a replica has it: an acknowledged write survives the failover.
   tiers: [memoryTier(), tier],
   bus,
+  ...(switchOff === 'reuse-bound' ? { onBusDown: { serveStale: 10 * maxStaleness } } : {}),
   ...(grace
     ? // Entries go stale within a few reads, so grace (stale-while-revalidate), soft timeouts and fail-safe all serve.
       { ttl: '200ms', grace: '1h', softTimeout: '20ms', hardTimeout: '150ms', failSafeBackoff: '2s' }
@@ -380,6 +383,9 @@ const operations = {
         staleServed: stats.staleServed,
         failSafe: stats.failSafe,
         leaseWaits: stats.leaseWaits,
+        // Outage reuse (onBusDown 'reuse', the default, not overridden here): lookups answered while L1 was untrusted.
+        outageReuses: stats.outageReuses,
+        l2CallsSkipped: stats.l2CallsSkipped,
       },
     }
   },

@@ -8,7 +8,7 @@
  * Options: --instances N, --keys N, --max-staleness MS, --grace 1,3 (the
  * instances with grace and fail-safe on; default the odd ones), --no-grace,
  * --faults a,b (a subset of the topology's), --switch-off
- * liveness|gap|bus|leases, --fillers proxied (only the proxied instance
+ * liveness|gap|bus|leases|reuse-bound, --fillers proxied (only the proxied instance
  * fills, one reader per key), --partition-database (the proxied instance's
  * factory is cut off in the partition even without grace), --min-reads N
  * (per instance; the run goes on until each has made them), --multi-interval
