@@ -23,6 +23,7 @@ const LAYERS = {
   'load.ts': 3,
   'write.ts': 3,
   'produce.ts': 4,
+  'cancellation.ts': 3.5,
   'write-recovery.ts': 4,
   'local-state.ts': 4,
   'shared-tier.ts': 4,
@@ -31,6 +32,7 @@ const LAYERS = {
   'report.ts': 5,
   'stats.ts': 5,
   'skips.ts': 6,
+  'refresh-ahead.ts': 6,
 }
 /** Files outside cache/ allowed to import from it: the entry points, and modules reading a leaf's types. */
 const INTO_CACHE_ALLOWED = new Map([

@@ -37,7 +37,7 @@ export const MECHANISMS = [
   {
     name: '2 in-flight guard on the getMany fill path',
     file: 'packages/core/src/cache/batch.ts',
-    from: 'if (!skips.skipL1) local.fill(key, candidate, ticket, readIssuedAt, this.#p.policy.l1TtlMs)',
+    from: 'if (!skips.skipL1) local.fill(key, candidate, ticket, readIssuedAt, shapeOf(this.#p.policy, this.#p.policy.ttlMs))',
     to: 'if (!skips.skipL1) local.l1?.set(key, candidate)',
     tests: ['packages/core/test/in-flight-guard.test.ts', '-t', 'getMany'],
   },

@@ -42,7 +42,7 @@ const msText = (ms: number) => `${ms < 10 ? ms.toFixed(2) : ms.toFixed(0)} ms`
 export function advise(cache: string, stats: CacheCounters, hasL2: boolean): Advice {
   // Every lookup, per key: answered by L1 (fresh or stale), or not (then by a
   // load in flight, L2, or the factory). A miss is a key no tier had.
-  const lookups = stats.l1Hits + stats.staleServed + stats.outageReuses + stats.l1Misses
+  const lookups = stats.l1Hits + stats.staleServed + stats.refreshAheadHits + stats.outageReuses + stats.l1Misses
   const misses = stats.misses
   const numbers = {
     lookups,

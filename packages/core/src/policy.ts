@@ -21,6 +21,8 @@ export interface ReadPolicy {
   readonly refreshStale: 'background' | 'wait'
   /** L1 keeps a value at most this long from its fill (never past its L2 TTL); undefined: as long as L2. */
   readonly l1TtlMs: number | undefined
+  /** A fraction of the TTL in (0, 1): past it, a hit answers at once and starts one background refresh. */
+  readonly refreshAhead: number | undefined
 }
 
 /** The read-path options, as `createCache` and `getOrSet` accept them. */
@@ -56,6 +58,15 @@ export interface ReadPolicyOptions {
    * Default: none (L1 keeps what L2 keeps).
    */
   l1Ttl?: Duration
+  /**
+   * A fraction of the TTL, e.g. `0.8`: a hit past that point of a value's
+   * life returns it at once and starts one background refresh — one across
+   * every instance (under the key's lease) — so a hot key never goes cold
+   * and no request waits for its factory after warm-up. A failed refresh
+   * keeps the current value until its TTL (grace and fail-safe as usual).
+   * Default: none.
+   */
+  refreshAhead?: number
 }
 
 export const READ_POLICY_OPTIONS = [
@@ -69,6 +80,7 @@ export const READ_POLICY_OPTIONS = [
   'lockTimeout',
   'refreshStale',
   'l1Ttl',
+  'refreshAhead',
 ] as const
 
 const DEFAULT_TTL_MS = 60_000
@@ -108,7 +120,16 @@ export function resolvePolicy(options: ReadPolicyOptions | undefined, base: Read
     lockTimeoutMs: duration(o.lockTimeout, 'lockTimeout') ?? base?.lockTimeoutMs ?? 5_000,
     refreshStale,
     l1TtlMs: duration(o.l1Ttl, 'l1Ttl') ?? base?.l1TtlMs,
+    refreshAhead: refreshAheadOf(o.refreshAhead, context) ?? base?.refreshAhead,
   }
+}
+
+function refreshAheadOf(value: unknown, context: ErrorContext): number | undefined {
+  if (value === undefined) return undefined
+  if (typeof value !== 'number' || !(value > 0 && value < 1)) {
+    throw new InvalidOptionError(`refreshAhead: must be a fraction of the TTL between 0 and 1 (e.g. 0.8), got ${String(value)}`, context)
+  }
+  return value
 }
 
 /** The TTL to store a value with: the policy's (or the factory's choice), spread by jitter. */

@@ -17,6 +17,7 @@ import type { GetOrSetOptions } from './config.js'
 import { newEntry } from './entry.js'
 import { NO_CALLERS, type Loader } from './load.js'
 import type { LocalState } from './local-state.js'
+import { shapeOf } from './refresh-ahead.js'
 import { NO_SKIPS, type TierSkips } from './skips.js'
 import { type Deferred, deferred, produce } from './produce.js'
 import { NO_ENTRY, type SharedTierAccess } from './shared-tier.js'
@@ -82,7 +83,7 @@ export class BatchReader<V> {
         if (candidate !== undefined && candidate.expiresAt > now) {
           entries[i] = candidate
           counters.l2Hits++
-          if (!skips.skipL1) local.fill(key, candidate, ticket, readIssuedAt, this.#p.policy.l1TtlMs)
+          if (!skips.skipL1) local.fill(key, candidate, ticket, readIssuedAt, shapeOf(this.#p.policy, this.#p.policy.ttlMs))
         } else {
           counters.misses++
         }
@@ -159,7 +160,7 @@ export class BatchReader<V> {
         const entry = read.entry
         if (entry !== undefined && entry.expiresAt > clock()) {
           counters.l2Hits++
-          local.fill(key, entry, tickets.get(key)!, readIssuedAt, policy.l1TtlMs)
+          local.fill(key, entry, tickets.get(key)!, readIssuedAt, shapeOf(policy, policy.ttlMs))
           pending.get(key)!.resolve(entry.value as V)
         } else if (read.leasedElsewhere === true) {
           const one: Factory<V> = async () => valueIn(await loader([key]), key, 0, name)
@@ -193,11 +194,12 @@ export class BatchReader<V> {
         await Promise.all(
           batch.map(({ key, lease }, i) => {
             const value = valueIn(loaded, key, i, name)
-            const expiresAt = now + effectiveTtl(policy, value, undefined)
+            const ttlMs = effectiveTtl(policy, value, undefined)
+            const expiresAt = now + ttlMs
             const entry = newEntry(value, expiresAt, policy.graceMs, entryTags(key, tagsOption))
             return settle(
               key,
-              this.#p.loader.store(key, entry, lease, tickets.get(key)!, loaderIssuedAt, NO_SKIPS, policy.l1TtlMs).then(() => value),
+              this.#p.loader.store(key, entry, lease, tickets.get(key)!, loaderIssuedAt, NO_SKIPS, shapeOf(policy, ttlMs)).then(() => value),
             )
           }),
         )

@@ -19,9 +19,11 @@ import { assertValidTags, entryTags } from '../tags.js'
 import type { GetOrSetOptions } from './config.js'
 import { newEntry, usableUntil } from './entry.js'
 import type { Load, LocalState } from './local-state.js'
+import { abandonable, isAbortSignal, untilAborted } from './cancellation.js'
 import { deferred, produce } from './produce.js'
 import type { Reporter } from './report.js'
 import { NO_ENTRY, type SharedTierAccess } from './shared-tier.js'
+import { aheadMsOf, dueAhead, type L1Shape, shapeOf } from './refresh-ahead.js'
 import { NO_SKIPS, type TierSkipOptions, type TierSkips, tierSkipsOf } from './skips.js'
 import type { Counters } from './stats.js'
 import type { WriteRecovery } from './write-recovery.js'
@@ -95,51 +97,24 @@ export class Loader<V> {
     }
     // Stale-while-revalidate: past its TTL but within grace, L1 answers at once
     // and one refresh runs behind (joining one already running).
+    // Refresh-ahead too: an L1 copy past its refresh point but still fresh
+    // answers at once, whatever refreshStale says, and one refresh runs behind.
     const stale = local.usableStale(key)
-    if (stale !== undefined && policy.refreshStale === 'background') {
-      if (local.joinable(key) === undefined) this.#start(key, factory, policy, stale, true, tags).catch(() => {})
-      counters.staleServed++
-      return stale.value as V
+    if (stale !== undefined) {
+      const ahead = dueAhead(stale, clock())
+      if (ahead || policy.refreshStale === 'background') {
+        if (local.joinable(key) === undefined) this.#start(key, factory, policy, stale, true, tags, ahead).catch(() => {})
+        if (ahead) counters.refreshAheadHits++
+        else counters.staleServed++
+        return stale.value as V
+      }
     }
     counters.l1Misses++
     const promise = local.joinable(key) ?? this.#start(key, factory, policy, stale, false, tags)
     const load = local.inFlight.get(key)
     if (load === undefined || load.promise !== promise) return untilAborted(promise, signal)
     load.callers++
-    return signal === undefined ? promise : this.#abandonable(key, load, signal)
-  }
-
-  /**
-   * A caller's view of a load with its own `signal`: it rejects with
-   * `signal.reason` when the signal aborts, and the load itself is aborted
-   * (its factory's `ctx.signal`) once every caller has gone — unless it
-   * holds the lease or refreshes behind a stale answer (`keep`).
-   */
-  #abandonable(key: string, load: Load<V>, signal: AbortSignal): Promise<V> {
-    const { local } = this.#p
-    return new Promise<V>((resolve, reject) => {
-      const onAbort = () => {
-        load.abandoned++
-        load.abandonReason = signal.reason
-        if (!load.keep && load.abandoned >= load.callers) {
-          // No one waits: later callers start afresh instead of joining an aborted load.
-          if (local.inFlight.get(key) === load) local.inFlight.delete(key)
-          load.call?.abort(signal.reason)
-        }
-        reject(signal.reason)
-      }
-      signal.addEventListener('abort', onAbort, { once: true })
-      load.promise.then(
-        (value) => {
-          signal.removeEventListener('abort', onAbort)
-          resolve(value)
-        },
-        (error: unknown) => {
-          signal.removeEventListener('abort', onAbort)
-          reject(error)
-        },
-      )
-    })
+    return signal === undefined ? promise : abandonable(local, key, load, signal)
   }
 
   /**
@@ -174,7 +149,7 @@ export class Loader<V> {
         return undefined
       }
       counters.l2Hits++
-      if (!skips.skipL1) local.fill(key, cached, ticket, readIssuedAt, this.#p.policy.l1TtlMs)
+      if (!skips.skipL1) local.fill(key, cached, ticket, readIssuedAt, shapeOf(this.#p.policy, this.#p.policy.ttlMs))
       return cached.value as V
     } finally {
       local.guard.end(key)
@@ -193,11 +168,12 @@ export class Loader<V> {
     stale: TierEntry | undefined,
     answerStale: boolean,
     tags: readonly string[] | undefined,
+    ahead = false,
   ): Promise<V> {
     const { local, reporter } = this.#p
     const { promise, resolve, reject } = deferred<V>()
     // A refresh behind a stale answer is never aborted for its callers: they already have their answer.
-    const load: Load<V> = { promise, staleUntil: Number.POSITIVE_INFINITY, t0: clock(), callers: 0, abandoned: 0, keep: answerStale }
+    const load: Load<V> = { promise, staleUntil: Number.POSITIVE_INFINITY, t0: clock(), callers: 0, abandoned: 0, keep: answerStale, ahead }
     let answered = false
     /** Answers the callers once; true if this call was the answer. A stale answer limits who may still join, and until when. */
     const callers: LoadCallers<V> = {
@@ -274,20 +250,34 @@ export class Loader<V> {
       return true
     }
     let lease: TierLease | undefined
+    /** Refresh-ahead: this load took the lease of a fresh entry that is due, and refreshes it behind its answer. */
+    let refreshingAhead = callers.load?.ahead === true
     try {
       // 1. L2, and other processes' leases.
       const waitUntil = clock() + policy.lockTimeoutMs
       const skipL2 = shared === undefined || skips.skipL2 || this.skipsL2(key)
+      const aheadMs = aheadMsOf(policy, policy.ttlMs)
       for (let attempt = 0; ; attempt++) {
         const readIssuedAt = clock()
-        const read = skipL2 || shared === undefined ? NO_ENTRY : await shared.readForFill(key, policy.lockTimeoutMs)
+        const read = skipL2 || shared === undefined ? NO_ENTRY : await shared.readForFill(key, policy.lockTimeoutMs, aheadMs)
         const entry = read.entry
         const now = clock()
         if (entry !== undefined && entry.expiresAt > now) {
           counters.l2Hits++
           if (hitChannel.hasSubscribers) hitChannel.publish({ cache: this.#p.name, key, tier: 'l2', stale: false } satisfies HitEvent)
-          if (!skips.skipL1) local.fill(key, entry, ticket, readIssuedAt, policy.l1TtlMs)
-          return entry.value as V
+          if (read.lease === undefined) {
+            if (!skips.skipL1) local.fill(key, entry, ticket, readIssuedAt, shapeOf(policy, policy.ttlMs))
+            return entry.value as V
+          }
+          // Fresh but due, and the lease is ours (one refresher across every
+          // instance): answer with the entry now and refresh it behind.
+          callers.answer(entry.value as V)
+          stale = entry
+          staleT0 = readIssuedAt
+          lease = read.lease
+          if (callers.load !== undefined) callers.load.keep = true
+          refreshingAhead = true
+          break
         }
         if (entry !== undefined && usableUntil(entry) > now) {
           if (stale === undefined || usableUntil(entry) > usableUntil(stale)) {
@@ -318,6 +308,7 @@ export class Loader<V> {
         running.call = call
         if (!running.keep && running.callers > 0 && running.abandoned >= running.callers) call.abort(running.abandonReason)
       }
+      if (refreshingAhead) counters.refreshesStarted++
       const factoryIssuedAt = clock()
       if (expired !== undefined && expired.expiresAt <= factoryIssuedAt) counters.expiredMisses++
       const produced = await produce(this.#p, 1, factory, call, {
@@ -339,12 +330,14 @@ export class Loader<V> {
         // before trying the factory again.
         const now = clock()
         counters.failSafe++
+        if (refreshingAhead) counters.refreshesFailed++
         reporter.report(reporter.factoryError('factory failed; answered with the stale value (fail-safe)', key, produced.error))
         local.rememberFailSafe(key, stale, Math.min(now + policy.failSafeBackoffMs, usableUntil(stale)), staleT0)
         if (missChannel.hasSubscribers) missChannel.publish({ cache: this.#p.name, key, factoryMs, outcome: 'fail-safe' } satisfies MissEvent)
         return stale.value as V
       }
       const value = produced.value
+      if (refreshingAhead) counters.refreshesSucceeded++
       this.#p.profiles.recordMiss(key, factoryMs)
       if (missChannel.hasSubscribers) {
         missChannel.publish({ cache: this.#p.name, key, factoryMs, outcome: call.skipped ? 'not-stored' : 'stored' } satisfies MissEvent)
@@ -355,10 +348,11 @@ export class Loader<V> {
         if (lease !== undefined) await shared!.releaseLease(key, lease)
         return value
       }
-      const expiresAt = clock() + effectiveTtl(policy, value, call.ttlMs)
+      const ttlMs = effectiveTtl(policy, value, call.ttlMs)
+      const expiresAt = clock() + ttlMs
       const tags = entryTags(key, call.tags ?? tagsOption)
       const graceMs = call.graceMs ?? policy.graceMs
-      await this.store(key, newEntry(value, expiresAt, graceMs, tags), lease, ticket, factoryIssuedAt, skips, policy.l1TtlMs)
+      await this.store(key, newEntry(value, expiresAt, graceMs, tags), lease, ticket, factoryIssuedAt, skips, shapeOf(policy, ttlMs))
       return value
     } finally {
       local.guard.end(key)
@@ -381,7 +375,7 @@ export class Loader<V> {
     ticket: number,
     t0: number,
     skips: TierSkips = NO_SKIPS,
-    l1TtlMs = this.#p.policy.l1TtlMs,
+    shape: L1Shape = shapeOf(this.#p.policy, this.#p.policy.ttlMs),
   ): Promise<void> {
     const { local, reporter } = this.#p
     const shared = skips.skipL2 || this.skipsL2(key) ? undefined : this.#p.shared
@@ -400,7 +394,7 @@ export class Loader<V> {
     } else if (lease !== undefined) {
       await this.#p.shared?.releaseLease(key, lease)
     }
-    if (mayFillL1 && !skips.skipL1) local.fill(key, entry, ticket, t0, l1TtlMs)
+    if (mayFillL1 && !skips.skipL1) local.fill(key, entry, ticket, t0, shape)
   }
 
   /**
@@ -429,27 +423,4 @@ export class Loader<V> {
       }) === 'l1-only'
     )
   }
-}
-
-function isAbortSignal(value: unknown): value is AbortSignal {
-  return typeof value === 'object' && value !== null && typeof (value as AbortSignal).addEventListener === 'function' && 'aborted' in value
-}
-
-/** `promise`, or its rejection with `signal.reason` once `signal` aborts first. */
-function untilAborted<V>(promise: Promise<V>, signal: AbortSignal | undefined): Promise<V> {
-  if (signal === undefined) return promise
-  return new Promise<V>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason)
-    signal.addEventListener('abort', onAbort, { once: true })
-    promise.then(
-      (value) => {
-        signal.removeEventListener('abort', onAbort)
-        resolve(value)
-      },
-      (error: unknown) => {
-        signal.removeEventListener('abort', onAbort)
-        reject(error)
-      },
-    )
-  })
 }

@@ -10,6 +10,7 @@ import type { BoundLocalTier, BusTrust, Invalidation, TierEntry } from '../contr
 import { CacheClosedError } from '../errors.js'
 import { InFlightGuard } from '../in-flight-guard.js'
 import { servable, UNKNOWN_T0 } from '../serve-rule.js'
+import { AS_IS, type L1Shape, l1Copy } from './refresh-ahead.js'
 
 /** A bus that cannot lose messages, or no bus: L1 is always trusted. */
 export const ALWAYS_TRUSTED: BusTrust = { verifiedAt: Number.POSITIVE_INFINITY }
@@ -42,6 +43,8 @@ export interface Load<V> {
   call?: { abort(reason: unknown): void }
   /** Never aborted for its callers: it holds the key's lease (other processes may wait on it), or refreshes behind a stale answer. */
   keep: boolean
+  /** A refresh-ahead: started by a hit past the value's refresh point. */
+  ahead?: boolean
 }
 
 export class LocalState<V> {
@@ -117,25 +120,11 @@ export class LocalState<V> {
    * produced `entry` was issued; a fill while L1 is not trusted keeps it for
    * outage reuse.
    */
-  fill(key: string, entry: TierEntry, ticket: number, t0?: number, l1TtlMs?: number): void {
+  fill(key: string, entry: TierEntry, ticket: number, t0?: number, shape: L1Shape = AS_IS): void {
     if (this.l1 !== undefined && !this.#closed && this.guard.mayFill(key, ticket)) {
-      this.l1.set(key, l1TtlMs === undefined ? entry : this.l1Copy(entry, l1TtlMs))
+      this.l1.set(key, l1Copy(entry, shape, this.hasL2))
       if (t0 !== undefined && this.reuseOwnLoads && !this.trusted()) this.#keepForReuse(key, t0)
     }
-  }
-
-  /**
-   * `l1Ttl`: the copy L1 keeps, expiring `l1TtlMs` after now if that comes
-   * before its own TTL. With an L2 the copy has no grace of its own (grace
-   * applies after the L2 TTL: the next read finds the L2 entry, stale or
-   * not); on an L1-only cache it keeps its grace, counted from the new expiry.
-   */
-  l1Copy(entry: TierEntry, l1TtlMs: number): TierEntry {
-    const expiresAt = clock() + l1TtlMs
-    if (entry.expiresAt <= expiresAt) return entry
-    const staleUntil = this.hasL2 || entry.staleUntil === undefined ? undefined : expiresAt + (entry.staleUntil - entry.expiresAt)
-    const { value, createdAt, tags } = entry
-    return tags === undefined ? { value, createdAt, expiresAt, staleUntil } : { value, createdAt, expiresAt, staleUntil, tags }
   }
 
   /**

@@ -189,11 +189,17 @@ export class SharedTierAccess {
     }
   }
 
-  /** The fill path's read, taking the key's lease in the same round trip where the tier has leases; a failure reads as a plain miss. */
-  async readForFill(key: string, leaseMs: number): Promise<FillRead> {
+  /**
+   * The fill path's read, taking the key's lease in the same round trip where
+   * the tier has leases (with `refreshAheadMs`, also for a fresh entry that
+   * is due for refresh-ahead); a failure reads as a plain miss.
+   */
+  async readForFill(key: string, leaseMs: number, refreshAheadMs?: number): Promise<FillRead> {
     const tier = this.tier
     try {
-      return await this.call(key, () => (tier.readForFill !== undefined ? tier.readForFill(key, leaseMs) : tier.get(key).then((entry) => ({ entry }))))
+      return await this.call(key, () =>
+        tier.readForFill !== undefined ? tier.readForFill(key, leaseMs, refreshAheadMs) : tier.get(key).then((entry) => ({ entry })),
+      )
     } catch (error) {
       this.#reporter.report(this.#reporter.tierError('read', key, error))
       return NO_ENTRY

@@ -17,7 +17,7 @@ export interface CacheCounters {
   factoryLatency: LatencySummary
   /** Factory runs where L1 held the key but its TTL had run out (the advisor's "raise TTL"). */
   expiredMisses: number
-  /** Lookups (per key) L1 could not answer fresh. Lookups in all: `l1Hits + staleServed + outageReuses + l1Misses`. */
+  /** Lookups (per key) L1 could not answer fresh. Lookups in all: `l1Hits + staleServed + refreshAheadHits + outageReuses + l1Misses`. */
   l1Misses: number
   /** Keys no tier had (a factory or loader produced them, or get returned absent). Hit rate: `1 - misses / lookups`. */
   misses: number
@@ -47,9 +47,15 @@ export interface CacheCounters {
   /**
    * Reads answered while L1 was not trusted (the bus down) by a value this
    * instance loaded itself less than `maxStaleness` before: outage reuse,
-   * within the bound. Lookups in all: `l1Hits + staleServed + outageReuses + l1Misses`.
+   * within the bound. Lookups in all: `l1Hits + staleServed + refreshAheadHits + outageReuses + l1Misses`.
    */
   outageReuses: number
+  /** Refresh-ahead: hits past a value's refresh point (answered at once, one refresh behind). Count as lookups. */
+  refreshAheadHits: number
+  /** Refresh-ahead: refreshes this instance ran under the key's lease; succeeded or failed (a failure keeps the current value). */
+  refreshesStarted: number
+  refreshesSucceeded: number
+  refreshesFailed: number
   /** Factory calls whose `ctx.signal` was aborted: hard timeout, `close()`, or every caller's own `signal`. */
   factoriesAborted: number
   /** Shared-tier calls failed at once with nothing sent: its connection was known down, or the circuit open. */
@@ -85,6 +91,12 @@ export function newCounters() {
     l1Misses: 0,
     /** Keys no tier had: produced by a factory or loader (once per load), or returned absent by get/getMany. */
     misses: 0,
+    /** Refresh-ahead: hits past a value's refresh point, answered at once while one refresh runs behind. */
+    refreshAheadHits: 0,
+    /** Refresh-ahead: refreshes this instance ran (it held the key's lease), and how they ended. */
+    refreshesStarted: 0,
+    refreshesSucceeded: 0,
+    refreshesFailed: 0,
     /** Factory calls whose `ctx.signal` was aborted (hard timeout, close, every caller gone). */
     factoriesAborted: 0,
     /** Reads answered, while L1 was not trusted, by a value this instance loaded itself within maxStaleness (outage reuse). */

@@ -17,6 +17,7 @@ import { newEntry } from './entry.js'
 import type { LocalState } from './local-state.js'
 import type { Reporter } from './report.js'
 import type { SharedTierAccess } from './shared-tier.js'
+import { AS_IS, type L1Shape, l1Copy, shapeOf } from './refresh-ahead.js'
 import { type TierSkipOptions, tierSkipsOf } from './skips.js'
 import type { Counters } from './stats.js'
 import type { WriteRecovery } from './write-recovery.js'
@@ -56,7 +57,8 @@ export class Writer<V> {
     assertValidKey(name, key)
     const policy = resolvePolicy(options, this.#p.policy, { cache: name, key })
     if (options?.tags !== undefined) assertValidTags(name, options.tags, key)
-    const expiresAt = clock() + effectiveTtl(policy, undefined, policy.ttlMs)
+    const ttlMs = effectiveTtl(policy, undefined, policy.ttlMs)
+    const expiresAt = clock() + ttlMs
     const skips = tierSkipsOf(options, { cache: name, key })
     const entry = newEntry(value, expiresAt, policy.graceMs, entryTags(key, options?.tags))
     const invalidation: Invalidation = { kind: 'key', cache: name, key }
@@ -66,7 +68,7 @@ export class Writer<V> {
     const writeL2 = skips.skipL2
       ? writeL2Of(invalidation)
       : async (shared: SharedTierAccess, publish: AtomicPublish | undefined) => void (await shared.tier.set(key, entry, { publish }))
-    await this.#write(key, invalidation, writeL2, skips.skipL1 ? undefined : entry, true, policy.l1TtlMs)
+    await this.#write(key, invalidation, writeL2, skips.skipL1 ? undefined : entry, true, shapeOf(policy, ttlMs))
   }
 
   /**
@@ -125,7 +127,7 @@ export class Writer<V> {
     writeL2: (shared: SharedTierAccess, publish: AtomicPublish | undefined) => Promise<void>,
     l1Entry?: TierEntry,
     isSet = l1Entry !== undefined,
-    l1TtlMs: number | undefined = this.#p.policy.l1TtlMs,
+    shape: L1Shape = AS_IS,
   ): Promise<void> {
     const { local, shared, counters } = this.#p
     counters.writes++
@@ -155,7 +157,7 @@ export class Writer<V> {
       const afterOwnInvalidation = local.guard.current
       if (shared === undefined || atomic === undefined) await this.#publish(invalidation, key)
       mayFill &&= local.guard.mayFill(fillKey!, afterOwnInvalidation)
-      if (mayFill && !local.closed) local.l1!.set(fillKey!, l1TtlMs === undefined ? l1Entry! : local.l1Copy(l1Entry!, l1TtlMs))
+      if (mayFill && !local.closed) local.l1!.set(fillKey!, l1Copy(l1Entry!, shape, local.hasL2))
     } finally {
       if (fillKey !== undefined) local.guard.end(fillKey)
     }
