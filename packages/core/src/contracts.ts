@@ -191,8 +191,17 @@ export interface BoundSharedTier extends BoundTier {
    * The fill path's read: like `get`, but on a miss, or when the entry is
    * stale (within grace), asks for the key's lease for `leaseMs` in the same
    * round trip. Tiers without leases omit it.
+   *
+   * When `refreshAheadMs` is given and the entry is fresh but will expire
+   * within `refreshAheadMs` (its remaining freshness, measured by the tier's
+   * own clock, is at most that), the read also tries to take the key's
+   * lease, exactly as for a stale entry: `{ entry, lease }` when granted (the
+   * caller refreshes it in the background and writes under the lease),
+   * `{ entry, leasedElsewhere: true }` when another caller holds it (someone
+   * is refreshing it). A fresh entry further from its expiry reads as today
+   * (no lease).
    */
-  readForFill?(key: string, leaseMs: number): Promise<FillRead>
+  readForFill?(key: string, leaseMs: number, refreshAheadMs?: number): Promise<FillRead>
   /** Gives a lease back unused (the factory failed), so waiters need not wait it out. */
   releaseLease?(key: string, lease: TierLease): Promise<void>
   /** Reads several keys in one round trip, in order. Tiers without it are read key by key. */

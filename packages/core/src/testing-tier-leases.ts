@@ -11,6 +11,9 @@
  *  - readForFill is like get, but on a miss, or when the entry is stale
  *    (within grace), asks for the key's lease; a caller that does not get
  *    it because another holds it is told `leasedElsewhere`;
+ *  - with `refreshAheadMs`, so does a fresh entry that expires within it
+ *    (refresh ahead: one background refresh across every instance); a fresh
+ *    entry further from its expiry is read without a lease;
  *  - set with `{ lease }` writes only while the lease holds: a set, delete
  *    or clear since it was granted revokes it and the value is dropped, and
  *    the set resolves false so the caller keeps it out of L1 too;
@@ -119,6 +122,7 @@ export function describeLeaseCases(suite: TierSuite): void {
     })
 
     describeRevocationCases(suite, leasing, granted, refused)
+    describeRefreshAheadCases(suite, leasing, granted, refused)
 
     test('releaseLease (when implemented) gives the lease back: the next reader gets one, the released lease fills nothing', async () => {
       const t = await leasing('lease')
@@ -238,5 +242,92 @@ function describeRevocationCases(
     const lease = granted(read)
     expect(await t.b.set('k', fresh('after', 60_000, ['t']), { lease })).not.toBe(false)
     expect((await t.other.get('k'))?.value).toBe('after')
+  })
+}
+
+/**
+ * Refresh ahead (`readForFill`'s `refreshAheadMs`). Entries are written with
+ * an expiry chosen against the window, so no case waits: 1 s left is well
+ * within a 5 s window, an hour left is far outside it, whatever a shared
+ * tier's rebuild of the times shifts them by.
+ */
+const AHEAD_MS = 5_000
+const DUE_TTL_MS = 1_000
+const NOT_DUE_TTL_MS = 3_600_000
+
+function describeRefreshAheadCases(
+  suite: TierSuite,
+  leasing: Leasing,
+  granted: (read: FillRead) => TierLease,
+  refused: (b: BoundSharedTier, key: string, lease: TierLease) => Promise<void>,
+): void {
+  const { test, expect } = suite
+
+  test('refresh-ahead lease: a fresh entry within refreshAheadMs of its expiry grants the lease with the entry', async () => {
+    const t = await leasing('ahead')
+    if (t === undefined) return
+    const written = fresh('due', DUE_TTL_MS)
+    await t.b.set('k', written)
+    // Other traffic first (a fill-path miss on another key), which a tier may use to warm a faster read path: it must see the entry is due too.
+    const warm = await t.b.readForFill!('other-traffic', LEASE_MS, AHEAD_MS)
+    if (warm.lease !== undefined) await t.b.releaseLease?.('other-traffic', warm.lease)
+    const read = await t.b.readForFill!('k', LEASE_MS, AHEAD_MS)
+    expect(read.entry?.value).toBe('due') // served at once, still fresh
+    suite.expectTimeNear(read.entry?.expiresAt, written.expiresAt)
+    granted(read)
+  })
+
+  test('refresh-ahead lease: a second reader sees leasedElsewhere with the entry', async () => {
+    const t = await leasing('ahead')
+    if (t === undefined) return
+    await t.b.set('k', fresh('due', DUE_TTL_MS))
+    granted(await t.b.readForFill!('k', LEASE_MS, AHEAD_MS))
+    for (const reader of [t.other, t.b]) {
+      const read = await reader.readForFill!('k', LEASE_MS, AHEAD_MS)
+      expect(read.entry?.value).toBe('due')
+      expect(read.lease).toBeUndefined()
+      expect(read.leasedElsewhere).toBe(true)
+    }
+    // Without refreshAheadMs the read is as it always was: a fresh entry, no word of the lease.
+    const plain = await t.other.readForFill!('k', LEASE_MS)
+    expect(plain.entry?.value).toBe('due')
+    expect(plain.lease).toBeUndefined()
+    expect(plain.leasedElsewhere === true).toBe(false)
+  })
+
+  test('refresh-ahead lease: a fresh entry further from expiry grants no lease', async () => {
+    const t = await leasing('ahead')
+    if (t === undefined) return
+    await t.b.set('k', fresh('not due', NOT_DUE_TTL_MS))
+    for (const reader of [t.b, t.other]) {
+      const read = await reader.readForFill!('k', LEASE_MS, AHEAD_MS)
+      expect(read.entry?.value).toBe('not due')
+      expect(read.lease).toBeUndefined()
+      expect(read.leasedElsewhere === true).toBe(false)
+    }
+    // Nor did those reads take it unsaid: a window wider than the entry's life finds the lease free.
+    const wide = await t.other.readForFill!('k', LEASE_MS, NOT_DUE_TTL_MS + 60_000)
+    expect(wide.entry?.value).toBe('not due')
+    granted(wide)
+  })
+
+  test('refresh-ahead lease: a fill under that lease replaces the entry (and a set in between revokes it)', async () => {
+    const t = await leasing('ahead')
+    if (t === undefined) return
+    await t.b.set('k', fresh('due', DUE_TTL_MS))
+    const lease = granted(await t.b.readForFill!('k', LEASE_MS, AHEAD_MS))
+    expect(await t.b.set('k', fresh('refreshed'), { lease })).not.toBe(false)
+    expect((await t.other.get('k'))?.value).toBe('refreshed')
+    // The fill ended the lease, and the refreshed entry is far from its expiry: no lease now.
+    const after = await t.other.readForFill!('k', LEASE_MS, AHEAD_MS)
+    expect(after.entry?.value).toBe('refreshed')
+    expect(after.lease).toBeUndefined()
+    expect(after.leasedElsewhere === true).toBe(false)
+
+    await t.b.set('k2', fresh('due', DUE_TTL_MS))
+    const revoked = granted(await t.b.readForFill!('k2', LEASE_MS, AHEAD_MS))
+    await t.other.set('k2', fresh('newer'))
+    await refused(t.b, 'k2', revoked)
+    expect((await t.b.get('k2'))?.value).toBe('newer')
   })
 }

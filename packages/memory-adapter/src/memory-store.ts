@@ -158,11 +158,18 @@ class BoundMemoryStore implements BoundSharedTier {
     return Promise.all(keys.map((key) => this.get(key)))
   }
 
-  /** Like `get`; on a miss or a stale entry, takes the key's lease unless another caller holds a live one. */
-  async readForFill(key: string, leaseMs: number): Promise<FillRead> {
+  /**
+   * Like `get`; on a miss or a stale entry, takes the key's lease unless
+   * another caller holds a live one. With `refreshAheadMs`, a fresh entry
+   * that expires within it (by core's clock) is leased the same way, for its
+   * refresh ahead of expiry.
+   */
+  async readForFill(key: string, leaseMs: number, refreshAheadMs?: number): Promise<FillRead> {
     const entry = await this.get(key)
     const now = clock()
-    if (entry !== undefined && entry.expiresAt > now) return { entry }
+    // 0 when absent or not a positive number (NaN too): then only a stale entry is leased, as without it.
+    const aheadMs = refreshAheadMs !== undefined && refreshAheadMs > 0 ? refreshAheadMs : 0
+    if (entry !== undefined && entry.expiresAt - now > aheadMs) return { entry }
     const storeKey = this.#storeKey(key)
     const scope = this.#leaseScope()
     const held = this.#store.leases.get(storeKey)

@@ -123,6 +123,16 @@ export function decodeStored(stored: Buffer, serializer: Serializer): DecodedEnt
 
 const NOT_FOUND: FillRead = Object.freeze({ entry: undefined })
 
+/**
+ * A refresh-ahead window as the read script takes it: whole ms (remaining
+ * freshness is whole ms, so "at most 2.5" is "at most 2"), 0 when absent or
+ * not a positive number (a fresh entry is then never leased), and finite.
+ */
+export function wholeAheadMs(refreshAheadMs: number | undefined): number {
+  if (refreshAheadMs === undefined || !(refreshAheadMs > 0)) return 0
+  return Math.min(Math.floor(refreshAheadMs), Number.MAX_SAFE_INTEGER)
+}
+
 /** A decoded entry as the cache takes it: plain literals, the same shapes core builds (see newEntry there). */
 export function entryFrom(decoded: DecodedEntry, staleUntil: number): TierEntry {
   const { value, createdAt, tags } = decoded
@@ -134,8 +144,9 @@ export function entryFrom(decoded: DecodedEntry, staleUntil: number): TierEntry 
  * The read fast path's answer from an MGET of an entry and its cache's
  * generation (redisTier's #read), or undefined when the read needs the
  * script: a tagged entry, anything odd, and on the fill path (`plainRead`
- * false) a miss or a stale entry, which need the lease. `aheadMs` is how far
- * the server clock is ahead of ours, over-estimated.
+ * false) a miss, a stale entry, or a fresh one within `refreshAheadMs` of
+ * its expiry, which need the lease. `aheadMs` is how far the server clock is
+ * ahead of ours, over-estimated.
  */
 export function checkFastRead(
   stored: Buffer | null,
@@ -143,6 +154,7 @@ export function checkFastRead(
   aheadMs: number,
   plainRead: boolean,
   serializer: Serializer,
+  refreshAheadMs = 0,
 ): FillRead | undefined {
   if (stored === null || generation === null) return plainRead ? NOT_FOUND : undefined // no entry, or none can be live
   const header = parseHeader(stored)
@@ -156,6 +168,8 @@ export function checkFastRead(
   const expiresAt = header.freshUntil - aheadMs
   const staleUntil = expiresAt + envelope.graceMs
   const now = clock()
+  // The expiry is under-estimated here, so an entry this finds not due is not due by Redis's clock either; the script decides the rest.
+  if (!plainRead && expiresAt - now <= refreshAheadMs) return undefined
   if (expiresAt <= now && !(plainRead && staleUntil > now)) return plainRead && staleUntil <= now ? NOT_FOUND : undefined
   return { entry: { value: envelope.value, createdAt: envelope.createdAt, expiresAt, staleUntil } }
 }

@@ -11,6 +11,8 @@ export interface ReadRequest {
   readonly leaseKey: string
   /** '0' for a plain read; otherwise the lease's length, asked for on a miss or a stale hit. */
   readonly leaseMs: string
+  /** '0', or how close to its expiry a fresh entry is leased for its refresh ahead (whole ms). */
+  readonly refreshAheadMs: string
   readonly token: string
 }
 
@@ -48,14 +50,15 @@ export function submitFastRead(client: RedisClient, group: string, entryKey: str
 
 async function runScriptBatch(client: RedisClient, group: string, requests: ReadRequest[]): Promise<ReadReply[]> {
   const keys: string[] = new Array(requests.length * 3)
-  const args: string[] = new Array(requests.length * 2)
+  const args: string[] = new Array(requests.length * 3)
   for (let i = 0; i < requests.length; i++) {
     const request = requests[i]!
     keys[i * 3] = request.entryKey
     keys[i * 3 + 1] = request.generationKey
     keys[i * 3 + 2] = request.leaseKey
-    args[i * 2] = request.leaseMs
-    args[i * 2 + 1] = request.token
+    args[i * 3] = request.leaseMs
+    args[i * 3 + 1] = request.refreshAheadMs
+    args[i * 3 + 2] = request.token
   }
   const sentAt = clock()
   const replies = await defineScripts(client).tiercacheReadBuffer(keys.length, ...keys, ...args)

@@ -110,15 +110,20 @@ end
  * each only if it belongs to its cache's current generation. On the fill
  * path (lease ms > 0), a miss or a stale entry also asks for the key's lease
  * (coherence mechanism 4) in the same round trip; a lease left from before a
- * clear or a tag invalidation is taken over. Reads run in submission order,
- * so a second read of a key in the batch sees the lease the first one took,
- * as it would one round trip later.
- * KEYS: three per read: entry, generation, lease. ARGV: two per read: lease
- * ms ('0': no lease), token (unique: it is also the nonce of any
- * bookkeeping value this read has to make).
+ * clear or a tag invalidation is taken over. So does a fresh entry due for
+ * its refresh ahead of expiry: one whose remaining freshness, by the
+ * server's TIME (as fresh vs stale is decided), is at most the read's
+ * refresh-ahead ms, so that one caller across every instance refreshes it.
+ * Reads run in submission order, so a second read of a key in the batch
+ * sees the lease the first one took, as it would one round trip later.
+ * KEYS: three per read: entry, generation, lease. ARGV: three per read:
+ * lease ms ('0': no lease), refresh-ahead ms ('0': lease a fresh entry
+ * never), token (unique: it is also the nonce of any bookkeeping value this
+ * read has to make).
  * Returns per read false (a miss, no lease asked); {stored, remaining ms} (a
- * hit); {stored, remaining ms, scope, granted} (a stale hit on the fill
- * path); {false, scope, granted} (a miss on the fill path); granted is 1
+ * hit); {stored, remaining ms, scope, granted} (a stale hit, or a fresh one
+ * due for refresh, on the fill path); {false, scope, granted} (a miss on the
+ * fill path); granted is 1
  * (the lease is the caller's), 0 (another caller holds it) or 2 (no lease
  * can be had: Redis refused the write, out of memory; scope is then false
  * and the caller fills nothing); then, last, the server's time in ms (the
@@ -149,14 +154,15 @@ local function take_lease(leaseKey, scope, leaseMs, token)
   if failed(redis.pcall('SET', leaseKey, token .. '|' .. scope, 'PX', leaseMs)) then return 2 end
   return 1
 end
-local function read(entryKey, generationKey, leaseKey, leaseMs, token)
+local function read(entryKey, generationKey, leaseKey, leaseMs, aheadMs, token)
   local stored = redis.call('GET', entryKey)
   local generation = redis.call('GET', generationKey)
   local freshUntil = parse_header(stored, generation, generationKey)
   local remaining = nil
   if freshUntil ~= nil then
     remaining = redis.call('PTTL', entryKey)
-    if leaseMs == '0' or freshUntil > now then return {stored, remaining} end
+    -- Fresh and not yet due for its refresh ahead ('0': due only once stale).
+    if leaseMs == '0' or freshUntil - now > (tonumber(aheadMs) or 0) then return {stored, remaining} end
   elseif leaseMs == '0' then
     return false
   end
@@ -169,7 +175,7 @@ local function read(entryKey, generationKey, leaseKey, leaseMs, token)
 end
 local results = {}
 for i = 1, #KEYS / 3 do
-  results[i] = read(KEYS[i * 3 - 2], KEYS[i * 3 - 1], KEYS[i * 3], ARGV[i * 2 - 1], ARGV[i * 2])
+  results[i] = read(KEYS[i * 3 - 2], KEYS[i * 3 - 1], KEYS[i * 3], ARGV[i * 3 - 2], ARGV[i * 3 - 1], ARGV[i * 3])
 end
 results[#KEYS / 3 + 1] = now
 return results
