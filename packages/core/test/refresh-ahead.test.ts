@@ -26,7 +26,7 @@ describe('refreshAhead', () => {
     const { cache: c, l1 } = cache()
     const before = clock()
     await c.getOrSet('k', async () => 'v1')
-    const copy = l1.map.get('k') as { expiresAt: number; freshUntil: number }
+    const copy = l1.map.get('k') as unknown as { expiresAt: number; freshUntil: number }
     expect(copy.freshUntil - copy.expiresAt).toBe(720_000) // 20 % of an hour
     expect(copy.freshUntil).toBeGreaterThanOrEqual(before + 3_600_000)
     await c.close()
@@ -75,7 +75,7 @@ describe('refreshAhead', () => {
     const l2 = controlledSharedTier()
     const c = createCache<string>({ name: 'ahead2', tiers: [l1, l2], ttl: '1h', refreshAhead: 0.5, onError: () => {}, invalidation: { ttlOnly: true } })
     await c.getOrSet('k', async () => 'v')
-    const copy = l1.bound.map.get('k') as { expiresAt: number; freshUntil: number }
+    const copy = l1.bound.map.get('k') as unknown as { expiresAt: number; freshUntil: number }
     expect(copy.freshUntil - copy.expiresAt).toBe(1_800_000)
     expect(l2.bound.map.get('k')!.expiresAt).toBe(copy.freshUntil) // L2 keeps the true expiry
     await c.close()
