@@ -25,6 +25,13 @@ export interface FactoryContext<V> {
   skipCache(): void
   /** Stores this value under these tags (instead of the call's `tags`). */
   setTags(tags: readonly string[]): void
+  /**
+   * Keeps this value out of the shared tier (e.g. too big for Redis): it is
+   * kept in this instance's L1 only. The L2 copy of the key is deleted and
+   * the invalidation published, as for `set(key, value, { skipL2: true })`,
+   * so no instance reads an older value back from L2 meanwhile.
+   */
+  skipL2(): void
   /** Keeps this value usable this long past its TTL (stale-while-revalidate, fail-safe) instead of the configured `grace`. */
   setGrace(grace: Duration): void
 }
@@ -41,6 +48,7 @@ export class FactoryCall<V> implements FactoryContext<V> {
   graceMs: number | undefined
   tags: readonly string[] | undefined
   skipped = false
+  l2Skipped = false
   readonly #cache: string
   readonly #controller = new AbortController()
 
@@ -67,6 +75,10 @@ export class FactoryCall<V> implements FactoryContext<V> {
   setGrace(grace: Duration): void {
     // 0 switches grace off for this value.
     this.graceMs = grace === 0 ? 0 : parseDuration(grace, 'setGrace', { cache: this.#cache, key: this.key })
+  }
+
+  skipL2(): void {
+    this.l2Skipped = true
   }
 
   skipCache(): void {

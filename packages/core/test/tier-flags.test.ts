@@ -99,6 +99,25 @@ describe('skipL1 / skipL2 on writes: where the value goes, never which invalidat
   })
 })
 
+describe('ctx.skipL2', () => {
+  it('keeps the result in L1 only, and deletes the L2 copy and publishes, as a set with skipL2 does', async () => {
+    const { a, l2, bus } = caches()
+    const now = clock()
+    l2.map.set('k', { value: 'old', createdAt: 0, expiresAt: now - 1, staleUntil: now - 1 }) // expired in L2
+    expect(
+      await a.cache.getOrSet('k', async (ctx) => {
+        ctx.skipL2()
+        return 'huge'
+      }),
+    ).toBe('huge')
+    expect(a.l1.get('k')?.value).toBe('huge')
+    expect(l2.map.has('k')).toBe(false)
+    expect(l2.calls).toContain('delete k')
+    expect(l2.calls.filter((call) => call.startsWith('set'))).toEqual([])
+    expect(bus.published.at(-1)?.invalidations).toEqual([{ kind: 'key', cache: 'flags', key: 'k' }])
+  })
+})
+
 describe('ctx.setGrace', () => {
   it('the factory chooses its result’s grace', async () => {
     const { a, l2 } = caches()

@@ -125,6 +125,7 @@ export class Cache<V = unknown> implements CacheCalls<V> {
       factoryLatency: this.#factoryLatency,
       l2Latency: this.#l2Latency,
       recovery,
+      dropSharedCopy: (key) => this.#writer.dropSharedCopy(key),
     })
     this.#batch = new BatchReader<V>({
       name,

@@ -53,6 +53,8 @@ export interface LoaderParts<V> {
   readonly factoryLatency: LatencyHistogram
   readonly l2Latency: LatencyHistogram
   readonly recovery: WriteRecovery | undefined
+  /** `ctx.skipL2()`: deletes the key's L2 copy and publishes its invalidation (the write path's; never rejects). */
+  readonly dropSharedCopy: (key: string) => Promise<void>
 }
 
 export class Loader<V> {
@@ -352,7 +354,14 @@ export class Loader<V> {
       const expiresAt = clock() + ttlMs
       const tags = entryTags(key, call.tags ?? tagsOption)
       const graceMs = call.graceMs ?? policy.graceMs
-      await this.store(key, newEntry(value, expiresAt, graceMs, tags), lease, ticket, factoryIssuedAt, skips, shapeOf(policy, ttlMs))
+      const entry = newEntry(value, expiresAt, graceMs, tags)
+      if (call.l2Skipped && this.#p.shared !== undefined && !skips.skipL2) {
+        // ctx.skipL2(): L1 only, and L2's copy goes (invalidation published), as a set with skipL2 would.
+        await this.#p.dropSharedCopy(key)
+        if (!skips.skipL1) local.fill(key, entry, ticket, factoryIssuedAt, shapeOf(policy, ttlMs))
+        return value
+      }
+      await this.store(key, entry, lease, ticket, factoryIssuedAt, skips, shapeOf(policy, ttlMs))
       return value
     } finally {
       local.guard.end(key)

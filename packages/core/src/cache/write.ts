@@ -199,6 +199,25 @@ export class Writer<V> {
     )
   }
 
+  /**
+   * A produced value kept out of L2 (`ctx.skipL2()`): the key's L2 copy is
+   * deleted and the invalidation published, like a `set` with skipL2, but
+   * this instance's own state is left alone (the load fills L1 itself). A
+   * failure is reported, not thrown: the caller still gets the value.
+   */
+  async dropSharedCopy(key: string): Promise<void> {
+    const { shared, reporter, name } = this.#p
+    if (shared === undefined) return
+    const invalidation: Invalidation = { kind: 'key', cache: name, key }
+    const atomic = this.#atomicPublishOf(invalidation)
+    try {
+      await shared.call(key, () => writeL2Of(invalidation)(shared, atomic))
+      if (atomic === undefined) await this.#publish(invalidation, key)
+    } catch (error) {
+      reporter.report(reporter.tierError('delete of the L2 copy (ctx.skipL2)', key, error))
+    }
+  }
+
   /** Mechanism 1: the invalidation handed to the L2 write, to publish in the same atomic step, where the tier can. */
   #atomicPublishOf(invalidation: Invalidation): AtomicPublish | undefined {
     const route = this.#p.atomicRoute
