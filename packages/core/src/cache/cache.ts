@@ -42,7 +42,7 @@ import { LocalState } from './local-state.js'
 import { Reporter } from './report.js'
 import { SharedTierAccess } from './shared-tier.js'
 import { tierSkipsOf } from './skips.js'
-import { newCounters, type CacheCounters } from './stats.js'
+import { newCounters, statsSnapshot, type CacheCounters } from './stats.js'
 import { Writer } from './write.js'
 import { WriteRecovery } from './write-recovery.js'
 
@@ -398,24 +398,16 @@ export class Cache<V = unknown> implements CacheCalls<V> {
 
   /** Counters of the read path's rarer events (fail-safe, stale answers, lease waits, factory calls). */
   stats(): CacheCounters {
-    const breaker = this.#breaker
-    const tier = this.#shared?.counters()
-    return {
+    return statsSnapshot({
       l1Hits: this.#l1Hits,
-      ...this.#counters,
+      counters: this.#counters,
       l1Entries: this.#l1?.size ?? 0,
-      l2CorruptEntries: tier?.corruptEntries ?? 0,
-      l2FillsRefused: tier?.fillsRefused ?? 0,
-      l2FillsWithoutLease: tier?.fillsWithoutLease ?? 0,
-      l2CallsSkipped: this.#shared?.skipped ?? 0,
-      writesQueued: this.#recovery?.queued ?? 0,
-      writesReplayed: this.#recovery?.replayed ?? 0,
-      writeQueueCollapses: this.#recovery?.collapses ?? 0,
-      circuitOpenings: breaker?.openings ?? 0,
-      circuit: breaker?.state ?? 'off',
-      l2Latency: this.#l2Latency.summary(),
-      factoryLatency: this.#factoryLatency.summary(),
-    }
+      shared: this.#shared,
+      recovery: this.#recovery,
+      breaker: this.#breaker,
+      l2Latency: this.#l2Latency,
+      factoryLatency: this.#factoryLatency,
+    })
   }
 }
 

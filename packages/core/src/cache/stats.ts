@@ -105,3 +105,37 @@ export function newCounters() {
 }
 
 export type Counters = ReturnType<typeof newCounters>
+
+/** What `stats()` reads, each from the part that counts it (typed by shape: the parts sit in layers above). */
+export interface StatsSources {
+  readonly l1Hits: number
+  readonly counters: Counters
+  readonly l1Entries: number
+  readonly shared: { counters(): { corruptEntries: number; fillsRefused: number; fillsWithoutLease: number }; readonly skipped: number } | undefined
+  readonly recovery: { readonly queued: number; readonly replayed: number; readonly collapses: number } | undefined
+  readonly breaker: { readonly openings: number; readonly state: 'closed' | 'open' | 'half-open' } | undefined
+  readonly l2Latency: { summary(): LatencySummary }
+  readonly factoryLatency: { summary(): LatencySummary }
+}
+
+/** One `stats()` snapshot. */
+export function statsSnapshot(sources: StatsSources): CacheCounters {
+  const { shared, recovery, breaker } = sources
+  const tier = shared?.counters()
+  return {
+    l1Hits: sources.l1Hits,
+    ...sources.counters,
+    l1Entries: sources.l1Entries,
+    l2CorruptEntries: tier?.corruptEntries ?? 0,
+    l2FillsRefused: tier?.fillsRefused ?? 0,
+    l2FillsWithoutLease: tier?.fillsWithoutLease ?? 0,
+    l2CallsSkipped: shared?.skipped ?? 0,
+    writesQueued: recovery?.queued ?? 0,
+    writesReplayed: recovery?.replayed ?? 0,
+    writeQueueCollapses: recovery?.collapses ?? 0,
+    circuitOpenings: breaker?.openings ?? 0,
+    circuit: breaker?.state ?? 'off',
+    l2Latency: sources.l2Latency.summary(),
+    factoryLatency: sources.factoryLatency.summary(),
+  }
+}
