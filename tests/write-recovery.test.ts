@@ -46,7 +46,7 @@ afterEach(() => {
 afterAll(() => server.stop())
 
 async function start(...envs: Array<Record<string, string>>): Promise<InstanceProcess[]> {
-  instances = await Promise.all(envs.map((env) => InstanceProcess.start({ REDIS_URL: server.url, CACHE_NAME: 'wr', ...env }, FIXTURE)))
+  instances = await Promise.all(envs.map((env) => InstanceProcess.start({ REDIS_URL: server.url, CACHE_NAME: 'wr', MAX_STALENESS: '1000', ...env }, FIXTURE)))
   return instances
 }
 
@@ -76,31 +76,51 @@ function expectQueued(result: WriteResult): void {
 
 describe('write recovery on real Redis (writeRecovery on instance A)', () => {
   it('a delete in the outage rejects with queued: true; once Redis is back the key is gone from Redis before A serves from L1 again', async () => {
-    // Replays every 500 ms: the bus is usually trusted again before the first replay, so only the
-    // queue's hold on L1 keeps A from serving L1 while the delete still waits.
-    const [a, b] = await start({ WRITE_RECOVERY: JSON.stringify({ retryEvery: '500ms' }) }, {})
-    await write(a!, 'set', { key: 'doomed', value: 'v' })
-    await write(a!, 'set', { key: 'witness', value: 'w' })
-    await vi.waitFor(async () => expect(await b!.call('get', { key: 'doomed' })).toBe('v'), GUARD)
-    await vi.waitFor(async () => expect(await a!.call('l1Get', { key: 'witness' })).toEqual({ value: 'w', fromL1: true }), GUARD)
+    // A's tier reaches Redis through a proxy, its bus directly: after the restart its bus is trusted
+    // while its tier is still cut off, so the delete waits in the queue for as long as the test needs.
+    const link = await TcpProxy.start(server.port)
+    try {
+      const [a, b] = await start({ REDIS_URL: link.url, BUS_URL: server.url, WRITE_RECOVERY: JSON.stringify({ retryEvery: '50ms' }) }, {})
+      await write(a!, 'set', { key: 'doomed', value: 'v' })
+      await write(a!, 'set', { key: 'witness', value: 'w' })
+      await vi.waitFor(async () => expect(await b!.call('get', { key: 'doomed' })).toBe('v'), GUARD)
+      await vi.waitFor(async () => expect(await a!.call('l1Get', { key: 'witness' })).toEqual({ value: 'w', fromL1: true }), GUARD)
 
-    await server.kill()
-    const rejected = await a!.call<WriteResult>('delete', { key: 'doomed' })
-    expectQueued(rejected)
-    expect((await stats(a!)).writesQueued).toBe(1)
-    // A does not serve the deleted value meanwhile, nor go to L2 for it.
-    expect(await a!.call('get', { key: 'doomed' })).toBeUndefined()
+      await server.kill()
+      const rejected = await a!.call<WriteResult>('delete', { key: 'doomed' })
+      expectQueued(rejected)
+      expect((await stats(a!)).writesQueued).toBe(1)
+      // A does not serve the deleted value meanwhile, nor go to L2 for it.
+      expect(await a!.call('get', { key: 'doomed' })).toBeUndefined()
 
-    // A reads the witness until L1 answers, and reports the queue as it stood at that read.
-    const firstHit = a!.call<{ value: string; writesQueued: number; writesReplayed: number }>('firstL1Hit', { key: 'witness' })
-    await server.restart()
-    const hit = await withGuard(firstHit, 'A serving from L1 again')
-    expect(hit).toMatchObject({ value: 'w', writesQueued: 0, writesReplayed: 1 })
-    // The replay reached Redis: the key is gone, and the witness (never deleted) survived the kill.
-    expect(await rawEntry('doomed')).toBeNull()
-    expect(await rawEntry('witness')).not.toBeNull()
-    // B converges too (its L2 read no longer finds the key).
-    await vi.waitFor(async () => expect(await b!.call('get', { key: 'doomed' })).toBeUndefined(), GUARD)
+      link.partition()
+      await server.restart()
+      // A's bus is back and proven; its tier is not, so the delete is still queued. A does not serve
+      // from L1 meanwhile: L1 holds what these reads load (reused within maxStaleness), never trusted.
+      await vi.waitFor(async () => expect(await trusted(a!)).toBe(true), GUARD)
+      const held = await a!.call<{ l1Hits: number; outageReuses: number; whileBusTrusted: number; writesQueued: number }>('readsNow', {
+        key: 'loaded',
+        reads: 200,
+      })
+      expect(held).toMatchObject({ l1Hits: 0, writesQueued: 1 })
+      // Most began with the bus trusted (a loaded machine may let trust lapse now and then): without the
+      // queue's hold on L1, each of those after the first load would have been an L1 hit.
+      expect(held.whileBusTrusted).toBeGreaterThan(100)
+      expect(held.outageReuses).toBeGreaterThan(0)
+
+      // A reads the witness until L1 answers, and reports the queue as it stood at that read.
+      const firstHit = a!.call<{ value: string; writesQueued: number; writesReplayed: number }>('firstL1Hit', { key: 'witness' })
+      link.heal()
+      const hit = await withGuard(firstHit, 'A serving from L1 again')
+      expect(hit).toMatchObject({ value: 'w', writesQueued: 0, writesReplayed: 1 })
+      // The replay reached Redis: the key is gone, and the witness (never deleted) survived the kill.
+      expect(await rawEntry('doomed')).toBeNull()
+      expect(await rawEntry('witness')).not.toBeNull()
+      // B converges too (its L2 read no longer finds the key).
+      await vi.waitFor(async () => expect(await b!.call('get', { key: 'doomed' })).toBeUndefined(), GUARD)
+    } finally {
+      await link.stop()
+    }
   }, 120_000)
 
   it('a queued set never overwrites a newer value: B’s write before A’s replay, or racing it, leaves Redis holding the newer value or nothing, never the old one', async () => {
