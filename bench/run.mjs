@@ -14,7 +14,7 @@ import { flushRedis, startRedis } from './lib/redis.mjs'
 import { markdownTable } from './lib/report.mjs'
 import { checkTargets } from './lib/targets.mjs'
 
-const SCENARIOS = ['l1-hit', 'l2-hit', 'miss', 'stampede', 'propagation', 'memory', 'mixed']
+const SCENARIOS = ['l1-hit', 'l2-hit', 'miss', 'stampede', 'propagation', 'memory', 'mixed', 'outage']
 const START = '<!-- bench:start -->'
 const END = '<!-- bench:end -->'
 
