@@ -10,7 +10,7 @@ import { describe, expect, it, vi } from 'vitest'
 import type { ConnectionChange } from '../src/adapter.js'
 import { clock } from '../src/adapter.js'
 import { InvalidOptionError, WriteFailedError, createCache, type CacheOptions } from '../src/index.js'
-import { ControlledShared, FakeBus, controlledSharedTier, entry, fakeLocalTier } from './fakes.js'
+import { ControlledShared, FakeBus, controlledSharedTier, deferred, entry, fakeLocalTier } from './fakes.js'
 
 /** A shared tier that can report its connection down, and counts every command it is sent. */
 class DownableShared extends ControlledShared {
@@ -77,6 +77,29 @@ describe('outage reuse (onBusDown: reuse, the default)', () => {
       },
       { timeout: 10_000, interval: 5 },
     )
+    await c.close()
+  })
+
+  it('with refreshAhead, a reused value is renewed behind its answer before its window ends: no read waits', async () => {
+    const { cache: c, l2, busDown } = outageCache({ refreshAhead: 0.05 }, 2_000)
+    busDown()
+    l2.failWith = new Error('ECONNREFUSED')
+    const renewal = deferred<string>()
+    let calls = 0
+    const factory = vi.fn(async () => (++calls === 1 ? 'v1' : renewal.promise))
+    expect(await c.getOrSet('k', factory)).toBe('v1')
+    // Past 5 % of the window, a read answers with v1 at once and starts the renewal (held here).
+    await vi.waitFor(
+      async () => {
+        expect(await c.getOrSet('k', factory)).toBe('v1')
+        expect(factory).toHaveBeenCalledTimes(2)
+      },
+      { timeout: 10_000, interval: 5 },
+    )
+    expect(await c.getOrSet('k', factory)).toBe('v1') // still answered while the renewal runs
+    expect(factory).toHaveBeenCalledTimes(2)
+    renewal.resolve('v2')
+    await vi.waitFor(async () => expect(await c.getOrSet('k', factory)).toBe('v2'))
     await c.close()
   })
 

@@ -95,6 +95,10 @@ export class Loader<V> {
     const reused = local.reusable(key)
     if (reused !== undefined) {
       counters.outageReuses++
+      // The end of a reuse window is refresh-ahead's business too: one load renews it behind.
+      if (policy.refreshAhead !== undefined && local.reuseDue(key, policy.refreshAhead) && !local.inFlight.has(key)) {
+        this.#start(key, factory, policy, reused, true, tags, true).catch(() => {})
+      }
       return reused.value as V
     }
     // Stale-while-revalidate: past its TTL but within grace, L1 answers at once

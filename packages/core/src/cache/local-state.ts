@@ -10,7 +10,7 @@ import type { BoundLocalTier, BusTrust, Invalidation, TierEntry } from '../contr
 import { CacheClosedError } from '../errors.js'
 import { InFlightGuard } from '../in-flight-guard.js'
 import { servable, UNKNOWN_T0 } from '../serve-rule.js'
-import { AS_IS, type L1Shape, l1Copy } from './refresh-ahead.js'
+import { AS_IS, freshUntilOf, type L1Shape, l1Copy } from './refresh-ahead.js'
 
 /** A bus that cannot lose messages, or no bus: L1 is always trusted. */
 export const ALWAYS_TRUSTED: BusTrust = { verifiedAt: Number.POSITIVE_INFINITY }
@@ -138,9 +138,19 @@ export class LocalState<V> {
     if (t0 === undefined) return undefined
     const entry = this.l1?.get(key)
     const now = clock()
-    if (entry !== undefined && entry.expiresAt > now && this.servable(t0, now)) return entry
+    if (entry !== undefined && freshUntilOf(entry) > now && this.servable(t0, now)) return entry
     this.#reuse.delete(key)
     return undefined
+  }
+
+  /**
+   * Refresh-ahead during an outage: the reused value of `key` is past
+   * `fraction` of its reuse window (`t0 + fraction × maxStaleness`), so one
+   * background load renews it before the window ends and no read waits.
+   */
+  reuseDue(key: string, fraction: number): boolean {
+    const t0 = this.#reuse.get(key)
+    return t0 !== undefined && clock() >= t0 + fraction * this.maxStalenessMs
   }
 
   #keepForReuse(key: string, t0: number): void {

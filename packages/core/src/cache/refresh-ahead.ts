@@ -75,3 +75,8 @@ export function dueAhead(entry: TierEntry, now: number): boolean {
   const freshUntil = (entry as Partial<AheadEntry>).freshUntil
   return freshUntil !== undefined && freshUntil > now
 }
+
+/** Until when `entry` is fresh: its own expiry, or for an L1 copy due for refresh-ahead, the value's. */
+export function freshUntilOf(entry: TierEntry): number {
+  return (entry as Partial<AheadEntry>).freshUntil ?? entry.expiresAt
+}
