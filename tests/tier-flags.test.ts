@@ -8,7 +8,7 @@
 import { fileURLToPath } from 'node:url'
 import { createCache, type Cache } from '@tiercache/core'
 import { memoryTier } from '@tiercache/memory-adapter'
-import { redisBus, redisTier } from '@tiercache/redis-adapter'
+import { redisBus, redisTier, type RedisBus } from '@tiercache/redis-adapter'
 import { Redis } from 'ioredis'
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
 import { InstanceProcess } from './support/instance.js'
@@ -40,7 +40,7 @@ afterAll(async () => {
 const inL2 = async (key: string) => (await raw.exists(`tiercache:${CACHE}:${key}`)) === 1
 
 /** A cache instance in this process, on its own tier and bus connections. */
-async function instance(): Promise<Cache<string>> {
+async function instance(): Promise<Cache<string> & { readonly bus: RedisBus }> {
   const bus = redisBus({ redis: server.url, maxStaleness: 2_000 })
   const cache = createCache<string>({
     name: CACHE,
@@ -55,7 +55,7 @@ async function instance(): Promise<Cache<string>> {
     () => cache.close(),
   )
   await bus.ready()
-  return cache
+  return Object.assign(cache, { bus })
 }
 
 /** Runs `write` and resolves once `listener` has received an invalidation more than before it (its own, or a later one). */
@@ -68,6 +68,23 @@ const listening = (cache: Cache<string>) => ({ invalidationsReceived: () => cach
 
 interface Stats {
   invalidationsReceived: number
+}
+interface BusStatus {
+  messagesDropped: number
+}
+
+/**
+ * Returns once every message published on the bus channel so far has
+ * reached the bus whose status `status` reads (as in coherence.test.ts): a
+ * subscriber gets the channel's messages in the order Redis executed their
+ * PUBLISHes, so once a marker published now has arrived (a foreign message,
+ * counted as dropped), so has everything before it, whether or not a write
+ * published anything.
+ */
+async function barrier(status: () => BusStatus | Promise<BusStatus>): Promise<void> {
+  const dropped = (await status()).messagesDropped
+  await raw.publish('tiercache:invalidations', 'barrier')
+  await vi.waitFor(async () => expect((await status()).messagesDropped).toBe(dropped + 1), GUARD)
 }
 const processListening = (instance: InstanceProcess) => ({
   invalidationsReceived: async () => (await instance.call<Stats>('stats')).invalidationsReceived,
@@ -86,13 +103,15 @@ describe('a write that skips L2, across processes', () => {
     expect(await a.call('l1Get', { key: 'k' })).toEqual({ value: 'v1', fromL1: true })
     expect(await b.call('l1Get', { key: 'k' })).toEqual({ value: 'v1', fromL1: true })
 
-    await heardBy(processListening(b), async () => {
-      await a.call('set', { key: 'k', value: 'v2', options: { skipL2: true } })
-      // When the set resolves, L2 no longer has v1 (and never had v2).
-      expect(await inL2('k')).toBe(false)
-    })
-    // B's next reads, once the invalidation has arrived: a miss, then its own factory's value — never v1.
+    const received = (await b.call<Stats>('stats')).invalidationsReceived
+    await a.call('set', { key: 'k', value: 'v2', options: { skipL2: true } })
+    await barrier(() => b.call<BusStatus>('busStatus'))
+    // Every message published before the barrier has reached B: its next read is a miss — never v1.
     expect(await b.call('get', { key: 'k' })).toBeUndefined()
+    // L2 no longer has v1 (and never had v2), and B heard of the write: its one message.
+    expect(await inL2('k')).toBe(false)
+    expect((await b.call<Stats>('stats')).invalidationsReceived).toBe(received + 1)
+    // With a factory, B gets its factory's value.
     expect(await b.call('getOrSet', { key: 'k', value: 'from-db' })).toEqual({ value: 'from-db', factoryRan: true })
     // A keeps v2 in its own L1 only.
     expect(await a.call('l1Get', { key: 'k' })).toEqual({ value: 'v2', fromL1: true })
@@ -178,10 +197,13 @@ describe('each method with each flag, on real Redis', () => {
     const probe = await instance()
     await heardBy(listening(probe), () => a.set('k', 'old'))
     expect(await probe.get('k')).toBe('old') // probe holds it in L1
-    await heardBy(listening(probe), () => a.set('k', 'new', { skipL2: true }))
-    expect(await inL2('k')).toBe(false)
-    expect(await a.get('k', { skipL2: true })).toBe('new')
+    const received = probe.stats().invalidationsReceived
+    await a.set('k', 'new', { skipL2: true })
+    await barrier(() => probe.bus.status())
     expect(await probe.get('k')).toBeUndefined() // neither its L1 copy nor L2 has 'old'
+    expect(await inL2('k')).toBe(false)
+    expect(probe.stats().invalidationsReceived).toBe(received + 1)
+    expect(await a.get('k', { skipL2: true })).toBe('new')
   })
 
   it.each([{ skipL1: true }, { skipL2: true }, { skipL1: true, skipL2: true }])(
