@@ -123,8 +123,8 @@ export const MECHANISMS = [
   {
     name: '7 serve rule: outage reuse ends at t0 + maxStaleness',
     file: 'packages/core/src/cache/local-state.ts',
-    from: 'if (entry !== undefined && entry.expiresAt > now && this.servable(t0, now)) return entry',
-    to: 'if (entry !== undefined && entry.expiresAt > now) return entry',
+    from: 'if (entry !== undefined && freshUntilOf(entry) > now && this.servable(t0, now)) return entry',
+    to: 'if (entry !== undefined && freshUntilOf(entry) > now) return entry',
     tests: ['packages/core/test/outage.test.ts', '-t', 'reuse window ends'],
   },
   {

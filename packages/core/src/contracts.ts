@@ -283,6 +283,12 @@ export interface BusMember {
  */
 export interface BusTrust {
   readonly verifiedAt: number
+  /**
+   * The newest proof, kept through a gap (`verifiedAt` drops to `-Infinity`
+   * while one is open): what `onBusDown: { serveStale }` counts its own bound
+   * from. Buses without it: `verifiedAt` alone.
+   */
+  readonly lastProvenAt?: number
 }
 
 export interface BusMembership {

@@ -161,6 +161,19 @@ describe('onBusDown: { serveStale }', () => {
     await c.close()
   })
 
+  it('counts from the last proof while a gap is open (the bus drops verifiedAt to -Infinity then)', async () => {
+    const { cache: c, l2, bus } = outageCache({ onBusDown: { serveStale: '1h' } }, 10)
+    await c.set('k', 'before')
+    const trust = bus.trust as { verifiedAt: number; lastProvenAt?: number }
+    trust.lastProvenAt = clock()
+    trust.verifiedAt = Number.NEGATIVE_INFINITY // Redis killed: a gap is open
+    l2.failWith = new Error('ECONNREFUSED')
+    expect(await c.get('k')).toBe('before')
+    trust.lastProvenAt = undefined // a bus that keeps no last proof: nothing to count from
+    expect(await c.get('k')).toBeUndefined()
+    await c.close()
+  })
+
   it('is validated', () => {
     const make = (onBusDown: unknown) => () => createCache({ name: 'x', tiers: [fakeLocalTier()], onBusDown: onBusDown as never })
     expect(make({ serveStale: 'soon' })).toThrow(InvalidOptionError)

@@ -109,7 +109,8 @@ function log(logger: Logger | undefined, level: 'error' | 'warn' | 'info', field
 export class BusCore {
   readonly members = new BusMembers()
   /** Shared with every member and read on each L1 hit; see BusTrust. */
-  readonly trust = { verifiedAt: Number.NEGATIVE_INFINITY }
+  /** `lastProvenAt` is not reset by a gap: `onBusDown: { serveStale }` counts from it (see `BusTrust`). */
+  readonly trust = { verifiedAt: Number.NEGATIVE_INFINITY, lastProvenAt: Number.NEGATIVE_INFINITY }
   readonly route: PublishRoute
   closed = false
   published = 0
@@ -285,6 +286,7 @@ export class BusCore {
       }
     }
     if (verifiedAt > this.trust.verifiedAt) this.trust.verifiedAt = verifiedAt
+    if (verifiedAt > this.trust.lastProvenAt) this.trust.lastProvenAt = verifiedAt
   }
 
   /** The status fields every bus reports; `connected` is the bus's own judgement of its connections. */
@@ -307,6 +309,7 @@ export class BusCore {
     if (this.closed) return false
     this.closed = true
     this.trust.verifiedAt = Number.NEGATIVE_INFINITY
+    this.trust.lastProvenAt = Number.NEGATIVE_INFINITY
     this.#waits.close(() => new CacheClosedError('redisBus was closed before it was ready'))
     for (const unsubscribe of [...this.#unsubscribes]) unsubscribe()
     return true

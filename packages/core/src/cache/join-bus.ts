@@ -5,7 +5,7 @@
  * (mechanism 1's atomic route). A failed join undoes the bindings, so a
  * rejected `createCache` holds nothing open.
  */
-import type { BoundSharedTier, BusMembership, Invalidation, PublishRoute } from '../contracts.js'
+import type { BoundSharedTier, BusMembership, BusTrust, Invalidation, PublishRoute } from '../contracts.js'
 import { InvalidOptionError } from '../errors.js'
 import { invalidationChannel, type InvalidationEvent } from '../events.js'
 import type { CacheConfig } from './config.js'
@@ -46,6 +46,7 @@ export function joinBus<V>(
     }
     // onBusDown { serveStale }: the user chose a wider bound for outages ('serve-stale-l1': none at all).
     local.trust = config.serveStaleMs === Number.POSITIVE_INFINITY ? ALWAYS_TRUSTED : membership.trust
+    if (config.serveStaleMs !== undefined && config.serveStaleMs !== Number.POSITIVE_INFINITY) local.trust = lastProof(membership.trust)
     local.maxStalenessMs = Math.max(config.maxStalenessMs ?? membership.maxStalenessMs, config.serveStaleMs ?? 0)
     const route = membership.route
     const atomicRoute = route !== undefined && boundShared?.canPublishVia?.(route) === true ? route : undefined
@@ -55,5 +56,18 @@ export function joinBus<V>(
     membership?.leave()
     boundShared?.close().catch(() => {})
     throw error
+  }
+}
+
+/**
+ * `{ serveStale }`: L1 is read under the newest proof even while a gap is
+ * open (the bus drops `verifiedAt` then), so the user's bound counts from
+ * the last time delivery was proven, as its docs say.
+ */
+function lastProof(trust: BusTrust): BusTrust {
+  return {
+    get verifiedAt() {
+      return Math.max(trust.verifiedAt, trust.lastProvenAt ?? Number.NEGATIVE_INFINITY)
+    },
   }
 }
