@@ -129,7 +129,7 @@ describe('refreshAhead across processes on real Redis', () => {
     // is epoch-scale in every process, so a producer in another process is
     // compared on the same scale.
     const afterWarmup = reads.flatMap((own) => own.slice(1))
-    expect(afterWarmup.length).toBeGreaterThan(PROCESSES * 1_000) // 5 s of reads, 1 ms apart, in each process
+    expect(afterWarmup.length).toBeGreaterThan(PROCESSES * 100) // a hot key: 5 s of reads 1 ms apart (thousands when idle, far fewer on a loaded box)
     const unproduced = afterWarmup.filter((read) => !producers.has(read.version))
     expect(unproduced).toEqual([])
     const waited = afterWarmup.filter((read) => read.start < producers.get(read.version)!.end)
