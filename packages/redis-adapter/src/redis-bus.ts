@@ -203,7 +203,10 @@ class RedisPubSubBus implements RedisBus {
     if (oldest !== undefined && clock() - oldest > 3 * this.#config.maxStalenessMs) {
       // Half-dead connection (a silent partition, no RST): nothing will come
       // back on it. Reconnect; the break opens a gap, the reconnect closes it.
-      this.#subscriber.disconnect(true)
+      // Only a ready connection: one already reconnecting (a frozen Redis
+      // accepts the TCP connection and never answers) is left to ioredis,
+      // or every tick would stack another socket and its listeners.
+      if (this.#subscriber.status === 'ready') this.#subscriber.disconnect(true)
       return
     }
     if (this.#config.trackExternalWrites && !this.#tracking) {
