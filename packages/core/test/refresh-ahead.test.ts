@@ -45,6 +45,7 @@ describe('refreshAhead', () => {
     await vi.waitFor(() => expect(l1.map.get('k')?.value).toBe('v2'))
     expect(await c.getOrSet('k', factory)).toBe('v2')
     expect(c.stats()).toMatchObject({ refreshAheadHits: 2, refreshesStarted: 1, refreshesSucceeded: 1, refreshesFailed: 0, staleServed: 0 })
+    expect(c.stats()).toMatchObject({ misses: 1, expiredMisses: 0, factoryCalls: 2 }) // the refresh is no miss
     await c.close()
   })
 

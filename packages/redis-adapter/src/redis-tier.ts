@@ -207,7 +207,11 @@ class BoundRedisTier implements BoundSharedTier {
     if (decoded === undefined) {
       // Undecodable (corrupt, another format version) or without expiry (not
       // written by us): a miss, and removed so that the next fill can replace it.
-      this.#discard(key, stored)
+      // In its last millisecond (PTTL 0, GET still answers) it is simply a miss.
+      if (remainingMs !== 0) this.#discard(key, stored)
+      // A lease the script granted with it is this caller's: dropping it would
+      // block every other process for lockTimeout, then let them all load at once.
+      if (reply.length === 4) return this.#leaseOutcome(undefined, token, reply[2], reply[3])
       return { entry: undefined }
     }
     const entry = entryFrom(decoded, sentAt + remainingMs)

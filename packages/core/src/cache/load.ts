@@ -316,8 +316,9 @@ export class Loader<V> {
       }
       if (refreshingAhead) counters.refreshesStarted++
       const factoryIssuedAt = clock()
-      if (expired !== undefined && expired.expiresAt <= factoryIssuedAt) counters.expiredMisses++
-      const produced = await produce(this.#p, 1, factory, call, {
+      // A refresh-ahead is no miss: the value was there, and fresh.
+      if (!refreshingAhead && expired !== undefined && expired.expiresAt <= factoryIssuedAt) counters.expiredMisses++
+      const produced = await produce(this.#p, refreshingAhead ? 0 : 1, factory, call, {
         softTimeoutMs: policy.softTimeoutMs,
         hardTimeoutMs: policy.hardTimeoutMs,
         onSoftTimeout: stale === undefined ? undefined : () => void serveStale(),
