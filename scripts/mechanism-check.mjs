@@ -128,6 +128,13 @@ export const MECHANISMS = [
     tests: ['packages/core/test/outage.test.ts', '-t', 'reuse window ends'],
   },
   {
+    name: '1 a set that skips L2 still deletes the L2 copy and publishes (tier flags)',
+    file: 'packages/core/src/cache/write.ts',
+    from: '      ? writeL2Of(invalidation)',
+    to: '      ? async () => {}',
+    tests: ['tests/tier-flags.test.ts', '-t', 'skipL2'],
+  },
+  {
     name: '7 serve rule during a silent partition (real Redis)',
     file: 'packages/core/src/serve-rule.ts',
     from: 'return now < Math.max(verifiedAt, t0) + maxStalenessMs',
