@@ -22,6 +22,8 @@ export interface CacheDescription {
   graceMs: number
   /** `l1Ttl`: how long L1 keeps a value from its fill; undefined when L1 keeps what L2 keeps. */
   l1TtlMs?: number
+  /** `refreshAhead`: the fraction of the TTL past which a hit starts one background refresh; undefined when off. */
+  refreshAhead?: number
   maxStalenessMs: number
   /** What L1 serves while the bus is down (`onBusDown`): `'reuse'`, `'bypass-l1'`, or `serve-stale <ms>`. */
   onBusDown?: string
@@ -54,7 +56,7 @@ export function describeMarkdown(descriptions: readonly CacheDescription[]): str
         ? 'free-form'
         : d.keyTemplates.map((k) => `\`${k.template}\`${k.scope === undefined ? '' : ` (scope \`${k.scope}\`)`}`).join('<br>')
     lines.push(
-      `| ${cell(d.name)} | ${cell(keys)} | ${ms(d.ttlMs)}${d.l1TtlMs === undefined ? '' : ` (L1 ${ms(d.l1TtlMs)})`} | ${ms(d.graceMs)} | ${cell(d.tiers.join(' + '))}${d.bus ? ' + bus' : ''} | ${cell(planText(d.invalidation))} |`,
+      `| ${cell(d.name)} | ${cell(keys)} | ${ms(d.ttlMs)}${d.l1TtlMs === undefined ? '' : ` (L1 ${ms(d.l1TtlMs)})`}${d.refreshAhead === undefined ? '' : `, refresh at ${Math.round(d.refreshAhead * 100)} %`} | ${ms(d.graceMs)} | ${cell(d.tiers.join(' + '))}${d.bus ? ' + bus' : ''} | ${cell(planText(d.invalidation))} |`,
     )
   }
   return lines.join('\n')

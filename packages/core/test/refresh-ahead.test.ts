@@ -29,6 +29,8 @@ describe('refreshAhead', () => {
     const copy = l1.map.get('k') as unknown as { expiresAt: number; freshUntil: number }
     expect(copy.freshUntil - copy.expiresAt).toBe(720_000) // 20 % of an hour
     expect(copy.freshUntil).toBeGreaterThanOrEqual(before + 3_600_000)
+    expect(c.describe()).toMatchObject({ refreshAhead: 0.8 })
+    expect(c.describe().markdown).toContain('3600s, refresh at 80 %')
     await c.close()
   })
 

@@ -369,6 +369,7 @@ export class Cache<V = unknown> implements CacheCalls<V> {
       negativeTtlMs: this.#policy.negativeTtlMs,
       graceMs: this.#policy.graceMs,
       l1TtlMs: this.#policy.l1TtlMs,
+      refreshAhead: this.#policy.refreshAhead,
       maxStalenessMs: this.#maxStalenessMs,
       onBusDown: this.#onBusDown,
       writeRecovery: this.#recovery !== undefined,
