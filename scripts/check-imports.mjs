@@ -19,6 +19,7 @@ const LAYERS = {
   'cache.ts': 0,
   'handles.ts': 1,
   'join-bus.ts': 1,
+  'observe.ts': 1.5,
   'batch.ts': 2,
   'load.ts': 3,
   'write.ts': 3,
@@ -33,6 +34,7 @@ const LAYERS = {
   'stats.ts': 5,
   'skips.ts': 6,
   'refresh-ahead.ts': 6,
+  'ghost-index.ts': 5.5,
 }
 /** Files outside cache/ allowed to import from it: the entry points, and modules reading a leaf's types. */
 const INTO_CACHE_ALLOWED = new Map([

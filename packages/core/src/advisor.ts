@@ -24,6 +24,8 @@ export interface Advice {
     l2P50Ms: number
     /** Share of misses where L1 held the key but it had expired. */
     expiredMissShare: number
+    /** Observe mode: the hit rate the first tier would have (`stats().predictedHitRate`); the rules judge it in place of the measured 0. */
+    predictedHitRate?: number
   }
 }
 
@@ -50,11 +52,17 @@ export function advise(cache: string, stats: CacheCounters, hasL2: boolean): Adv
     factoryP50Ms: stats.factoryLatency.p50,
     l2P50Ms: stats.l2Latency.p50,
     expiredMissShare: misses === 0 ? 0 : Math.min(1, stats.expiredMisses / misses),
+    ...(stats.predictedHitRate === undefined ? {} : { predictedHitRate: stats.predictedHitRate }),
   }
+  // Observe mode measures every lookup as a miss (no tier is read): judge what the cache would hit.
+  const hitRate = numbers.predictedHitRate ?? numbers.hitRate
   const advice = (recommendation: Recommendation, reason: string): Advice => ({ cache, recommendation, reason, numbers })
   if (lookups < MIN_LOOKUPS) return advice('not-enough-data', `${lookups} lookups so far; advice needs ${MIN_LOOKUPS}`)
-  if (numbers.hitRate < LOW_HIT_RATE) {
-    return advice('do-not-cache', `hit rate ${pct(numbers.hitRate)}: almost every request pays the lookup and the factory`)
+  if (hitRate < LOW_HIT_RATE) {
+    return advice(
+      'do-not-cache',
+      `${numbers.predictedHitRate === undefined ? '' : 'predicted '}hit rate ${pct(hitRate)}: almost every request pays the lookup and the factory`,
+    )
   }
   if (hasL2 && stats.factoryLatency.count > 0 && stats.l2Latency.count > 0 && numbers.factoryP50Ms < PAYOFF_FACTOR * numbers.l2P50Ms) {
     return advice(
@@ -67,7 +75,7 @@ export function advise(cache: string, stats: CacheCounters, hasL2: boolean): Adv
   }
   return advice(
     'keep',
-    `hit rate ${pct(numbers.hitRate)}; factory ${msText(numbers.factoryP50Ms)}${hasL2 ? ` vs L2 ${msText(numbers.l2P50Ms)}` : ''}: the cache pays off`,
+    `${numbers.predictedHitRate === undefined ? '' : 'predicted '}hit rate ${pct(hitRate)}; factory ${msText(numbers.factoryP50Ms)}${hasL2 ? ` vs L2 ${msText(numbers.l2P50Ms)}` : ''}: the cache pays off`,
   )
 }
 

@@ -140,6 +140,8 @@ export interface BoundTier {
 
 export interface LocalTier extends Tier {
   readonly kind: 'local'
+  /** Most entries it holds (its LRU bound), if it has one: observe mode simulates an L1 of this size. */
+  readonly capacity?: number
   bind(scope: TierScope): BoundLocalTier
 }
 

@@ -72,6 +72,7 @@ export function memoryTier(options: MemoryTierOptions = {}): LocalTier {
   return {
     kind: 'local',
     name: 'memory',
+    capacity: maxEntries,
     bind(scope: TierScope): BoundLocalTier {
       if (boundTo !== undefined) {
         throw new InvalidOptionError(`this memoryTier() already serves cache "${boundTo}"; give each cache its own memoryTier()`, {

@@ -36,9 +36,11 @@ import {
   type KeyTemplate,
   type WarmSource,
 } from './handles.js'
+import { GhostIndex, ghostCapacityOf } from './ghost-index.js'
 import { Loader } from './load.js'
 import { joinBus } from './join-bus.js'
 import { LocalState } from './local-state.js'
+import { ObservedReads } from './observe.js'
 import { Reporter } from './report.js'
 import { SharedTierAccess } from './shared-tier.js'
 import { tierSkipsOf } from './skips.js'
@@ -62,8 +64,10 @@ export class Cache<V = unknown> implements CacheCalls<V> {
 
   readonly #local: LocalState<V>
   readonly #shared: SharedTierAccess | undefined
-  readonly #loader: Loader<V>
-  readonly #batch: BatchReader<V>
+  readonly #loader: Pick<Loader<V>, 'getOrSet' | 'get'>
+  readonly #batch: Pick<BatchReader<V>, 'getMany' | 'getOrSetMany'>
+  /** `mode: 'observe'`: the first tier's ghost, which predicts the hit rate (observe.ts). */
+  readonly #ghost: GhostIndex | undefined
   readonly #writer: Writer<V>
   readonly #reporter: Reporter
   readonly #counters = newCounters()
@@ -93,10 +97,15 @@ export class Cache<V = unknown> implements CacheCalls<V> {
     this.#reporter = new Reporter(name, config.shared?.name ?? 'none', config.onError, config.logger)
     // Bind and join only after every option is valid (joinBus undoes the
     // bindings if joining fails).
-    const local = new LocalState<V>(name, config.local?.bind({ cacheName: name }), config.shared !== undefined)
+    // Observe mode: L1 is not bound; its ghost takes its place in the local
+    // state (every fill, write and invalidation reaches it as it would L1),
+    // and the facade has no L1, so the inline hit check always falls through.
+    const ghost = config.observe ? new GhostIndex(ghostCapacityOf(config.local)) : undefined
+    this.#ghost = ghost
+    const local = new LocalState<V>(name, ghost ?? config.local?.bind({ cacheName: name }), config.shared !== undefined)
     const boundShared = config.shared?.bind({ cacheName: name })
     this.#local = local
-    this.#l1 = local.l1
+    this.#l1 = ghost === undefined ? local.l1 : undefined
     this.#shared =
       boundShared === undefined ? undefined : new SharedTierAccess(name, boundShared, config.shared!.name, config.breaker, this.#l2Latency, this.#reporter)
     const { membership, atomicRoute } = joinBus(config, this.instanceId, local, boundShared, (invalidation) => this.#onRemoteInvalidation(invalidation))
@@ -113,7 +122,7 @@ export class Cache<V = unknown> implements CacheCalls<V> {
     this.#maxStalenessMs = local.maxStalenessMs
     const shared = this.#shared
     const counters = this.#counters
-    this.#loader = new Loader<V>({
+    const loader = new Loader<V>({
       name,
       local,
       shared,
@@ -127,11 +136,11 @@ export class Cache<V = unknown> implements CacheCalls<V> {
       recovery,
       dropSharedCopy: (key) => this.#writer.dropSharedCopy(key),
     })
-    this.#batch = new BatchReader<V>({
+    const batch = new BatchReader<V>({
       name,
       local,
       shared,
-      loader: this.#loader,
+      loader,
       counters,
       policy: config.policy,
       factoryLatency: this.#factoryLatency,
@@ -139,6 +148,10 @@ export class Cache<V = unknown> implements CacheCalls<V> {
         this.#l1Hits += hits
       },
     })
+    const observed =
+      ghost === undefined ? undefined : new ObservedReads<V>({ name, local, ghost, counters, policy: config.policy, factoryLatency: this.#factoryLatency })
+    this.#loader = observed ?? loader
+    this.#batch = observed ?? batch
     this.#writer = new Writer<V>({
       name,
       instanceId: this.instanceId,
@@ -150,6 +163,7 @@ export class Cache<V = unknown> implements CacheCalls<V> {
       counters,
       reporter: this.#reporter,
       recovery,
+      observe: config.observe,
     })
   }
 
@@ -173,7 +187,10 @@ export class Cache<V = unknown> implements CacheCalls<V> {
     return this.#loader.getOrSet(key, factory, options)
   }
 
-  /** The cached value, or `undefined` when no tier holds a fresh one. Never runs a factory. `skipL1`/`skipL2` read past a tier. */
+  /**
+   * The cached value, or `undefined` when no tier holds a fresh one. Never runs a factory. `skipL1`/`skipL2` read past a tier.
+   * In observe mode: always `undefined`, reading no tier (the lookup counts toward `predictedHitRate`).
+   */
   get(key: string, options?: ReadOptions): Promise<V | undefined> {
     const entry = options?.skipL1 === true ? undefined : this.#l1Hit(key)
     if (entry !== undefined) {
@@ -200,6 +217,7 @@ export class Cache<V = unknown> implements CacheCalls<V> {
   /**
    * Values for `keys`, in order (`undefined` where no tier holds a fresh
    * one): L1 first, then one L2 round trip for the rest. Never runs a factory.
+   * In observe mode: `undefined` for every key, reading no tier.
    */
   async getMany(keys: readonly string[], options?: ReadOptions): Promise<Array<V | undefined>> {
     const entries = await this.#batch.getMany(keys, tierSkipsOf(options, { cache: this.name }))
@@ -408,6 +426,7 @@ export class Cache<V = unknown> implements CacheCalls<V> {
       breaker: this.#breaker,
       l2Latency: this.#l2Latency,
       factoryLatency: this.#factoryLatency,
+      ghost: this.#ghost,
     })
   }
 }

@@ -106,6 +106,15 @@ export interface CacheOptions extends ReadPolicyOptions {
    * `describe()`. A cache without one gets a process warning at creation.
    */
   invalidation?: InvalidationPlan
+  /**
+   * `'observe'`: profile first, cache second. Reads run the factory every
+   * time and touch no tier (as with no cache); writes and invalidations still
+   * reach L2 and the bus, as deletes, so a fleet can switch over one instance
+   * at a time. Meanwhile a ghost of the first tier (keys only: TTLs, tags, L1
+   * capacity) predicts the hit rate the cache would have: `stats().predictedHitRate`.
+   * Default `'normal'`.
+   */
+  mode?: 'normal' | 'observe'
 }
 
 export interface SetOptions extends TierSkipOptions {
@@ -145,6 +154,7 @@ const KNOWN_OPTIONS = new Set<string>([
   'invalidation',
   'logger',
   'policy',
+  'mode',
   ...READ_POLICY_OPTIONS,
 ])
 
@@ -177,6 +187,8 @@ export interface CacheConfig {
   readonly maxStalenessMs: number | undefined
   readonly onError: ((error: TierCacheError) => void) | undefined
   readonly logger: Logger | undefined
+  /** `mode: 'observe'`: reads touch no tier, and a ghost of the first tier predicts the hit rate. */
+  readonly observe: boolean
 }
 
 export function resolveConfig(options: CacheOptions): CacheConfig {
@@ -206,6 +218,9 @@ export function resolveConfig(options: CacheOptions): CacheConfig {
   if (options.policy !== undefined && options.policy !== 'fixed' && options.policy !== 'auto') {
     throw new InvalidOptionError(`policy: must be 'fixed' or 'auto', got ${JSON.stringify(options.policy)}`, { cache: name })
   }
+  if (options.mode !== undefined && options.mode !== 'normal' && options.mode !== 'observe') {
+    throw new InvalidOptionError(`mode: must be 'normal' or 'observe', got ${JSON.stringify(options.mode)}`, { cache: name })
+  }
   return {
     name,
     local,
@@ -222,6 +237,7 @@ export function resolveConfig(options: CacheOptions): CacheConfig {
     maxStalenessMs,
     onError: options.onError,
     logger: options.logger,
+    observe: options.mode === 'observe',
   }
 }
 

@@ -69,6 +69,14 @@ export interface CacheCounters {
   /** Times the shared tier's circuit breaker opened. */
   circuitOpenings: number
   circuit: 'closed' | 'open' | 'half-open' | 'off'
+  /** `'observe'`: reads touch no tier (every lookup is measured as a miss), and `predictedHitRate` says what the cache would hit. */
+  mode: 'normal' | 'observe'
+  /**
+   * Observe mode: the share of lookups the first tier would have answered
+   * fresh (its ghost's hits over lookups; 0 before the first lookup, never
+   * NaN). `undefined` in normal mode, which measures instead of predicting.
+   */
+  predictedHitRate: number | undefined
 }
 
 /**
@@ -116,6 +124,8 @@ export interface StatsSources {
   readonly breaker: { readonly openings: number; readonly state: 'closed' | 'open' | 'half-open' } | undefined
   readonly l2Latency: { summary(): LatencySummary }
   readonly factoryLatency: { summary(): LatencySummary }
+  /** Observe mode's ghost of the first tier. */
+  readonly ghost: { readonly hitRate: number } | undefined
 }
 
 /** One `stats()` snapshot. */
@@ -137,5 +147,7 @@ export function statsSnapshot(sources: StatsSources): CacheCounters {
     circuit: breaker?.state ?? 'off',
     l2Latency: sources.l2Latency.summary(),
     factoryLatency: sources.factoryLatency.summary(),
+    mode: sources.ghost === undefined ? 'normal' : 'observe',
+    predictedHitRate: sources.ghost?.hitRate,
   }
 }

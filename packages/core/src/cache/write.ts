@@ -35,6 +35,8 @@ export interface WriterParts<V> {
   readonly reporter: Reporter
   /** Opt-in `writeRecovery`: failed invalidations queued and replayed. */
   readonly recovery: WriteRecovery | undefined
+  /** Observe mode: a `set` stores its value in no tier (L2's copy is deleted, as with skipL2); L1 is the ghost. */
+  readonly observe?: boolean
 }
 
 export class Writer<V> {
@@ -65,9 +67,10 @@ export class Writer<V> {
     // skipL2: the value stays out of L2, but the L2 copy is deleted and the
     // invalidation published all the same, or every other instance would
     // read the old value back from L2. skipL1: not kept in this L1.
-    const writeL2 = skips.skipL2
-      ? writeL2Of(invalidation)
-      : async (shared: SharedTierAccess, publish: AtomicPublish | undefined) => void (await shared.tier.set(key, entry, { publish }))
+    const writeL2 =
+      skips.skipL2 || this.#p.observe === true
+        ? writeL2Of(invalidation)
+        : async (shared: SharedTierAccess, publish: AtomicPublish | undefined) => void (await shared.tier.set(key, entry, { publish }))
     await this.#write(key, invalidation, writeL2, skips.skipL1 ? undefined : entry, true, shapeOf(policy, ttlMs))
   }
 
