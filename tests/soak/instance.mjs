@@ -34,7 +34,11 @@ process.on('uncaughtException', (error) => {
   remember('uncaughtException', error)
 })
 // Process warnings include MaxListenersExceededWarning, the usual sign of a listener leak.
+// Not counted: the cache's own one line per state change (Redis lost, circuit
+// opened), which it emits as a process warning when it has no logger.
+const STATE_CHANGES = new Set(['TIERCACHE_CONNECTION_LOST', 'TIERCACHE_CIRCUIT_OPEN', 'TIERCACHE_WRITE_QUEUE_COLLAPSED'])
 process.on('warning', (warning) => {
+  if (STATE_CHANGES.has(warning.code)) return
   unhandled.warnings++
   remember('warning', `${warning.name}: ${warning.message}`)
 })
