@@ -19,6 +19,7 @@ const LAYERS = {
   'cache.ts': 0,
   'handles.ts': 1,
   'join-bus.ts': 1,
+  'assemble.ts': 1.2,
   'observe.ts': 1.5,
   'batch.ts': 2,
   'load.ts': 3,

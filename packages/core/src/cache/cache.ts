@@ -23,7 +23,8 @@ import { LatencyHistogram } from '../histogram.js'
 import { newInstanceId } from '../instance-id.js'
 import type { ReadPolicy, ReadPolicyOptions } from '../policy.js'
 import { GroupProfiles } from '../profiles.js'
-import { BatchReader, type BatchLoader } from './batch.js'
+import { assemblePaths, type Paths } from './assemble.js'
+import type { BatchLoader } from './batch.js'
 import { resolveConfig, warnNoPlan, type CacheOptions, type GetOrSetOptions, type ReadOptions, type SetOptions } from './config.js'
 import {
   keyTemplate,
@@ -37,15 +38,13 @@ import {
   type WarmSource,
 } from './handles.js'
 import { GhostIndex, ghostCapacityOf } from './ghost-index.js'
-import { Loader } from './load.js'
 import { joinBus } from './join-bus.js'
 import { LocalState } from './local-state.js'
-import { ObservedReads } from './observe.js'
 import { Reporter } from './report.js'
 import { SharedTierAccess } from './shared-tier.js'
 import { tierSkipsOf } from './skips.js'
 import { newCounters, statsSnapshot, type CacheCounters } from './stats.js'
-import { Writer } from './write.js'
+import type { Writer } from './write.js'
 import { WriteRecovery } from './write-recovery.js'
 
 export class Cache<V = unknown> implements CacheCalls<V> {
@@ -64,8 +63,8 @@ export class Cache<V = unknown> implements CacheCalls<V> {
 
   readonly #local: LocalState<V>
   readonly #shared: SharedTierAccess | undefined
-  readonly #loader: Pick<Loader<V>, 'getOrSet' | 'get'>
-  readonly #batch: Pick<BatchReader<V>, 'getMany' | 'getOrSetMany'>
+  readonly #loader: Paths<V>['reads']
+  readonly #batch: Paths<V>['batch']
   /** `mode: 'observe'`: the first tier's ghost, which predicts the hit rate (observe.ts). */
   readonly #ghost: GhostIndex | undefined
   readonly #writer: Writer<V>
@@ -120,51 +119,27 @@ export class Cache<V = unknown> implements CacheCalls<V> {
     this.#membership = membership
     this.#trust = local.trust
     this.#maxStalenessMs = local.maxStalenessMs
-    const shared = this.#shared
-    const counters = this.#counters
-    const loader = new Loader<V>({
-      name,
+    const paths = assemblePaths<V>({
+      config,
+      instanceId: this.instanceId,
       local,
-      shared,
+      shared: this.#shared,
+      membership,
+      atomicRoute,
+      recovery,
+      ghost,
       reporter: this.#reporter,
-      counters,
-      policy: config.policy,
-      autoPolicy: config.autoPolicy,
+      counters: this.#counters,
       profiles: this.#profiles,
       factoryLatency: this.#factoryLatency,
       l2Latency: this.#l2Latency,
-      recovery,
-      dropSharedCopy: (key) => this.#writer.dropSharedCopy(key),
-    })
-    const batch = new BatchReader<V>({
-      name,
-      local,
-      shared,
-      loader,
-      counters,
-      policy: config.policy,
-      factoryLatency: this.#factoryLatency,
       countL1Hits: (hits) => {
         this.#l1Hits += hits
       },
     })
-    const observed =
-      ghost === undefined ? undefined : new ObservedReads<V>({ name, local, ghost, counters, policy: config.policy, factoryLatency: this.#factoryLatency })
-    this.#loader = observed ?? loader
-    this.#batch = observed ?? batch
-    this.#writer = new Writer<V>({
-      name,
-      instanceId: this.instanceId,
-      local,
-      shared,
-      membership,
-      atomicRoute,
-      policy: config.policy,
-      counters,
-      reporter: this.#reporter,
-      recovery,
-      observe: config.observe,
-    })
+    this.#loader = paths.reads
+    this.#batch = paths.batch
+    this.#writer = paths.writer
   }
 
   // ---------------------------------------------------------------- read path
