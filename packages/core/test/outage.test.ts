@@ -81,14 +81,14 @@ describe('outage reuse (onBusDown: reuse, the default)', () => {
   })
 
   it('with refreshAhead, a reused value is renewed behind its answer before its window ends: no read waits', async () => {
-    const { cache: c, l2, busDown } = outageCache({ refreshAhead: 0.05 }, 2_000)
+    const { cache: c, l2, busDown } = outageCache({ refreshAhead: 0.01 }, 10_000)
     busDown()
     l2.failWith = new Error('ECONNREFUSED')
     const renewal = deferred<string>()
     let calls = 0
     const factory = vi.fn(async () => (++calls === 1 ? 'v1' : renewal.promise))
     expect(await c.getOrSet('k', factory)).toBe('v1')
-    // Past 5 % of the window, a read answers with v1 at once and starts the renewal (held here).
+    // Past 1 % of the window (100 ms of 10 s), a read answers with v1 at once and starts the renewal (held here).
     await vi.waitFor(
       async () => {
         expect(await c.getOrSet('k', factory)).toBe('v1')
@@ -152,11 +152,11 @@ describe('outage reuse (onBusDown: reuse, the default)', () => {
 
 describe('onBusDown: { serveStale }', () => {
   it('serves older L1 values within its own bound, and not past it', async () => {
-    const { cache: c, l2, bus } = outageCache({ onBusDown: { serveStale: '80ms' } }, 10)
+    const { cache: c, l2, bus } = outageCache({ onBusDown: { serveStale: '2s' } }, 10)
     await c.set('k', 'before')
     bus.trust.verifiedAt = clock() // the last probe answered now; then the bus goes quiet
     l2.failWith = new Error('ECONNREFUSED')
-    expect(await c.get('k')).toBe('before') // past maxStaleness (10 ms) soon, within serveStale
+    expect(await c.get('k')).toBe('before') // past maxStaleness (10 ms) soon, within serveStale (2 s: room for a stalled test box)
     await vi.waitFor(async () => expect(await c.get('k')).toBeUndefined(), { timeout: 10_000, interval: 5 })
     await c.close()
   })
