@@ -156,6 +156,13 @@ export interface BoundLocalTier extends BoundTier {
   readonly size: number
   /** Drops every entry written under any of `tags`. */
   deleteTagged(tags: ReadonlySet<string>): void
+  /**
+   * Counters the cache folds into `stats()` (`l1Evictions`, `l1Bytes`); read
+   * at stats time only. `evictions`: entries dropped for room (entry count or
+   * bytes), not expiries, deletes or clears. `bytes`: held now, when the tier
+   * measures them.
+   */
+  counters?(): { evictions: number; bytes?: number }
 }
 
 export interface SharedTier extends Tier {

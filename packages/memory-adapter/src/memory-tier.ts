@@ -16,7 +16,8 @@ export interface MemoryTierOptions {
    */
   maxBytes?: number
   /**
-   * An entry's size in bytes, when `maxBytes` is set. Default: a walk of the
+   * An entry's size in bytes, for `maxBytes` (and, given alone, for the
+   * tier's byte count in `stats().l1Bytes`, with no byte bound). Default: a walk of the
    * value that adds up its strings, numbers, buffers and containers with
    * V8-like overheads — no serialization, no allocation; about the cost of
    * one structured clone check. Pass your own for exact accounting (e.g.
@@ -68,6 +69,8 @@ export function memoryTier(options: MemoryTierOptions = {}): LocalTier {
     throw new InvalidOptionError('memoryTier: sizeOf must be a function (value, key) => bytes', { tier: 'memory' })
   }
   const sizeOf = options.sizeOf ?? estimateBytes
+  // Bytes are counted when either is set: a sizeOf alone measures without bounding.
+  const bytes = maxBytes === undefined && options.sizeOf === undefined ? undefined : { maxBytes, sizeOf }
   let boundTo: string | undefined
   return {
     kind: 'local',
@@ -82,7 +85,7 @@ export function memoryTier(options: MemoryTierOptions = {}): LocalTier {
       }
       boundTo = scope.cacheName
       // Closing the cache frees the tier for another cache (e.g. after a failed createCache).
-      return new BoundMemoryTier(maxEntries, maxBytes === undefined ? undefined : { maxBytes, sizeOf }, () => (boundTo = undefined))
+      return new BoundMemoryTier(maxEntries, bytes, () => (boundTo = undefined))
     },
   }
 }
@@ -92,32 +95,51 @@ class BoundMemoryTier implements BoundLocalTier {
   /** The key that may hold `DELETED` (at most one does; it is re-checked, since a set or eviction replaces it). */
   #deletedKey: string | undefined
   #release: (() => void) | undefined
+  /** Entries the LRU pushed out for room (entries or bytes): not expiries, deletes, overwrites or clears. */
+  #evictions = 0
+  readonly #countsBytes: boolean
 
-  constructor(maxEntries: number, bytes: { maxBytes: number; sizeOf: (value: unknown, key: string) => number } | undefined, release: () => void) {
-    this.#entries =
-      bytes === undefined
-        ? new LRUCache<string, TierEntry>({ max: maxEntries })
-        : new LRUCache<string, TierEntry>({
-            max: maxEntries,
-            maxSize: bytes.maxBytes,
-            // Run on set only. A sizeOf that throws or answers nonsense must not fail the write: the entry counts as the whole budget (kept only if alone).
-            sizeCalculation: (entry, key) => {
-              if (entry === DELETED) return 1
-              let size: number
-              try {
-                size = bytes.sizeOf(entry.value, key)
-              } catch {
-                return bytes.maxBytes
-              }
-              return Number.isFinite(size) && size >= 1 ? Math.ceil(size) : bytes.maxBytes
-            },
-          })
+  constructor(maxEntries: number, bytes: { maxBytes: number | undefined; sizeOf: (value: unknown, key: string) => number } | undefined, release: () => void) {
+    // Called by lru-cache on every removal, never on a read: the hit path stays as it was.
+    const dispose = (entry: TierEntry, _key: string, reason: string) => {
+      if (reason === 'evict' && entry !== DELETED) this.#evictions++
+    }
+    this.#countsBytes = bytes !== undefined
+    if (bytes === undefined) {
+      this.#entries = new LRUCache<string, TierEntry>({ max: maxEntries, dispose })
+    } else {
+      const { maxBytes, sizeOf } = bytes
+      this.#entries = new LRUCache<string, TierEntry>({
+        max: maxEntries,
+        // sizeOf alone counts bytes without bounding them (lru-cache sizes entries only under a maxSize).
+        maxSize: maxBytes ?? Number.MAX_SAFE_INTEGER,
+        dispose,
+        // Run on set only. A sizeOf that throws or answers nonsense must not fail the write: the entry counts as the whole budget (kept only if alone), or, unbounded, as its estimate.
+        sizeCalculation: (entry, key) => {
+          if (entry === DELETED) return 1
+          const fallback = () => maxBytes ?? Math.max(1, estimateBytes(entry.value))
+          let size: number
+          try {
+            size = sizeOf(entry.value, key)
+          } catch {
+            return fallback()
+          }
+          return Number.isFinite(size) && size >= 1 ? Math.ceil(size) : fallback()
+        },
+      })
+    }
     this.#release = release
   }
 
-  /** Bytes held by `sizeOf`'s count (0 without `maxBytes`). */
+  /** Bytes held by `sizeOf`'s count (0 without `maxBytes` or `sizeOf`); the deleted-entry marker's 1 is not counted. */
   get bytes(): number {
-    return this.#entries.calculatedSize ?? 0
+    const size = this.#entries.calculatedSize ?? 0
+    return this.#holdsMarker() ? size - 1 : size
+  }
+
+  /** Read at stats time only: evictions, and bytes when they are counted (`maxBytes` or `sizeOf` set). */
+  counters(): { evictions: number; bytes?: number } {
+    return this.#countsBytes ? { evictions: this.#evictions, bytes: this.bytes } : { evictions: this.#evictions }
   }
 
   get(key: string): TierEntry | undefined {
@@ -167,7 +189,11 @@ class BoundMemoryTier implements BoundLocalTier {
 
   get size(): number {
     const size = this.#entries.size
-    return this.#deletedKey !== undefined && this.#entries.peek(this.#deletedKey) === DELETED ? size - 1 : size
+    return this.#holdsMarker() ? size - 1 : size
+  }
+
+  #holdsMarker(): boolean {
+    return this.#deletedKey !== undefined && this.#entries.peek(this.#deletedKey) === DELETED
   }
 }
 

@@ -136,6 +136,27 @@ describe('memoryTier', () => {
     expect(() => memoryTier({ maxEntries })).toThrow(InvalidOptionError)
   })
 
+  it('counts evictions for room only: not expiries, deletes, overwrites or clears; stats() shows them', async () => {
+    const cache = createCache<number>({ name: 'evict', tiers: [memoryTier({ maxEntries: 10 })], ttl: '1h', invalidation: { ttlOnly: true } })
+    for (let i = 0; i < 100; i++) await cache.set(`k${i}`, i)
+    expect(cache.stats()).toMatchObject({ l1Entries: 10, l1Evictions: 90, l1Bytes: undefined })
+    await cache.set('k99', -1) // an overwrite
+    await cache.delete('k98')
+    await cache.set('new', 1) // takes the room the delete made
+    expect(cache.stats()).toMatchObject({ l1Entries: 10, l1Evictions: 90 })
+    await cache.clear()
+    for (let i = 0; i < 10; i++) await cache.set(`again${i}`, i)
+    expect(cache.stats()).toMatchObject({ l1Entries: 10, l1Evictions: 90 })
+    await cache.set('one-more', 1)
+    expect(cache.stats().l1Evictions).toBe(91)
+  })
+
+  it('counts 100 hot keys cycling through a 10-entry L1 as evictions on every fill', async () => {
+    const cache = createCache<number>({ name: 'small', tiers: [memoryTier({ maxEntries: 10 })], ttl: '1h', invalidation: { ttlOnly: true } })
+    for (let round = 0; round < 3; round++) for (let i = 0; i < 100; i++) await cache.getOrSet(`k${i}`, async () => i)
+    expect(cache.stats()).toMatchObject({ l1Hits: 0, misses: 300, l1Evictions: 290 })
+  })
+
   it('L1 holds values by reference (documented): the same object comes back', async () => {
     const cache = createCache<{ n: number }>({ name: 'ref', tiers: [memoryTier()] })
     const value = { n: 1 }
@@ -179,6 +200,38 @@ describe('memoryTier maxBytes', () => {
     expect(tier.bytes).toBeLessThanOrEqual(1_000)
     expect(sizes).toContain('a')
     tier.close()
+  })
+
+  it('reports its bytes and byte evictions through counters(); the deleted-entry marker counts for nothing', () => {
+    const tier = memoryTier({ maxBytes: 1_000, sizeOf: (value) => value as number }).bind({ cacheName: 'counted' })
+    expect(tier.counters?.()).toEqual({ evictions: 0, bytes: 0 })
+    tier.set('a', entryOf(400))
+    tier.set('b', entryOf(400))
+    expect(tier.counters?.()).toEqual({ evictions: 0, bytes: 800 })
+    tier.set('c', entryOf(400)) // 1 200 > 1 000: 'a' goes
+    expect(tier.counters?.()).toEqual({ evictions: 1, bytes: 800 })
+    tier.delete('b')
+    tier.delete('c') // the last entry: kept as the marker
+    expect(tier.counters?.()).toEqual({ evictions: 1, bytes: 0 })
+    tier.close()
+  })
+
+  it('sizeOf alone measures bytes without bounding them; neither set, bytes are unknown', async () => {
+    const measured = memoryTier({ sizeOf: () => 1_000_000 }).bind({ cacheName: 'measured' })
+    for (let i = 0; i < 50; i++) measured.set(`k${i}`, entryOf(i))
+    expect(measured.size).toBe(50)
+    expect(measured.counters?.()).toEqual({ evictions: 0, bytes: 50_000_000 })
+    measured.close()
+    expect(memoryTier().bind({ cacheName: 'plain' }).counters?.()).toEqual({ evictions: 0 })
+    const cache = createCache<string>({
+      name: 'bytes-stats',
+      tiers: [memoryTier({ maxBytes: 10_000, sizeOf: (value) => (value as string).length })],
+      invalidation: { ttlOnly: true },
+    })
+    await cache.set('a', 'x'.repeat(6_000))
+    await cache.set('b', 'x'.repeat(3_000))
+    await cache.set('c', 'x'.repeat(3_000))
+    expect(cache.stats()).toMatchObject({ l1Bytes: 6_000, l1Evictions: 1, l1Entries: 2 })
   })
 
   it('refuses a bad maxBytes, sizeOf or unknown option at construction', () => {

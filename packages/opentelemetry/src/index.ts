@@ -17,7 +17,9 @@ export interface OtelOptions {
  *
  * Instruments (default prefix): `tiercache.lookups{cache,tier,result}`,
  * `tiercache.factory.calls{cache,outcome}`, `tiercache.latency{cache,source,quantile}` (ms),
- * `tiercache.l1.entries{cache}`, `tiercache.circuit.open{cache}`,
+ * `tiercache.l1.entries{cache}`, `tiercache.l1.evictions{cache}`, `tiercache.l1.bytes{cache}`
+ * (these two only for caches whose local tier counts them: `stats().l1Evictions`, `l1Bytes`),
+ * `tiercache.circuit.open{cache}`,
  * `tiercache.bus.trusted{bus}`, `tiercache.bus.gaps{bus}`.
  */
 export function registerTiercacheOtelMetrics(meter: Meter, caches: ReadonlyArray<Cache<unknown>>, options: OtelOptions = {}): () => void {
@@ -69,6 +71,18 @@ export function registerTiercacheOtelMetrics(meter: Meter, caches: ReadonlyArray
   })
   gauge('l1.entries', "Entries in this instance's L1", '{entry}', (result) => {
     for (const cache of caches) result.observe(cache.stats().l1Entries, { cache: cache.name })
+  })
+  counter('l1.evictions', 'L1 entries dropped for room (entry or byte bound); observe mode: predicted', '{entry}', (result) => {
+    for (const cache of caches) {
+      const evictions = cache.stats().l1Evictions
+      if (evictions !== undefined) result.observe(evictions, { cache: cache.name })
+    }
+  })
+  gauge('l1.bytes', "Bytes in this instance's L1, when its tier measures them", 'By', (result) => {
+    for (const cache of caches) {
+      const bytes = cache.stats().l1Bytes
+      if (bytes !== undefined) result.observe(bytes, { cache: cache.name })
+    }
   })
   gauge('circuit.open', '1 while the circuit breaker skips L2', '1', (result) => {
     for (const cache of caches) result.observe(cache.stats().circuit === 'open' ? 1 : 0, { cache: cache.name })

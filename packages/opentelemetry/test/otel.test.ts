@@ -42,4 +42,23 @@ describe('registerTiercacheOtelMetrics', () => {
     stop()
     await provider.shutdown()
   })
+
+  it('reports L1 evictions and bytes for caches whose local tier counts them, and nothing for the others', async () => {
+    const reader = new OnDemandReader()
+    const provider = new MeterProvider({ readers: [reader] })
+    const small = createCache<string>({
+      name: 'small',
+      tiers: [memoryTier({ maxEntries: 2, sizeOf: (value) => (value as string).length })],
+      invalidation: { ttlOnly: true },
+    })
+    const plain = createCache<string>({ name: 'plain', tiers: [memoryStore()], invalidation: { ttlOnly: true } })
+    const stop = registerTiercacheOtelMetrics(provider.getMeter('test'), [small, plain])
+    for (const key of ['a', 'b', 'c', 'd']) await small.set(key, 'xyz')
+    await plain.set('a', 'xyz')
+    const collected = await points(reader)
+    expect(collected.get('tiercache.l1.evictions')).toEqual([{ attributes: { cache: 'small' }, value: 2 }])
+    expect(collected.get('tiercache.l1.bytes')).toEqual([{ attributes: { cache: 'small' }, value: 6 }])
+    stop()
+    await provider.shutdown()
+  })
 })

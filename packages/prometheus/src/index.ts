@@ -20,7 +20,9 @@ export interface PrometheusOptions {
  *
  * Metric names (with the default prefix): `tiercache_lookups_total{cache,tier,result}`,
  * `tiercache_factory_calls_total{cache,outcome}`, `tiercache_latency_seconds{cache,source,quantile}`,
- * `tiercache_l1_entries{cache}`, `tiercache_circuit_open{cache}`,
+ * `tiercache_l1_entries{cache}`, `tiercache_l1_evictions_total{cache}`, `tiercache_l1_bytes{cache}`
+ * (these two only for caches whose local tier counts them: `stats().l1Evictions`, `l1Bytes`),
+ * `tiercache_circuit_open{cache}`,
  * `tiercache_bus_trusted{bus}`, `tiercache_bus_gaps_total{bus}`, `tiercache_bus_messages_total{bus,direction}`.
  */
 export function registerTiercacheMetrics(caches: ReadonlyArray<Cache<unknown>>, options: PrometheusOptions = {}): () => void {
@@ -73,6 +75,18 @@ export function registerTiercacheMetrics(caches: ReadonlyArray<Cache<unknown>>, 
   })
   gauge('l1_entries', "Entries in this instance's L1", ['cache'], (set) => {
     for (const cache of caches) set({ cache: cache.name }, cache.stats().l1Entries)
+  })
+  counter('l1_evictions_total', 'L1 entries dropped for room (entry or byte bound); observe mode: predicted', ['cache'], (set) => {
+    for (const cache of caches) {
+      const evictions = cache.stats().l1Evictions
+      if (evictions !== undefined) set({ cache: cache.name }, evictions)
+    }
+  })
+  gauge('l1_bytes', "Bytes in this instance's L1, when its tier measures them", ['cache'], (set) => {
+    for (const cache of caches) {
+      const bytes = cache.stats().l1Bytes
+      if (bytes !== undefined) set({ cache: cache.name }, bytes)
+    }
   })
   gauge('circuit_open', '1 while the circuit breaker skips L2', ['cache'], (set) => {
     for (const cache of caches) set({ cache: cache.name }, cache.stats().circuit === 'open' ? 1 : 0)

@@ -24,4 +24,23 @@ describe('registerTiercacheMetrics', () => {
     await users.getOrSet('a', async () => 'A')
     expect(await registry.metrics()).toContain('tiercache_lookups_total{cache="users",tier="l1",result="hit"} 3')
   })
+
+  it('exports L1 evictions and bytes for caches whose local tier counts them, and no series for the others', async () => {
+    const registry = new Registry()
+    const small = createCache<string>({
+      name: 'small',
+      tiers: [memoryTier({ maxEntries: 2, sizeOf: (value) => (value as string).length })],
+      invalidation: { ttlOnly: true },
+    })
+    const plain = createCache<string>({ name: 'plain', tiers: [memoryStore()], invalidation: { ttlOnly: true } })
+    registerTiercacheMetrics([small, plain], { registry })
+    for (const key of ['a', 'b', 'c', 'd']) await small.set(key, 'xyz')
+    await plain.set('a', 'xyz')
+    const text = await registry.metrics()
+    expect(text).toContain('# TYPE tiercache_l1_evictions_total counter')
+    expect(text).toContain('tiercache_l1_evictions_total{cache="small"} 2')
+    expect(text).toContain('tiercache_l1_bytes{cache="small"} 6')
+    expect(text).not.toContain('tiercache_l1_evictions_total{cache="plain"}')
+    expect(text).not.toContain('tiercache_l1_bytes{cache="plain"}')
+  })
 })

@@ -402,6 +402,7 @@ export class Cache<V = unknown> implements CacheCalls<V> {
       l2Latency: this.#l2Latency,
       factoryLatency: this.#factoryLatency,
       ghost: this.#ghost,
+      l1: this.#l1,
     })
   }
 }

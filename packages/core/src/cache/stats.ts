@@ -77,6 +77,15 @@ export interface CacheCounters {
    * NaN). `undefined` in normal mode, which measures instead of predicting.
    */
   predictedHitRate: number | undefined
+  /**
+   * Entries the first tier dropped for room (its entry or byte bound), not
+   * expiries, deletes or clears: an L1 too small for the hot set shows here
+   * (the advisor's "raise-l1-size"). Observe mode: the ghost's evictions.
+   * `undefined` when the local tier does not count them, or there is none.
+   */
+  l1Evictions: number | undefined
+  /** Bytes the local tier holds now, when it measures them (`memoryTier` with `maxBytes` or `sizeOf`); else `undefined`. */
+  l1Bytes: number | undefined
 }
 
 /**
@@ -125,13 +134,16 @@ export interface StatsSources {
   readonly l2Latency: { summary(): LatencySummary }
   readonly factoryLatency: { summary(): LatencySummary }
   /** Observe mode's ghost of the first tier. */
-  readonly ghost: { readonly hitRate: number } | undefined
+  readonly ghost: { readonly hitRate: number; readonly evictions: number } | undefined
+  /** The bound L1 (none in observe mode: the ghost stands in), for its eviction and byte counters. */
+  readonly l1: { counters?(): { evictions: number; bytes?: number } } | undefined
 }
 
 /** One `stats()` snapshot. */
 export function statsSnapshot(sources: StatsSources): CacheCounters {
   const { shared, recovery, breaker } = sources
   const tier = shared?.counters()
+  const l1 = sources.l1?.counters?.()
   return {
     l1Hits: sources.l1Hits,
     ...sources.counters,
@@ -149,5 +161,7 @@ export function statsSnapshot(sources: StatsSources): CacheCounters {
     factoryLatency: sources.factoryLatency.summary(),
     mode: sources.ghost === undefined ? 'normal' : 'observe',
     predictedHitRate: sources.ghost?.hitRate,
+    l1Evictions: sources.ghost?.evictions ?? l1?.evictions,
+    l1Bytes: l1?.bytes,
   }
 }
