@@ -8,7 +8,7 @@ import { MIN_GROUP_SAMPLE } from './profiles.js'
  * quote is a factor of about 2: a 5 ms query behind a 3 ms Redis hop is not
  * worth caching in Redis.
  */
-export type Recommendation = 'keep' | 'l1-only' | 'do-not-cache' | 'raise-ttl' | 'not-enough-data'
+export type Recommendation = 'keep' | 'l1-only' | 'do-not-cache' | 'raise-ttl' | 'raise-l1-size' | 'not-enough-data'
 
 export interface Advice {
   cache: string
@@ -26,44 +26,97 @@ export interface Advice {
     expiredMissShare: number
     /** Observe mode: the hit rate the first tier would have (`stats().predictedHitRate`); the rules judge it in place of the measured 0. */
     predictedHitRate?: number
+    /**
+     * Writes per read: `(writes + invalidationsReceived) / lookups` — every
+     * set, delete, clear and tag or namespace invalidation issued on this
+     * instance, plus every invalidation from other instances applied here,
+     * over this instance's lookups (per key, hits and misses); 0 before the
+     * first lookup. Each one drops (or replaces) what a read could have hit.
+     */
+    writesPerRead: number
+    /**
+     * What the cache saves per lookup, in ms, against calling the factory
+     * every time: `h × (F − C) − (1 − h) × R`, where h is the hit rate
+     * (predicted in observe mode), F the factory p50, R the L2 p50 round
+     * trip (0 without L2: a miss then costs nothing extra), and C the cost of
+     * a hit: R times the share of hits L2 answered (L1 hits cost ~0; in
+     * observe mode, 0 with an L1, R without one). Negative: the cache costs more than it saves.
+     */
+    savedMsPerLookup: number
+    /** Share of misses matched by L1 evictions (`stats().l1Evictions / misses`; observe mode: over the predicted misses); 0 when the tier does not count them. */
+    evictionMissShare: number
+    /** The staleness the cache is configured to tolerate after a write elsewhere: `maxStaleness` (ms). */
+    maxStalenessMs?: number
+    /** TTL-only plans (`invalidation: { ttlOnly: true }`): nothing invalidates, so a value may be as old as the TTL (ms). */
+    ttlMs?: number
   }
+}
+
+/** What the advisor knows of the cache's shape and configuration, beyond its counters. */
+export interface AdvisorSetup {
+  hasL2: boolean
+  /** A local (L1) tier is configured; default true. */
+  hasL1?: boolean
+  maxStalenessMs?: number
+  /** Set for TTL-only invalidation plans only. */
+  ttlMs?: number | undefined
 }
 
 /** Lookups below which the advisor says nothing but "not enough data". */
 export const MIN_LOOKUPS = 100
+/** At this many writes (own and received) per read, entries are dropped about as often as they are read: caching mostly adds a lookup and a write. */
+const WRITE_HEAVY = 0.5
 /** Below this hit rate a cache mostly adds a lookup to every request. */
 const LOW_HIT_RATE = 0.1
 /** Caching in L2 pays off only when the factory costs more than this many L2 round trips. */
 const PAYOFF_FACTOR = 2
 /** When this share of misses are expirations, the TTL is what causes them. */
 const EXPIRATION_SHARE = 0.4
+/** When L1 evictions reach this share of misses, L1 pushes out keys that are read again: it is smaller than the hot set. */
+const EVICTION_SHARE = 0.5
 
 const pct = (share: number) => `${Math.round(share * 100)} %`
-const msText = (ms: number) => `${ms < 10 ? ms.toFixed(2) : ms.toFixed(0)} ms`
+const msText = (ms: number) => `${Math.abs(ms) < 10 ? ms.toFixed(2) : ms.toFixed(0)} ms`
+const ratio = (n: number) => (n < 10 ? n.toFixed(2) : n.toFixed(0))
 
-export function advise(cache: string, stats: CacheCounters, hasL2: boolean): Advice {
+export function advise(cache: string, stats: CacheCounters, setup: AdvisorSetup): Advice {
+  const { hasL2, hasL1 = true, maxStalenessMs, ttlMs } = setup
   // Every lookup, per key: answered by L1 (fresh or stale), or not (then by a
   // load in flight, L2, or the factory). A miss is a key no tier had.
   const lookups = stats.l1Hits + stats.staleServed + stats.refreshAheadHits + stats.outageReuses + stats.l1Misses
   const misses = stats.misses
-  const numbers = {
+  const measuredHitRate = lookups === 0 ? 0 : Math.max(0, 1 - misses / lookups)
+  const predicted = stats.predictedHitRate
+  // Observe mode measures every lookup as a miss (no tier is read): judge what the cache would hit.
+  const hitRate = predicted ?? measuredHitRate
+  const roundTripMs = hasL2 ? stats.l2Latency.p50 : 0
+  const hits = lookups - misses
+  const hitCostMs = predicted !== undefined ? (hasL1 ? 0 : roundTripMs) : hits > 0 ? Math.min(1, stats.l2Hits / hits) * roundTripMs : 0
+  const judgedMisses = predicted === undefined ? misses : (1 - predicted) * lookups
+  const numbers: Advice['numbers'] = {
     lookups,
-    hitRate: lookups === 0 ? 0 : Math.max(0, 1 - misses / lookups),
+    hitRate: measuredHitRate,
     factoryP50Ms: stats.factoryLatency.p50,
     l2P50Ms: stats.l2Latency.p50,
     expiredMissShare: misses === 0 ? 0 : Math.min(1, stats.expiredMisses / misses),
-    ...(stats.predictedHitRate === undefined ? {} : { predictedHitRate: stats.predictedHitRate }),
+    ...(predicted === undefined ? {} : { predictedHitRate: predicted }),
+    writesPerRead: lookups === 0 ? 0 : (stats.writes + stats.invalidationsReceived) / lookups,
+    savedMsPerLookup: hitRate * (stats.factoryLatency.p50 - hitCostMs) - (1 - hitRate) * roundTripMs,
+    evictionMissShare: judgedMisses <= 0 || stats.l1Evictions === undefined ? 0 : Math.min(1, stats.l1Evictions / judgedMisses),
+    ...(maxStalenessMs === undefined ? {} : { maxStalenessMs }),
+    ...(ttlMs === undefined ? {} : { ttlMs }),
   }
-  // Observe mode measures every lookup as a miss (no tier is read): judge what the cache would hit.
-  const hitRate = numbers.predictedHitRate ?? numbers.hitRate
+  const hitText = `${predicted === undefined ? '' : 'predicted '}hit rate ${pct(hitRate)}`
   const advice = (recommendation: Recommendation, reason: string): Advice => ({ cache, recommendation, reason, numbers })
   if (lookups < MIN_LOOKUPS) return advice('not-enough-data', `${lookups} lookups so far; advice needs ${MIN_LOOKUPS}`)
-  if (hitRate < LOW_HIT_RATE) {
+  const writesPerRead = numbers.writesPerRead
+  if (writesPerRead >= WRITE_HEAVY) {
     return advice(
       'do-not-cache',
-      `${numbers.predictedHitRate === undefined ? '' : 'predicted '}hit rate ${pct(hitRate)}: almost every request pays the lookup and the factory`,
+      `${ratio(writesPerRead)} writes and invalidations per read (>= ${WRITE_HEAVY}): entries are dropped about as often as they are read`,
     )
   }
+  if (hitRate < LOW_HIT_RATE) return advice('do-not-cache', `${hitText}: almost every request pays the lookup and the factory`)
   if (hasL2 && stats.factoryLatency.count > 0 && stats.l2Latency.count > 0 && numbers.factoryP50Ms < PAYOFF_FACTOR * numbers.l2P50Ms) {
     return advice(
       'l1-only',
@@ -71,11 +124,18 @@ export function advise(cache: string, stats: CacheCounters, hasL2: boolean): Adv
     )
   }
   if (numbers.expiredMissShare >= EXPIRATION_SHARE) {
-    return advice('raise-ttl', `${pct(numbers.expiredMissShare)} of misses are expirations: a longer TTL (or grace) would keep them`)
+    const ttlOnly = ttlMs === undefined ? '' : `; with a TTL-only plan, readers then see values up to the new TTL old (now ${msText(ttlMs)})`
+    return advice('raise-ttl', `${pct(numbers.expiredMissShare)} of misses are expirations: a longer TTL (or grace) would keep them${ttlOnly}`)
+  }
+  if (hasL1 && numbers.evictionMissShare >= EVICTION_SHARE) {
+    return advice(
+      'raise-l1-size',
+      `${hitText}, and L1 evictions are ${pct(numbers.evictionMissShare)} of ${predicted === undefined ? '' : 'predicted '}misses (${stats.l1Evictions} evictions): L1 is smaller than the hot set; a larger maxEntries (or maxBytes) would keep it`,
+    )
   }
   return advice(
     'keep',
-    `${numbers.predictedHitRate === undefined ? '' : 'predicted '}hit rate ${pct(hitRate)}; factory ${msText(numbers.factoryP50Ms)}${hasL2 ? ` vs L2 ${msText(numbers.l2P50Ms)}` : ''}: the cache pays off`,
+    `${hitText}; factory ${msText(numbers.factoryP50Ms)}${hasL2 ? ` vs L2 ${msText(numbers.l2P50Ms)}` : ''}: the cache saves ${msText(numbers.savedMsPerLookup)} per lookup`,
   )
 }
 
@@ -105,7 +165,7 @@ export function adviseGroups(
   cache: string,
   stats: CacheCounters,
   groups: ReadonlyArray<{ group: string; misses: number; factoryP50Ms: number }>,
-  hasL2: boolean,
+  setup: AdvisorSetup,
 ): Advice[] {
   return groups.map(({ group, misses, factoryP50Ms }) => {
     if (misses < MIN_GROUP_SAMPLE) {
@@ -114,10 +174,19 @@ export function adviseGroups(
         group,
         recommendation: 'not-enough-data' as const,
         reason: `${misses} factory runs in this group so far; advice needs ${MIN_GROUP_SAMPLE}`,
-        numbers: { lookups: misses, hitRate: 0, factoryP50Ms, l2P50Ms: stats.l2Latency.p50, expiredMissShare: 0 },
+        numbers: {
+          lookups: misses,
+          hitRate: 0,
+          factoryP50Ms,
+          l2P50Ms: stats.l2Latency.p50,
+          expiredMissShare: 0,
+          writesPerRead: 0,
+          savedMsPerLookup: 0,
+          evictionMissShare: 0,
+        },
       }
     }
     const groupStats: CacheCounters = { ...stats, factoryLatency: { ...stats.factoryLatency, count: misses, p50: factoryP50Ms } }
-    return { ...advise(`${cache} ${group}`, groupStats, hasL2), group }
+    return { ...advise(`${cache} ${group}`, groupStats, setup), group }
   })
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it, vi } from 'vitest'
-import { adviseAll, createCache, type BoundSharedTier, type SharedTier, type TierEntry } from '../src/index.js'
-import { fakeLocalTier } from './fakes.js'
+import { adviseAll, createCache, type BoundSharedTier, type LocalTier, type SharedTier, type TierEntry } from '../src/index.js'
+import { FakeBus, FakeLocal, fakeLocalTier } from './fakes.js'
 
 /**
  * Core's clock, driven by the test: the advisor compares measured factory
@@ -47,6 +47,45 @@ function slowShared(roundTripMs: number): SharedTier {
   return { kind: 'shared', name: 'slow', bind: () => bound }
 }
 
+/** The fake L1 with an entry bound (least recently used out first), counting its evictions as memoryTier does. */
+class BoundedLocal extends FakeLocal {
+  evictions = 0
+  constructor(readonly capacity: number) {
+    super()
+  }
+  override get(key: string) {
+    const entry = this.map.get(key)
+    if (entry !== undefined) {
+      this.map.delete(key)
+      this.map.set(key, entry)
+    }
+    return entry
+  }
+  override set(key: string, entry: TierEntry, options?: { ifAbsent?: boolean }) {
+    if (options?.ifAbsent !== true) this.map.delete(key)
+    super.set(key, entry, options)
+    while (this.map.size > this.capacity) {
+      this.map.delete(this.map.keys().next().value!)
+      this.evictions++
+    }
+  }
+  counters() {
+    return { evictions: this.evictions }
+  }
+}
+
+function boundedTier(capacity: number): LocalTier {
+  const bound = new BoundedLocal(capacity)
+  return { kind: 'local', name: 'bounded', capacity, bind: () => bound }
+}
+
+/** 100 hot keys in turn, each read twice in a row: an L1 of 10 entries hits only the second read; one of 200 keeps them all. */
+async function hotSet(cache: { getOrSet(key: string, factory: () => Promise<unknown>): Promise<unknown> }, factoryMs = 0): Promise<void> {
+  for (let round = 0; round < 3; round++) {
+    for (let i = 0; i < 100; i++) for (let read = 0; read < 2; read++) await cache.getOrSet(`k${i}`, takes(factoryMs, i))
+  }
+}
+
 const plan = { invalidation: { ttlOnly: true } }
 
 describe('the caching advisor', () => {
@@ -61,6 +100,41 @@ describe('the caching advisor', () => {
     const advice = c.advise()
     expect(advice.recommendation).toBe('do-not-cache')
     expect(advice.reason).toContain('hit rate 0 %')
+    expect(advice.numbers).toMatchObject({ lookups: 120, hitRate: 0, writesPerRead: 0, savedMsPerLookup: 0 })
+  })
+
+  it('do-not-cache: write-heavy, though every read hits (each set is read once)', async () => {
+    const c = createCache({ name: 'churn', tiers: [fakeLocalTier()], ...plan })
+    for (let i = 0; i < 120; i++) {
+      await c.set(`k${i}`, i)
+      await c.getOrSet(`k${i}`, takes(10, i))
+    }
+    const advice = c.advise()
+    expect(advice.numbers).toMatchObject({ lookups: 120, hitRate: 1, writesPerRead: 1 })
+    expect(advice).toMatchObject({
+      recommendation: 'do-not-cache',
+      reason: '1.00 writes and invalidations per read (>= 0.5): entries are dropped about as often as they are read',
+    })
+  })
+
+  it("do-not-cache: write-heavy counts this instance's writes and the invalidations it receives; below the threshold it keeps", async () => {
+    const run = async (name: string, ownPer10: number, receivedPer10: number) => {
+      const bus = new FakeBus()
+      const c = createCache({ name, tiers: [fakeLocalTier(), slowShared(1)], bus, ...plan })
+      for (let i = 0; i < 200; i++) {
+        const key = `k${i % 10}`
+        await c.getOrSet(key, takes(10, i))
+        if (i % 10 < ownPer10) await c.set(key, i)
+        else if (i % 10 < ownPer10 + receivedPer10) bus.deliver({ kind: 'key', cache: name, key })
+      }
+      return c
+    }
+    const heavy = await run('heavy', 3, 3) // 60 writes + 60 received over 200 lookups
+    expect(heavy.stats()).toMatchObject({ writes: 60, invalidationsReceived: 60 })
+    expect(heavy.advise()).toMatchObject({ recommendation: 'do-not-cache', numbers: { lookups: 200, writesPerRead: 0.6, maxStalenessMs: 1_000 } })
+    expect(heavy.advise().reason).toContain('0.60 writes and invalidations per read (>= 0.5)')
+    const light = await run('light', 2, 2) // 0.4 per read: entries live long enough to be read
+    expect(light.advise()).toMatchObject({ recommendation: 'keep', numbers: { writesPerRead: 0.4 } })
   })
 
   it('l1-only: a factory cheaper than two L2 round trips', async () => {
@@ -72,6 +146,8 @@ describe('the caching advisor', () => {
       reason: 'factory 0.00 ms < 2x L2 round trip 4.00 ms: Redis costs about what it saves',
       numbers: { factoryP50Ms: 0, l2P50Ms: 4 },
     })
+    // 150 L1 hits save nothing (a 0 ms factory); each of the 30 misses pays 4 ms of L2 first.
+    expect(c.advise().numbers.savedMsPerLookup).toBeCloseTo(-(30 / 180) * 4)
   })
 
   it('raise-ttl: most misses are expirations', async () => {
@@ -82,18 +158,54 @@ describe('the caching advisor', () => {
     }
     // Round 1's 20 misses are cold; rounds 2-4 find each key expired in L1.
     expect(c.stats()).toMatchObject({ misses: 80, expiredMisses: 60, l1Hits: 160 })
-    expect(c.advise().recommendation).toBe('raise-ttl')
+    expect(c.advise()).toMatchObject({
+      recommendation: 'raise-ttl',
+      reason:
+        '75 % of misses are expirations: a longer TTL (or grace) would keep them; with a TTL-only plan, readers then see values up to the new TTL old (now 30 ms)',
+      numbers: { ttlMs: 30, expiredMissShare: 0.75 },
+    })
+  })
+
+  it('raise-l1-size: 100 hot keys through an L1 of 10 entries; an L1 of 200 keeps them', async () => {
+    const small = createCache({ name: 'small-l1', tiers: [boundedTier(10)], ...plan })
+    await hotSet(small)
+    // Each key's first read misses (its entry was pushed out 10 fills ago); its second hits.
+    expect(small.stats()).toMatchObject({ l1Hits: 300, misses: 300, l1Evictions: 290 })
+    expect(small.advise()).toMatchObject({
+      recommendation: 'raise-l1-size',
+      reason:
+        'hit rate 50 %, and L1 evictions are 97 % of misses (290 evictions): L1 is smaller than the hot set; a larger maxEntries (or maxBytes) would keep it',
+    })
+    const large = createCache({ name: 'large-l1', tiers: [boundedTier(200)], ...plan })
+    await hotSet(large)
+    expect(large.stats()).toMatchObject({ misses: 100, l1Evictions: 0 })
+    expect(large.advise().recommendation).toBe('keep')
+  })
+
+  it('raise-l1-size, predicted in observe mode from the ghost, with what the cache would save per lookup', async () => {
+    const c = createCache({ name: 'observed-l1', tiers: [boundedTier(10)], mode: 'observe', ...plan })
+    await hotSet(c, 4)
+    const advice = c.advise()
+    expect(advice.recommendation).toBe('raise-l1-size')
+    expect(advice.reason).toContain('predicted hit rate 50 %, and L1 evictions are 97 % of predicted misses (290 evictions)')
+    expect(advice.numbers).toMatchObject({ lookups: 600, hitRate: 0, predictedHitRate: 0.5, factoryP50Ms: 4 })
+    // Half the lookups would hit L1 and save the 4 ms factory; no L2, so a miss costs nothing extra.
+    expect(advice.numbers.savedMsPerLookup).toBeCloseTo(2)
   })
 
   it('keep: a slow factory and a good hit rate; adviseAll tables several caches', async () => {
     const c = createCache({ name: 'worth-it', tiers: [fakeLocalTier(), slowShared(1)], ...plan })
     for (let i = 0; i < 5; i++) await c.getOrSet(`k${i}`, takes(10, i)) // a 10 ms factory behind a 1 ms L2
     for (let round = 0; round < 30; round++) for (let i = 0; i < 5; i++) await c.getOrSet(`k${i}`, async () => i)
-    expect(c.advise()).toMatchObject({ recommendation: 'keep', numbers: { factoryP50Ms: 10, l2P50Ms: 1 } })
+    expect(c.advise()).toMatchObject({ recommendation: 'keep', numbers: { factoryP50Ms: 10, l2P50Ms: 1, writesPerRead: 0 } })
+    // 150 L1 hits of 155 lookups save the 10 ms factory; 5 misses pay the 1 ms round trip: (150 x 10 - 5 x 1) / 155.
+    expect(c.advise().numbers.savedMsPerLookup).toBeCloseTo(1_495 / 155)
+    expect(c.advise().reason).toBe('hit rate 97 %; factory 10 ms vs L2 1.00 ms: the cache saves 9.65 ms per lookup')
     const other = createCache({ name: 'idle', tiers: [fakeLocalTier()], ...plan })
     const { advice, table } = adviseAll([c, other])
     expect(advice.map((a) => a.recommendation)).toEqual(['keep', 'not-enough-data'])
     expect(table).toContain('| worth-it | keep |')
+    expect(table).toContain('| idle | not-enough-data |')
   })
 })
 

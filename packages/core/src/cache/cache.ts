@@ -11,7 +11,7 @@
  * Writing order: L2, then L1, then the invalidation on the bus, then the call
  * resolves — so once a write resolves, every other instance has been told.
  */
-import { advise, adviseGroups, type Advice } from '../advisor.js'
+import { advise, adviseGroups, type Advice, type AdvisorSetup } from '../advisor.js'
 import type { CircuitBreaker } from '../circuit-breaker.js'
 import { clock } from '../clock.js'
 import type { BoundLocalTier, Bus, BusMembership, BusTrust, Invalidation } from '../contracts.js'
@@ -379,7 +379,7 @@ export class Cache<V = unknown> implements CacheCalls<V> {
    * rate 3 %", "raise-ttl: 45 % of misses are expirations").
    */
   advise(): Advice {
-    return advise(this.name, this.stats(), this.#shared !== undefined)
+    return advise(this.name, this.stats(), this.#advisorSetup())
   }
 
   /**
@@ -387,7 +387,14 @@ export class Cache<V = unknown> implements CacheCalls<V> {
    * group's own factory cost against this cache's L2 round trip and hit rate.
    */
   adviseGroups(): Advice[] {
-    return adviseGroups(this.name, this.stats(), this.#profiles.groups(), this.#shared !== undefined)
+    return adviseGroups(this.name, this.stats(), this.#profiles.groups(), this.#advisorSetup())
+  }
+
+  /** The cache's shape and tolerated staleness, for the advisor (tiers: at most one local and one shared, so more tiers than shared ones means an L1). */
+  #advisorSetup(): AdvisorSetup {
+    const hasL2 = this.#shared !== undefined
+    const ttlMs = this.#invalidation?.ttlOnly === true ? this.#policy.ttlMs : undefined
+    return { hasL2, hasL1: this.#tierNames.length > (hasL2 ? 1 : 0), maxStalenessMs: this.#maxStalenessMs, ttlMs }
   }
 
   /** Counters of the read path's rarer events (fail-safe, stale answers, lease waits, factory calls). */
