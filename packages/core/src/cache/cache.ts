@@ -373,10 +373,11 @@ export class Cache<V = unknown> implements CacheCalls<V> {
   }
 
   /**
-   * Profile first, cache second: compares the measured factory cost with the
-   * L2 round trip and the hit rate, and says whether this cache pays off
-   * ("l1-only: factory 1.2 ms < 2x L2 round trip 0.9 ms", "do-not-cache: hit
-   * rate 3 %", "raise-ttl: 45 % of misses are expirations").
+   * Profile first, cache second: from writes per read, the (predicted, in
+   * observe mode) hit rate, the factory cost against the L2 round trip,
+   * expirations and L1 evictions, says whether this cache pays off
+   * (`do-not-cache`, `l1-only`, `raise-ttl`, `raise-l1-size` or `keep`),
+   * each in one sentence with its numbers (see advisor.ts).
    */
   advise(): Advice {
     return advise(this.name, this.stats(), this.#advisorSetup())
