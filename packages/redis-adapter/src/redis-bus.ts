@@ -47,6 +47,8 @@ class RedisPubSubBus implements RedisBus {
   #round = 0
   /** Send times of probes awaiting their answer, oldest first (answers come in order). */
   #outstanding: number[] = []
+  /** A reconnect was forced on the current connection: not again until a new one is ready (each call stacks listeners on the socket). */
+  #reconnectForced = false
   /** trackExternalWrites: the dataset identity every probe checks; undefined otherwise. */
   #identity: DatasetIdentity | undefined
   #probeTimer: NodeJS.Timeout
@@ -160,6 +162,7 @@ class RedisPubSubBus implements RedisBus {
    * active — 'ready' fires before ioredis's own SUBSCRIBE is acknowledged.
    */
   #onReady(): void {
+    this.#reconnectForced = false
     if (this.#core.closed) return
     if (this.#config.trackExternalWrites) {
       void this.#startTracking()
@@ -203,10 +206,13 @@ class RedisPubSubBus implements RedisBus {
     if (oldest !== undefined && clock() - oldest > 3 * this.#config.maxStalenessMs) {
       // Half-dead connection (a silent partition, no RST): nothing will come
       // back on it. Reconnect; the break opens a gap, the reconnect closes it.
-      // Only a ready connection: one already reconnecting (a frozen Redis
-      // accepts the TCP connection and never answers) is left to ioredis,
-      // or every tick would stack another socket and its listeners.
-      if (this.#subscriber.status === 'ready') this.#subscriber.disconnect(true)
+      // Once per connection: one already reconnecting (a frozen Redis accepts
+      // the TCP connection and never answers) is left to ioredis, or every
+      // tick would stack another close listener on the stuck socket.
+      if (this.#subscriber.status === 'ready' && !this.#reconnectForced) {
+        this.#reconnectForced = true
+        this.#subscriber.disconnect(true)
+      }
       return
     }
     if (this.#config.trackExternalWrites && !this.#tracking) {
