@@ -34,6 +34,7 @@ const LAYERS = {
   'report.ts': 5,
   'stats.ts': 5,
   'skips.ts': 6,
+  'get-or-set-call.ts': 4.5,
   'refresh-ahead.ts': 6,
   'ghost-index.ts': 5.5,
 }

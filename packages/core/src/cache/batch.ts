@@ -8,7 +8,7 @@
 import { clock } from '../clock.js'
 import type { TierEntry, TierLease } from '../contracts.js'
 import { InvalidArgumentError } from '../errors.js'
-import { FactoryCall, type Factory } from '../factory.js'
+import type { Factory } from '../factory.js'
 import type { LatencyHistogram } from '../histogram.js'
 import { assertValidKey } from '../keys.js'
 import { effectiveTtl, resolvePolicy, type ReadPolicy } from '../policy.js'
@@ -19,7 +19,7 @@ import { NO_CALLERS, type Loader } from './load.js'
 import type { LocalState } from './local-state.js'
 import { shapeOf } from './refresh-ahead.js'
 import { NO_SKIPS, type TierSkips } from './skips.js'
-import { type Deferred, deferred, produce } from './produce.js'
+import { type Deferred, deferred, produceBatch } from './produce.js'
 import { NO_ENTRY, type SharedTierAccess } from './shared-tier.js'
 import type { Counters } from './stats.js'
 
@@ -172,17 +172,7 @@ export class BatchReader<V> {
       if (batch.length > 0) {
         const batchKeys = batch.map(({ key }) => key)
         const loaderIssuedAt = clock()
-        const produced = await produce<Map<string, V> | V[]>(
-          this.#p,
-          batch.length,
-          async () => {
-            const loaded = await loader(batchKeys)
-            if (loaded instanceof Map || Array.isArray(loaded)) return loaded
-            throw new InvalidArgumentError('getOrSetMany: the loader must return a Map or an array aligned with the keys it was given', { cache: name })
-          },
-          new FactoryCall(name, batchKeys.join(','), undefined),
-          { softTimeoutMs: undefined, hardTimeoutMs: policy.hardTimeoutMs, onSoftTimeout: undefined },
-        )
+        const produced = await produceBatch<V>(this.#p, batchKeys, loader, policy.hardTimeoutMs)
         let loaded: Map<string, V> | V[] = []
         if (produced.ok) loaded = produced.value
         else {

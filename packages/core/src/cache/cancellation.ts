@@ -16,48 +16,33 @@ import type { Load, LocalState } from './local-state.js'
  * holds the lease or refreshes behind a stale answer (`keep`).
  */
 export function abandonable<V>(local: LocalState<V>, key: string, load: Load<V>, signal: AbortSignal): Promise<V> {
-  return new Promise<V>((resolve, reject) => {
-    const onAbort = () => {
-      load.abandoned++
-      load.abandonReason = signal.reason
-      if (!load.keep && load.abandoned >= load.callers) {
-        // No one waits: later callers start afresh instead of joining an aborted load.
-        if (local.inFlight.get(key) === load) local.inFlight.delete(key)
-        load.call?.abort(signal.reason)
-      }
-      reject(signal.reason)
+  return untilAborted(load.promise, signal, () => {
+    load.abandoned++
+    load.abandonReason = signal.reason
+    if (!load.keep && load.abandoned >= load.callers) {
+      // No one waits: later callers start afresh instead of joining an aborted load.
+      if (local.inFlight.get(key) === load) local.inFlight.delete(key)
+      load.call?.abort(signal.reason)
     }
-    signal.addEventListener('abort', onAbort, { once: true })
-    load.promise.then(
-      (value) => {
-        signal.removeEventListener('abort', onAbort)
-        resolve(value)
-      },
-      (error: unknown) => {
-        signal.removeEventListener('abort', onAbort)
-        reject(error)
-      },
-    )
   })
 }
 
-export function isAbortSignal(value: unknown): value is AbortSignal {
-  return typeof value === 'object' && value !== null && typeof (value as AbortSignal).addEventListener === 'function' && 'aborted' in value
-}
-
-/** `promise`, or its rejection with `signal.reason` once `signal` aborts first. */
-export function untilAborted<V>(promise: Promise<V>, signal: AbortSignal | undefined): Promise<V> {
+/** `promise`, or its rejection with `signal.reason` once `signal` aborts first (`onAbort` runs then, before the rejection). */
+export function untilAborted<V>(promise: Promise<V>, signal: AbortSignal | undefined, onAbort?: () => void): Promise<V> {
   if (signal === undefined) return promise
   return new Promise<V>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason)
-    signal.addEventListener('abort', onAbort, { once: true })
+    const aborted = () => {
+      onAbort?.()
+      reject(signal.reason)
+    }
+    signal.addEventListener('abort', aborted, { once: true })
     promise.then(
       (value) => {
-        signal.removeEventListener('abort', onAbort)
+        signal.removeEventListener('abort', aborted)
         resolve(value)
       },
       (error: unknown) => {
-        signal.removeEventListener('abort', onAbort)
+        signal.removeEventListener('abort', aborted)
         reject(error)
       },
     )

@@ -8,18 +8,18 @@
 import { clock } from '../clock.js'
 import type { TierEntry, TierLease } from '../contracts.js'
 import { hitChannel, missChannel, type HitEvent, type MissEvent } from '../events.js'
-import { InvalidArgumentError, InvalidOptionError } from '../errors.js'
 import { FactoryCall, type Factory } from '../factory.js'
 import type { LatencyHistogram } from '../histogram.js'
 import { assertValidKey } from '../keys.js'
-import { effectiveTtl, resolvePolicy, type ReadPolicy } from '../policy.js'
+import { effectiveTtl, type ReadPolicy } from '../policy.js'
 import type { GroupProfiles } from '../profiles.js'
 import { UNKNOWN_T0 } from '../serve-rule.js'
-import { assertValidTags, entryTags } from '../tags.js'
+import { entryTags } from '../tags.js'
 import type { GetOrSetOptions } from './config.js'
 import { newEntry, usableUntil } from './entry.js'
 import type { Load, LocalState } from './local-state.js'
-import { abandonable, isAbortSignal, untilAborted } from './cancellation.js'
+import { abandonable, untilAborted } from './cancellation.js'
+import { checkGetOrSetCall } from './get-or-set-call.js'
 import { deferred, produce } from './produce.js'
 import type { Reporter } from './report.js'
 import { NO_ENTRY, type SharedTierAccess } from './shared-tier.js'
@@ -67,21 +67,7 @@ export class Loader<V> {
   /** `getOrSet` after L1 could not answer fresh. */
   async getOrSet(key: string, factory: Factory<V>, options: GetOrSetOptions | undefined): Promise<V> {
     const { local, counters } = this.#p
-    local.assertOpen(key)
-    assertValidKey(this.#p.name, key)
-    if (typeof factory !== 'function') {
-      throw new InvalidArgumentError('getOrSet needs a factory function', { cache: this.#p.name, key })
-    }
-    // Parse per-call options before any I/O, so a bad option fails fast and writes nothing.
-    const policy = resolvePolicy(options, this.#p.policy, { cache: this.#p.name, key })
-    const tags = options?.tags
-    if (tags !== undefined) assertValidTags(this.#p.name, tags, key)
-    const skips = tierSkipsOf(options, { cache: this.#p.name, key })
-    const signal = options?.signal
-    if (signal !== undefined) {
-      if (!isAbortSignal(signal)) throw new InvalidOptionError('signal: must be an AbortSignal', { cache: this.#p.name, key })
-      signal.throwIfAborted()
-    }
+    const { policy, tags, skips, signal } = checkGetOrSetCall(this.#p.name, local, this.#p.policy, key, factory, options)
     if (skips !== NO_SKIPS) return untilAborted(this.#loadPastTiers(key, factory, policy, tags, skips), signal)
     // Fail-safe backoff: after a factory failure answered with a stale value,
     // that value answers until the backoff ends (never past its grace, never past rule 7).

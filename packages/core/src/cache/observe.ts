@@ -14,19 +14,20 @@
  * the ghost as though L1 were trusted.
  */
 import { clock } from '../clock.js'
-import { InvalidArgumentError, InvalidOptionError } from '../errors.js'
+import { InvalidArgumentError } from '../errors.js'
 import { FactoryCall, type Factory } from '../factory.js'
 import type { LatencyHistogram } from '../histogram.js'
 import { assertValidKey } from '../keys.js'
 import { effectiveTtl, resolvePolicy, type ReadPolicy } from '../policy.js'
 import { assertValidTags, entryTags } from '../tags.js'
 import type { BatchLoader } from './batch.js'
-import { isAbortSignal, untilAborted } from './cancellation.js'
+import { untilAborted } from './cancellation.js'
+import { checkGetOrSetCall } from './get-or-set-call.js'
 import type { GetOrSetOptions } from './config.js'
 import { newEntry } from './entry.js'
 import type { GhostIndex } from './ghost-index.js'
 import type { LocalState } from './local-state.js'
-import { produce } from './produce.js'
+import { produce, produceBatch } from './produce.js'
 import { shapeOf } from './refresh-ahead.js'
 import { type TierSkipOptions, type TierSkips, tierSkipsOf } from './skips.js'
 import type { Counters } from './stats.js'
@@ -51,29 +52,12 @@ export class ObservedReads<V> {
   /** Runs `factory` (no single-flight: every call runs its own, as without a cache) and records what the fill would have stored. */
   async getOrSet(key: string, factory: Factory<V>, options: GetOrSetOptions | undefined): Promise<V> {
     const { local, name } = this.#p
-    local.assertOpen(key)
-    assertValidKey(name, key)
-    if (typeof factory !== 'function') throw new InvalidArgumentError('getOrSet needs a factory function', { cache: name, key })
-    const policy = resolvePolicy(options, this.#p.policy, { cache: name, key })
-    const tagsOption = options?.tags
-    if (tagsOption !== undefined) assertValidTags(name, tagsOption, key)
-    const skips = tierSkipsOf(options, { cache: name, key })
-    const signal = options?.signal
-    if (signal !== undefined) {
-      if (!isAbortSignal(signal)) throw new InvalidOptionError('signal: must be an AbortSignal', { cache: name, key })
-      signal.throwIfAborted()
-    }
+    const { policy, tags: tagsOption, skips, signal } = checkGetOrSetCall(name, local, this.#p.policy, key, factory, options)
     this.#lookup(key, skips)
     const call = new FactoryCall<V>(name, key, undefined)
     if (signal === undefined) return this.#produceOne(key, factory, call, policy, tagsOption, skips)
     // The caller is the factory's only caller: its abort is the factory's.
-    const onAbort = () => call.abort(signal.reason)
-    signal.addEventListener('abort', onAbort, { once: true })
-    try {
-      return await untilAborted(this.#produceOne(key, factory, call, policy, tagsOption, skips), signal)
-    } finally {
-      signal.removeEventListener('abort', onAbort)
-    }
+    return untilAborted(this.#produceOne(key, factory, call, policy, tagsOption, skips), signal, () => call.abort(signal.reason))
   }
 
   async #produceOne(
@@ -132,17 +116,7 @@ export class ObservedReads<V> {
     const unique = [...new Set(keys)]
     const tickets = unique.map((key) => local.guard.begin(key))
     try {
-      const produced = await produce<Map<string, V> | V[]>(
-        this.#p,
-        unique.length,
-        async () => {
-          const loaded = await loader(unique)
-          if (loaded instanceof Map || Array.isArray(loaded)) return loaded
-          throw new InvalidArgumentError('getOrSetMany: the loader must return a Map or an array aligned with the keys it was given', { cache: name })
-        },
-        new FactoryCall(name, unique.join(','), undefined),
-        { softTimeoutMs: undefined, hardTimeoutMs: policy.hardTimeoutMs, onSoftTimeout: undefined },
-      )
+      const produced = await produceBatch<V>(this.#p, unique, loader, policy.hardTimeoutMs)
       if (!produced.ok) throw produced.error
       const loaded = produced.value
       const values = new Map<string, V>()

@@ -6,7 +6,8 @@
  * the callers that join it.
  */
 import { clock } from '../clock.js'
-import { type Factory, type FactoryCall, type FactoryTimeouts, runFactory } from '../factory.js'
+import { InvalidArgumentError } from '../errors.js'
+import { type Factory, FactoryCall, type FactoryTimeouts, runFactory } from '../factory.js'
 import type { LatencyHistogram } from '../histogram.js'
 import type { Counters } from './stats.js'
 
@@ -47,6 +48,28 @@ export async function produce<T>(
     book.local.running.delete(call)
     if (call.signal.aborted) book.counters.factoriesAborted++
   }
+}
+
+/** A batch loader's result: a Map, or an array aligned with the keys it was given. */
+export type Loaded<V> = Map<string, V> | V[]
+
+/** Runs a batch loader for `keys` under `hardTimeoutMs` and books it like `produce`; a result of any other shape is an error. */
+export function produceBatch<V>(
+  book: ProductionBook,
+  keys: string[],
+  loader: (keys: string[]) => Promise<Loaded<V>> | Loaded<V>,
+  hardTimeoutMs: number | undefined,
+): Promise<Produced<Loaded<V>>> {
+  const run = async (): Promise<Loaded<V>> => {
+    const loaded = await loader(keys)
+    if (loaded instanceof Map || Array.isArray(loaded)) return loaded
+    throw new InvalidArgumentError('getOrSetMany: the loader must return a Map or an array aligned with the keys it was given', { cache: book.name })
+  }
+  return produce<Loaded<V>>(book, keys.length, run, new FactoryCall(book.name, keys.join(','), undefined), {
+    softTimeoutMs: undefined,
+    hardTimeoutMs,
+    onSoftTimeout: undefined,
+  })
 }
 
 export interface Deferred<T> {
