@@ -24,8 +24,12 @@ export interface Advice {
     l2P50Ms: number
     /** Share of misses where L1 held the key but it had expired. */
     expiredMissShare: number
-    /** Observe mode: the hit rate the first tier would have (`stats().predictedHitRate`); the rules judge it in place of the measured 0. */
+    /** Observe mode: the hit rate the first tier would have (`stats().predictedHitRate`). */
     predictedHitRate?: number
+    /** Observe mode, L1+L2: the share of L1 misses L2 would have answered (`stats().predictedL2HitRate`). The rules judge the two together, `p1 + (1 − p1) × p2`, in place of the measured 0. */
+    predictedL2HitRate?: number
+    /** "Is it hot?": the share of lookups on the hottest 1 % of keys (`stats().hottestKeysShare`). */
+    hottestKeysShare: number
     /**
      * Writes per read: `(writes + invalidationsReceived) / lookups` — every
      * set, delete, clear and tag or namespace invalidation issued on this
@@ -36,11 +40,12 @@ export interface Advice {
     writesPerRead: number
     /**
      * What the cache saves per lookup, in ms, against calling the factory
-     * every time: `h × (F − C) − (1 − h) × R`, where h is the hit rate
-     * (predicted in observe mode), F the factory p50, R the L2 p50 round
-     * trip (0 without L2: a miss then costs nothing extra), and C the cost of
-     * a hit: R times the share of hits L2 answered (L1 hits cost ~0; in
-     * observe mode, 0 with an L1, R without one). Negative: the cache costs more than it saves.
+     * every time: `h × (F − C) − (1 − h) × 2R`, where h is the hit rate of
+     * all tiers (predicted in observe mode), F the factory p50, R the L2 p50
+     * round trip (0 without L2: a miss then costs nothing extra; with L2 a
+     * miss pays the fill read and the write it waits for), and C the cost of
+     * a hit: R times the share of hits L2 answered (L1 hits cost ~0).
+     * Negative: the cache costs more than it saves.
      */
     savedMsPerLookup: number
     /** Share of misses matched by L1 evictions (`stats().l1Evictions / misses`; observe mode: over the predicted misses); 0 when the tier does not count them. */
@@ -60,6 +65,8 @@ export interface AdvisorSetup {
   maxStalenessMs?: number
   /** Set for TTL-only invalidation plans only. */
   ttlMs?: number | undefined
+  /** Observe mode's declared L2 round trip (`observe: { l2RoundTrip }`), ms: used in place of the measured one. */
+  l2RoundTripMs?: number | undefined
 }
 
 /** Lookups below which the advisor says nothing but "not enough data". */
@@ -80,33 +87,43 @@ const msText = (ms: number) => `${Math.abs(ms) < 10 ? ms.toFixed(2) : ms.toFixed
 const ratio = (n: number) => (n < 10 ? n.toFixed(2) : n.toFixed(0))
 
 export function advise(cache: string, stats: CacheCounters, setup: AdvisorSetup): Advice {
-  const { hasL2, hasL1 = true, maxStalenessMs, ttlMs } = setup
+  const { hasL2, hasL1 = true, maxStalenessMs, ttlMs, l2RoundTripMs } = setup
   // Every lookup, per key: answered by L1 (fresh or stale), or not (then by a
   // load in flight, L2, or the factory). A miss is a key no tier had.
   const lookups = stats.l1Hits + stats.staleServed + stats.refreshAheadHits + stats.outageReuses + stats.l1Misses
   const misses = stats.misses
   const measuredHitRate = lookups === 0 ? 0 : Math.max(0, 1 - misses / lookups)
   const predicted = stats.predictedHitRate
-  // Observe mode measures every lookup as a miss (no tier is read): judge what the cache would hit.
-  const hitRate = predicted ?? measuredHitRate
-  const roundTripMs = hasL2 ? stats.l2Latency.p50 : 0
+  const predictedL2 = stats.predictedL2HitRate
+  // Observe mode measures every lookup as a miss (no tier is read): judge what the cache would hit, in any tier.
+  const predictedInL2 = predicted === undefined ? 0 : hasL1 ? (1 - predicted) * (predictedL2 ?? 0) : predicted
+  const hitRate = predicted === undefined ? measuredHitRate : hasL1 ? predicted + predictedInL2 : predicted
+  const l2P50Ms = l2RoundTripMs ?? stats.l2Latency.p50
+  const roundTripMs = hasL2 ? l2P50Ms : 0
   const hits = lookups - misses
-  const hitCostMs = predicted !== undefined ? (hasL1 ? 0 : roundTripMs) : hits > 0 ? Math.min(1, stats.l2Hits / hits) * roundTripMs : 0
+  const l2ShareOfHits = predicted !== undefined ? (hitRate > 0 ? predictedInL2 / hitRate : 0) : hits > 0 ? Math.min(1, stats.l2Hits / hits) : 0
+  const hitCostMs = l2ShareOfHits * roundTripMs
+  // L1 misses, for the eviction share: evictions are L1's.
   const judgedMisses = predicted === undefined ? misses : (1 - predicted) * lookups
   const numbers: Advice['numbers'] = {
     lookups,
     hitRate: measuredHitRate,
     factoryP50Ms: stats.factoryLatency.p50,
-    l2P50Ms: stats.l2Latency.p50,
+    l2P50Ms,
     expiredMissShare: misses === 0 ? 0 : Math.min(1, stats.expiredMisses / misses),
     ...(predicted === undefined ? {} : { predictedHitRate: predicted }),
+    ...(predictedL2 === undefined ? {} : { predictedL2HitRate: predictedL2 }),
+    hottestKeysShare: stats.hottestKeysShare,
     writesPerRead: lookups === 0 ? 0 : (stats.writes + stats.invalidationsReceived) / lookups,
-    savedMsPerLookup: hitRate * (stats.factoryLatency.p50 - hitCostMs) - (1 - hitRate) * roundTripMs,
+    savedMsPerLookup: hitRate * (stats.factoryLatency.p50 - hitCostMs) - (1 - hitRate) * 2 * roundTripMs,
     evictionMissShare: judgedMisses <= 0 || stats.l1Evictions === undefined ? 0 : Math.min(1, stats.l1Evictions / judgedMisses),
     ...(maxStalenessMs === undefined ? {} : { maxStalenessMs }),
     ...(ttlMs === undefined ? {} : { ttlMs }),
   }
-  const hitText = `${predicted === undefined ? '' : 'predicted '}hit rate ${pct(hitRate)}`
+  const hitText =
+    predicted === undefined
+      ? `hit rate ${pct(hitRate)}`
+      : `predicted hit rate ${pct(hitRate)}${hasL1 && predictedL2 !== undefined ? ` (L1 ${pct(predicted)})` : ''}`
   const advice = (recommendation: Recommendation, reason: string): Advice => ({ cache, recommendation, reason, numbers })
   if (lookups < MIN_LOOKUPS) return advice('not-enough-data', `${lookups} lookups so far; advice needs ${MIN_LOOKUPS}`)
   const writesPerRead = numbers.writesPerRead
@@ -117,7 +134,8 @@ export function advise(cache: string, stats: CacheCounters, setup: AdvisorSetup)
     )
   }
   if (hitRate < LOW_HIT_RATE) return advice('do-not-cache', `${hitText}: almost every request pays the lookup and the factory`)
-  if (hasL2 && stats.factoryLatency.count > 0 && stats.l2Latency.count > 0 && numbers.factoryP50Ms < PAYOFF_FACTOR * numbers.l2P50Ms) {
+  const l2Known = stats.l2Latency.count > 0 || l2RoundTripMs !== undefined
+  if (hasL2 && stats.factoryLatency.count > 0 && l2Known && numbers.factoryP50Ms < PAYOFF_FACTOR * numbers.l2P50Ms) {
     return advice(
       'l1-only',
       `factory ${msText(numbers.factoryP50Ms)} < ${PAYOFF_FACTOR}x L2 round trip ${msText(numbers.l2P50Ms)}: Redis costs about what it saves`,
@@ -183,6 +201,7 @@ export function adviseGroups(
           writesPerRead: 0,
           savedMsPerLookup: 0,
           evictionMissShare: 0,
+          hottestKeysShare: stats.hottestKeysShare,
         },
       }
     }

@@ -5,11 +5,12 @@
  * (write.ts). The facade keeps what this returns and calls down into it.
  */
 import type { BusMembership, PublishRoute } from '../contracts.js'
+import type { HotKeys } from '../hot-keys.js'
 import type { LatencyHistogram } from '../histogram.js'
 import type { GroupProfiles } from '../profiles.js'
 import { BatchReader } from './batch.js'
 import type { CacheConfig } from './config.js'
-import type { GhostIndex } from './ghost-index.js'
+import type { TierGhosts } from './ghost-index.js'
 import { Loader } from './load.js'
 import type { LocalState } from './local-state.js'
 import { ObservedReads } from './observe.js'
@@ -27,7 +28,9 @@ export interface PathInputs<V> {
   readonly membership: BusMembership | undefined
   readonly atomicRoute: PublishRoute | undefined
   readonly recovery: WriteRecovery | undefined
-  readonly ghost: GhostIndex | undefined
+  /** Observe mode's ghosts of the tiers. */
+  readonly ghosts: TierGhosts | undefined
+  readonly hotKeys: HotKeys
   readonly reporter: Reporter
   readonly counters: Counters
   readonly profiles: GroupProfiles
@@ -44,7 +47,7 @@ export interface Paths<V> {
 }
 
 export function assemblePaths<V>(inputs: PathInputs<V>): Paths<V> {
-  const { config, local, shared, recovery, ghost, reporter, counters, factoryLatency } = inputs
+  const { config, local, shared, recovery, ghosts, reporter, counters, factoryLatency, hotKeys } = inputs
   const name = config.name
   const policy = config.policy
   let writer: Writer<V> | undefined
@@ -59,6 +62,7 @@ export function assemblePaths<V>(inputs: PathInputs<V>): Paths<V> {
     profiles: inputs.profiles,
     factoryLatency,
     l2Latency: inputs.l2Latency,
+    hotKeys,
     recovery,
     dropSharedCopy: (key) => writer!.dropSharedCopy(key),
   })
@@ -77,6 +81,9 @@ export function assemblePaths<V>(inputs: PathInputs<V>): Paths<V> {
     observe: config.observe,
   })
   // Observe mode: reads run the factory every time and store nothing; the ghost predicts.
-  const observed = ghost === undefined ? undefined : new ObservedReads<V>({ name, local, ghost, counters, policy, factoryLatency })
+  // Observe mode measures the L2 hop with the tier's probe(), unless declared; a tier without probe() is
+  // measured only by the deletes invalidations send it (declare `observe.l2RoundTrip` for those).
+  const probed = config.declaredL2RoundTripMs === undefined && shared?.tier.probe !== undefined ? shared : undefined
+  const observed = ghosts === undefined ? undefined : new ObservedReads<V>({ name, local, ghosts, probed, hotKeys, counters, policy, factoryLatency })
   return { reads: observed ?? loader, batch: observed ?? batch, writer }
 }

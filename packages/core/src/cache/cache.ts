@@ -20,6 +20,7 @@ import { describeMarkdown, type CacheDescription, type InvalidationPlan } from '
 import { hitChannel, invalidationChannel, type HitEvent, type InvalidationEvent } from '../events.js'
 import type { Factory } from '../factory.js'
 import { LatencyHistogram } from '../histogram.js'
+import { HotKeys } from '../hot-keys.js'
 import { newInstanceId } from '../instance-id.js'
 import type { ReadPolicy, ReadPolicyOptions } from '../policy.js'
 import { GroupProfiles } from '../profiles.js'
@@ -37,7 +38,7 @@ import {
   type KeyTemplate,
   type WarmSource,
 } from './handles.js'
-import { GhostIndex, ghostCapacityOf } from './ghost-index.js'
+import { type TierGhosts, tierGhostsOf } from './ghost-index.js'
 import { joinBus } from './join-bus.js'
 import { LocalState } from './local-state.js'
 import { Reporter } from './report.js'
@@ -65,8 +66,11 @@ export class Cache<V = unknown> implements CacheCalls<V> {
   readonly #shared: SharedTierAccess | undefined
   readonly #loader: Paths<V>['reads']
   readonly #batch: Paths<V>['batch']
-  /** `mode: 'observe'`: the first tier's ghost, which predicts the hit rate (observe.ts). */
-  readonly #ghost: GhostIndex | undefined
+  /** `mode: 'observe'`: the tiers' ghosts, which predict the hit rates (observe.ts). */
+  readonly #ghosts: TierGhosts | undefined
+  /** "Is it hot?": the hottest keys' share of lookups (hot-keys.ts). */
+  readonly #hotKeys = new HotKeys()
+  readonly #declaredL2RoundTripMs: number | undefined
   readonly #writer: Writer<V>
   readonly #reporter: Reporter
   readonly #counters = newCounters()
@@ -99,9 +103,12 @@ export class Cache<V = unknown> implements CacheCalls<V> {
     // Observe mode: L1 is not bound; its ghost takes its place in the local
     // state (every fill, write and invalidation reaches it as it would L1),
     // and the facade has no L1, so the inline hit check always falls through.
-    const ghost = config.observe ? new GhostIndex(ghostCapacityOf(config.local)) : undefined
-    this.#ghost = ghost
+    const ghosts = config.observe ? tierGhostsOf(config.local, config.shared !== undefined) : undefined
+    const ghost = ghosts?.first
+    this.#ghosts = ghosts
+    this.#declaredL2RoundTripMs = config.declaredL2RoundTripMs
     const local = new LocalState<V>(name, ghost ?? config.local?.bind({ cacheName: name }), config.shared !== undefined)
+    local.sharedGhost = ghosts?.shared
     const boundShared = config.shared?.bind({ cacheName: name })
     this.#local = local
     this.#l1 = ghost === undefined ? local.l1 : undefined
@@ -127,7 +134,8 @@ export class Cache<V = unknown> implements CacheCalls<V> {
       membership,
       atomicRoute,
       recovery,
-      ghost,
+      ghosts,
+      hotKeys: this.#hotKeys,
       reporter: this.#reporter,
       counters: this.#counters,
       profiles: this.#profiles,
@@ -155,7 +163,8 @@ export class Cache<V = unknown> implements CacheCalls<V> {
     // written, so it can never hit. A call with skipL1 goes past L1.
     const entry = options?.skipL1 === true ? undefined : this.#l1Hit(key)
     if (entry !== undefined) {
-      this.#l1Hits++
+      // One hit in 64 feeds the hot-key sketch, weighted 64: a mask and a compare on the hit path.
+      if ((++this.#l1Hits & 63) === 0) this.#hotKeys.add(key, 64)
       if (hitChannel.hasSubscribers) hitChannel.publish({ cache: this.name, key, tier: 'l1', stale: false } satisfies HitEvent)
       return Promise.resolve(entry.value as V)
     }
@@ -169,7 +178,8 @@ export class Cache<V = unknown> implements CacheCalls<V> {
   get(key: string, options?: ReadOptions): Promise<V | undefined> {
     const entry = options?.skipL1 === true ? undefined : this.#l1Hit(key)
     if (entry !== undefined) {
-      this.#l1Hits++
+      // One hit in 64 feeds the hot-key sketch, weighted 64: a mask and a compare on the hit path.
+      if ((++this.#l1Hits & 63) === 0) this.#hotKeys.add(key, 64)
       if (hitChannel.hasSubscribers) hitChannel.publish({ cache: this.name, key, tier: 'l1', stale: false } satisfies HitEvent)
       return Promise.resolve(entry.value as V)
     }
@@ -395,7 +405,8 @@ export class Cache<V = unknown> implements CacheCalls<V> {
   #advisorSetup(): AdvisorSetup {
     const hasL2 = this.#shared !== undefined
     const ttlMs = this.#invalidation?.ttlOnly === true ? this.#policy.ttlMs : undefined
-    return { hasL2, hasL1: this.#tierNames.length > (hasL2 ? 1 : 0), maxStalenessMs: this.#maxStalenessMs, ttlMs }
+    const hasL1 = this.#tierNames.length > (hasL2 ? 1 : 0)
+    return { hasL2, hasL1, maxStalenessMs: this.#maxStalenessMs, ttlMs, l2RoundTripMs: this.#declaredL2RoundTripMs }
   }
 
   /** Counters of the read path's rarer events (fail-safe, stale answers, lease waits, factory calls). */
@@ -409,7 +420,8 @@ export class Cache<V = unknown> implements CacheCalls<V> {
       breaker: this.#breaker,
       l2Latency: this.#l2Latency,
       factoryLatency: this.#factoryLatency,
-      ghost: this.#ghost,
+      ghosts: this.#ghosts,
+      hotKeys: this.#hotKeys,
       l1: this.#l1,
     })
   }

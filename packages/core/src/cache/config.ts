@@ -115,6 +115,13 @@ export interface CacheOptions extends ReadPolicyOptions {
    * Default `'normal'`.
    */
   mode?: 'normal' | 'observe'
+  /**
+   * Observe mode only. `l2RoundTrip`: the L2 round trip the advisor weighs,
+   * declared (e.g. `'3ms'`, what production's network costs when the
+   * observing instance runs somewhere closer). Default: measured, behind
+   * the requests, with a probe that reads no value (a few per second).
+   */
+  observe?: { l2RoundTrip?: Duration }
 }
 
 export interface SetOptions extends TierSkipOptions {
@@ -155,6 +162,7 @@ const KNOWN_OPTIONS = new Set<string>([
   'logger',
   'policy',
   'mode',
+  'observe',
   ...READ_POLICY_OPTIONS,
 ])
 
@@ -189,6 +197,8 @@ export interface CacheConfig {
   readonly logger: Logger | undefined
   /** `mode: 'observe'`: reads touch no tier, and a ghost of the first tier predicts the hit rate. */
   readonly observe: boolean
+  /** `observe.l2RoundTrip`, ms: declared, so not probed. */
+  readonly declaredL2RoundTripMs: number | undefined
 }
 
 export function resolveConfig(options: CacheOptions): CacheConfig {
@@ -221,6 +231,7 @@ export function resolveConfig(options: CacheOptions): CacheConfig {
   if (options.mode !== undefined && options.mode !== 'normal' && options.mode !== 'observe') {
     throw new InvalidOptionError(`mode: must be 'normal' or 'observe', got ${JSON.stringify(options.mode)}`, { cache: name })
   }
+  const declaredL2RoundTripMs = parseObserveOptions(options, name)
   return {
     name,
     local,
@@ -238,7 +249,17 @@ export function resolveConfig(options: CacheOptions): CacheConfig {
     onError: options.onError,
     logger: options.logger,
     observe: options.mode === 'observe',
+    declaredL2RoundTripMs,
   }
+}
+
+function parseObserveOptions(options: CacheOptions, cache: string): number | undefined {
+  const given = options.observe
+  if (given === undefined) return undefined
+  if (options.mode !== 'observe') throw new InvalidOptionError("observe: only with mode: 'observe'", { cache })
+  if (given === null || typeof given !== 'object') throw new InvalidOptionError("observe: expected an object such as { l2RoundTrip: '3ms' }", { cache })
+  assertKnownOptions(given, new Set(['l2RoundTrip']), 'observe', { cache })
+  return given.l2RoundTrip === undefined ? undefined : parseDuration(given.l2RoundTrip, 'observe.l2RoundTrip', { cache })
 }
 
 function pickTiers(cache: string, tiers: readonly Tier[] | undefined): { local: LocalTier | undefined; shared: SharedTier | undefined } {

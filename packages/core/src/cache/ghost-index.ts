@@ -38,6 +38,26 @@ export function ghostCapacityOf(local: { readonly capacity?: number } | undefine
   return capacity !== undefined && Number.isSafeInteger(capacity) && capacity >= 1 ? capacity : Number.POSITIVE_INFINITY
 }
 
+/**
+ * The ghosts of a cache's tiers: the first tier's (L1's, or L2's for a
+ * cache without L1) and, for an L1+L2 cache, L2's: unbounded, it is asked
+ * on the first ghost's misses, so its hit rate is the share of L1 misses L2
+ * would have answered. It learns only this instance's own fills: in a
+ * fleet, other instances' fills would answer some of the misses it counts,
+ * so its prediction errs low there.
+ */
+export interface TierGhosts {
+  readonly first: GhostIndex
+  /** True when `first` stands for a local tier (L1), false for an L2-only cache. */
+  readonly firstIsLocal: boolean
+  readonly shared: GhostIndex | undefined
+}
+
+export function tierGhostsOf(local: { readonly capacity?: number } | undefined, hasShared: boolean): TierGhosts {
+  if (local === undefined) return { first: new GhostIndex(), firstIsLocal: false, shared: undefined }
+  return { first: new GhostIndex(ghostCapacityOf(local)), firstIsLocal: true, shared: hasShared ? new GhostIndex() : undefined }
+}
+
 export class GhostIndex implements BoundLocalTier {
   /** Insertion order is recency order: a touched key is deleted and set again, so the first key is the least recently used. */
   readonly #entries = new Map<string, GhostEntry>()
@@ -66,14 +86,19 @@ export class GhostIndex implements BoundLocalTier {
 
   /** One lookup: true if the simulated tier holds `key` fresh now (then it becomes the most recently used). Counted. */
   lookup(key: string): boolean {
+    return this.lookupExpiry(key) !== undefined
+  }
+
+  /** `lookup`, answering when the held key expires (undefined on a miss): an L2 hit fills L1 with L2's expiry, not a new one. */
+  lookupExpiry(key: string): number | undefined {
     this.#lookups++
     const entry = this.#entries.get(key)
-    if (entry === undefined) return false
+    if (entry === undefined) return undefined
     this.#entries.delete(key)
-    if (entry.expiresAt <= this.#now()) return false
+    if (entry.expiresAt <= this.#now()) return undefined
     this.#entries.set(key, entry)
     this.#hits++
-    return true
+    return entry.expiresAt
   }
 
   /** What a fill would have stored: `key`, fresh for `ttlMs` from now, under `tags`; the least recently used key goes past capacity. */

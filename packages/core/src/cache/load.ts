@@ -9,6 +9,7 @@ import { clock } from '../clock.js'
 import type { TierEntry, TierLease } from '../contracts.js'
 import { hitChannel, missChannel, type HitEvent, type MissEvent } from '../events.js'
 import { FactoryCall, type Factory } from '../factory.js'
+import type { HotKeys } from '../hot-keys.js'
 import type { LatencyHistogram } from '../histogram.js'
 import { assertValidKey } from '../keys.js'
 import { effectiveTtl, type ReadPolicy } from '../policy.js'
@@ -52,6 +53,8 @@ export interface LoaderParts<V> {
   readonly profiles: GroupProfiles
   readonly factoryLatency: LatencyHistogram
   readonly l2Latency: LatencyHistogram
+  /** "Is it hot?": every lookup past the L1 hit path (the facade samples the hits). */
+  readonly hotKeys: HotKeys
   readonly recovery: WriteRecovery | undefined
   /** `ctx.skipL2()`: deletes the key's L2 copy and publishes its invalidation (the write path's; never rejects). */
   readonly dropSharedCopy: (key: string) => Promise<void>
@@ -68,6 +71,7 @@ export class Loader<V> {
   async getOrSet(key: string, factory: Factory<V>, options: GetOrSetOptions | undefined): Promise<V> {
     const { local, counters } = this.#p
     const { policy, tags, skips, signal } = checkGetOrSetCall(this.#p.name, local, this.#p.policy, key, factory, options)
+    this.#p.hotKeys.add(key)
     if (skips !== NO_SKIPS) return untilAborted(this.#loadPastTiers(key, factory, policy, tags, skips), signal)
     // Fail-safe backoff: after a factory failure answered with a stale value,
     // that value answers until the backoff ends (never past its grace, never past rule 7).
@@ -126,6 +130,7 @@ export class Loader<V> {
     local.assertOpen(key)
     assertValidKey(this.#p.name, key)
     const skips = tierSkipsOf(options, { cache: this.#p.name, key })
+    this.#p.hotKeys.add(key)
     const reused = skips.skipL1 ? undefined : local.reusable(key)
     if (reused !== undefined) {
       counters.outageReuses++

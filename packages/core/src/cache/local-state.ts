@@ -72,6 +72,11 @@ export class LocalState<V> {
   /** Factory calls running now: aborted when the cache closes. */
   readonly running = new Set<{ abort(reason: unknown): void }>()
   reuseOwnLoads = true
+  /**
+   * Observe mode, L1+L2: the ghost of L2. Every invalidation reaches it as
+   * it would reach L2 (a gap does not: a gap clears L1, not Redis).
+   */
+  sharedGhost: { invalidate(invalidation: Invalidation): void; set(key: string, entry: TierEntry): void } | undefined
   #closed = false
 
   constructor(cache: string, l1: BoundLocalTier | undefined, hasL2: boolean) {
@@ -191,6 +196,7 @@ export class LocalState<V> {
 
   /** Drops what `invalidation` names from L1, the fail-safe values, the guard's open reads and the joinable loads. */
   invalidate(invalidation: Invalidation): void {
+    this.sharedGhost?.invalidate(invalidation)
     if (invalidation.kind === 'clear') {
       this.clear()
       return

@@ -166,6 +166,17 @@ export class SharedTierAccess {
     }
   }
 
+  /**
+   * One timed round trip through the tier's `probe()`, which reads no value
+   * (redisTier: a PING on its command connection): observe mode measures
+   * the L2 hop with it. Rejects as the tier does; the caller decides what a
+   * failure means. Only for tiers with `probe()`.
+   */
+  async roundTrip(): Promise<void> {
+    const tier = this.tier
+    if (tier.probe !== undefined) await this.call(undefined, () => tier.probe!())
+  }
+
   /** A fresh entry, or undefined; an L2 failure is reported and reads as a miss. */
   async read(key: string): Promise<TierEntry | undefined> {
     const tier = this.tier

@@ -78,6 +78,20 @@ export interface CacheCounters {
    */
   predictedHitRate: number | undefined
   /**
+   * Observe mode, L1+L2 caches: the share of the first tier's (predicted)
+   * misses L2 would have answered, from this instance's own fills (in a
+   * fleet, other instances' fills would answer more: it errs low).
+   * `undefined` otherwise.
+   */
+  predictedL2HitRate: number | undefined
+  /**
+   * "Is it hot?": the share of lookups on the hottest 1 % of keys (at least
+   * one key), from a bounded sketch (hot-keys.ts): every lookup in observe
+   * mode; in normal mode every lookup past L1 plus one L1 hit in 64 (batch
+   * reads are not counted). Errs low. 0 before the first lookup.
+   */
+  hottestKeysShare: number
+  /**
    * Entries the first tier dropped for room (its entry or byte bound), not
    * expiries, deletes or clears: an L1 too small for the hot set shows here
    * (the advisor's "raise-l1-size"). Observe mode: the ghost's evictions.
@@ -123,6 +137,11 @@ export function newCounters() {
 
 export type Counters = ReturnType<typeof newCounters>
 
+interface GhostCounts {
+  readonly hitRate: number
+  readonly evictions: number
+}
+
 /** What `stats()` reads, each from the part that counts it (typed by shape: the parts sit in layers above). */
 export interface StatsSources {
   readonly l1Hits: number
@@ -133,8 +152,9 @@ export interface StatsSources {
   readonly breaker: { readonly openings: number; readonly state: 'closed' | 'open' | 'half-open' } | undefined
   readonly l2Latency: { summary(): LatencySummary }
   readonly factoryLatency: { summary(): LatencySummary }
-  /** Observe mode's ghost of the first tier. */
-  readonly ghost: { readonly hitRate: number; readonly evictions: number } | undefined
+  /** Observe mode's ghosts of the tiers. */
+  readonly ghosts: { readonly first: GhostCounts; readonly shared: GhostCounts | undefined } | undefined
+  readonly hotKeys: { hottestShare(fraction?: number): number }
   /** The bound L1 (none in observe mode: the ghost stands in), for its eviction and byte counters. */
   readonly l1: { counters?(): { evictions: number; bytes?: number } } | undefined
 }
@@ -159,9 +179,11 @@ export function statsSnapshot(sources: StatsSources): CacheCounters {
     circuit: breaker?.state ?? 'off',
     l2Latency: sources.l2Latency.summary(),
     factoryLatency: sources.factoryLatency.summary(),
-    mode: sources.ghost === undefined ? 'normal' : 'observe',
-    predictedHitRate: sources.ghost?.hitRate,
-    l1Evictions: sources.ghost?.evictions ?? l1?.evictions,
+    mode: sources.ghosts === undefined ? 'normal' : 'observe',
+    predictedHitRate: sources.ghosts?.first.hitRate,
+    predictedL2HitRate: sources.ghosts?.shared?.hitRate,
+    hottestKeysShare: sources.hotKeys.hottestShare(0.01),
+    l1Evictions: sources.ghosts?.first.evictions ?? l1?.evictions,
     l1Bytes: l1?.bytes,
   }
 }

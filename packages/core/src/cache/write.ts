@@ -72,6 +72,8 @@ export class Writer<V> {
         ? writeL2Of(invalidation)
         : async (shared: SharedTierAccess, publish: AtomicPublish | undefined) => void (await shared.tier.set(key, entry, { publish }))
     await this.#write(key, invalidation, writeL2, skips.skipL1 ? undefined : entry, true, shapeOf(policy, ttlMs))
+    // Observe mode: the value L2 would now hold, for L2's ghost (L1's got the writer's copy above).
+    if (this.#p.observe === true && !skips.skipL2) local.sharedGhost?.set(key, entry)
   }
 
   /**
