@@ -8,6 +8,7 @@ import { describe, expect, it, vi } from 'vitest'
 import { type BoundSharedTier, type Invalidation, type LocalTier, type SharedTier, createCache } from '../src/index.js'
 import { HotKeys } from '../src/hot-keys.js'
 import { FakeBus, FakeLocal } from './fakes.js'
+import { ReferenceTwoTier } from './reference-two-tier.js'
 
 const time = vi.hoisted(() => ({ now: 1_000_000 }))
 vi.mock('../src/clock.js', () => ({ clock: () => time.now }))
@@ -39,59 +40,6 @@ function zipf(n: number, s: number, rnd: () => number): () => number {
       else hi = mid
     }
     return lo
-  }
-}
-
-/**
- * What an L1+L2 cache would do, written plainly: L1 an LRU of `capacity`
- * (a scan finds the least recently used), L2 unbounded; a read hits L1,
- * else L2 (L1 then takes L2's entry and expiry), else misses and fills both.
- */
-class ReferenceTwoTier {
-  readonly l1 = new Map<string, { expiresAt: number; usedAt: number }>()
-  readonly l2 = new Map<string, number>()
-  #tick = 0
-  lookups = 0
-  l1Hits = 0
-  l2Hits = 0
-  constructor(readonly capacity: number) {}
-
-  read(key: string, ttlMs: number): void {
-    this.lookups++
-    const now = time.now
-    const held = this.l1.get(key)
-    if (held !== undefined && held.expiresAt > now) {
-      this.l1Hits++
-      held.usedAt = ++this.#tick
-      return
-    }
-    const inL2 = this.l2.get(key)
-    let expiresAt = now + ttlMs
-    if (inL2 !== undefined && inL2 > now) {
-      this.l2Hits++
-      expiresAt = inL2
-    } else this.l2.set(key, expiresAt)
-    this.l1.set(key, { expiresAt, usedAt: ++this.#tick })
-    if (this.l1.size > this.capacity) {
-      let oldest = ''
-      let oldestAt = Number.POSITIVE_INFINITY
-      for (const [k, e] of this.l1) if (e.usedAt < oldestAt) [oldest, oldestAt] = [k, e.usedAt]
-      this.l1.delete(oldest)
-    }
-  }
-
-  /** A delete (this instance's or another's): gone from both tiers. */
-  drop(key: string): void {
-    this.l1.delete(key)
-    this.l2.delete(key)
-  }
-
-  get l1HitRate(): number {
-    return this.l1Hits / this.lookups
-  }
-
-  get l2HitRate(): number {
-    return this.l2Hits / (this.lookups - this.l1Hits)
   }
 }
 
@@ -154,7 +102,7 @@ describe('observe mode, L1+L2: the ghost of L2 predicts the share of L1 misses L
   for (const [name, c] of cases) {
     it(`${name}: within 5 points of the two-tier reference`, async () => {
       const { cache, bus } = observingTwoTier(c.capacity)
-      const reference = new ReferenceTwoTier(c.capacity)
+      const reference = new ReferenceTwoTier(c.capacity, () => time.now)
       const next = zipf(c.keys, 1, random(c.capacity + c.keys))
       for (let i = 0; i < 6_000; i++) {
         if (c.deleteEvery !== undefined && i % c.deleteEvery === 0) {
