@@ -46,7 +46,7 @@ export async function produce<T>(
     return { ok: false, error, ms }
   } finally {
     book.local.running.delete(call)
-    if (call.signal.aborted) book.counters.factoriesAborted++
+    if (call.aborted) book.counters.factoriesAborted++
   }
 }
 
