@@ -19,6 +19,7 @@ const LAYERS = {
   'cache.ts': 0,
   'handles.ts': 1,
   'join-bus.ts': 1,
+  'introspection.ts': 1,
   'assemble.ts': 1.2,
   'observe.ts': 1.5,
   'batch.ts': 2,
@@ -37,6 +38,7 @@ const LAYERS = {
   'get-or-set-call.ts': 4.5,
   'refresh-ahead.ts': 6,
   'ghost-index.ts': 5.5,
+  'call-options.ts': 5.8,
 }
 /** Files outside cache/ allowed to import from it: the entry points, and modules reading a leaf's types. */
 const INTO_CACHE_ALLOWED = new Map([

@@ -13,7 +13,8 @@ import type { LatencyHistogram } from '../histogram.js'
 import { assertValidKey } from '../keys.js'
 import { effectiveTtl, resolvePolicy, type ReadPolicy } from '../policy.js'
 import { assertValidTags, entryTags } from '../tags.js'
-import type { GetOrSetOptions } from './config.js'
+import { assertCallOptions, GET_OR_SET_MANY_OPTIONS } from './call-options.js'
+import type { GetOrSetManyOptions, GetOrSetOptions } from './config.js'
 import { newEntry } from './entry.js'
 import { NO_CALLERS, type Loader } from './load.js'
 import type { LocalState } from './local-state.js'
@@ -98,9 +99,10 @@ export class BatchReader<V> {
    * Values for `keys`, in order, calling `loader` once with the keys no tier
    * holds (and no load already in flight covers).
    */
-  async getOrSetMany(keys: readonly string[], loader: BatchLoader<V>, options?: GetOrSetOptions): Promise<V[]> {
+  async getOrSetMany(keys: readonly string[], loader: BatchLoader<V>, options?: GetOrSetManyOptions): Promise<V[]> {
     const { local, counters, name } = this.#p
     if (typeof loader !== 'function') throw new InvalidArgumentError('getOrSetMany needs a loader function', { cache: name })
+    assertCallOptions('getOrSetMany', options, GET_OR_SET_MANY_OPTIONS, { cache: name })
     const policy = resolvePolicy(options, this.#p.policy, { cache: name })
     if (options?.tags !== undefined) assertValidTags(name, options.tags)
     local.assertOpen()

@@ -11,12 +11,11 @@
  * Writing order: L2, then L1, then the invalidation on the bus, then the call
  * resolves — so once a write resolves, every other instance has been told.
  */
-import { advise, adviseGroups, type Advice, type AdvisorSetup } from '../advisor.js'
-import type { CircuitBreaker } from '../circuit-breaker.js'
+import type { Advice } from '../advisor.js'
 import { clock } from '../clock.js'
 import type { BoundLocalTier, Bus, BusMembership, BusTrust, Invalidation } from '../contracts.js'
 import { parseDuration, type Duration } from '../duration.js'
-import { describeMarkdown, type CacheDescription, type InvalidationPlan } from '../describe.js'
+import type { CacheDescription } from '../describe.js'
 import { hitChannel, invalidationChannel, type HitEvent, type InvalidationEvent } from '../events.js'
 import type { Factory } from '../factory.js'
 import { LatencyHistogram } from '../histogram.js'
@@ -26,7 +25,8 @@ import type { ReadPolicy, ReadPolicyOptions } from '../policy.js'
 import { GroupProfiles } from '../profiles.js'
 import { assemblePaths, type Paths } from './assemble.js'
 import type { BatchLoader } from './batch.js'
-import { resolveConfig, warnNoPlan, type CacheOptions, type GetOrSetOptions, type ReadOptions, type SetOptions } from './config.js'
+import { assertCallOptions, READ_OPTIONS } from './call-options.js'
+import { resolveConfig, warnNoPlan, type CacheOptions, type GetOrSetManyOptions, type GetOrSetOptions, type ReadOptions, type SetOptions } from './config.js'
 import {
   keyTemplate,
   namespaceHandle,
@@ -38,14 +38,16 @@ import {
   type KeyTemplate,
   type WarmSource,
 } from './handles.js'
-import { type TierGhosts, tierGhostsOf } from './ghost-index.js'
+import { getOrSetOptionsError } from './get-or-set-call.js'
+import { tierGhostsOf } from './ghost-index.js'
+import { Introspection } from './introspection.js'
 import { joinBus } from './join-bus.js'
 import { LocalState } from './local-state.js'
 import { Reporter } from './report.js'
 import { SharedTierAccess } from './shared-tier.js'
 import { tierSkipsOf } from './skips.js'
-import { newCounters, statsSnapshot, type CacheCounters } from './stats.js'
-import type { Writer } from './write.js'
+import { newCounters, type CacheCounters } from './stats.js'
+import type { SetManyEntry, Writer } from './write.js'
 import { WriteRecovery } from './write-recovery.js'
 
 export class Cache<V = unknown> implements CacheCalls<V> {
@@ -66,27 +68,17 @@ export class Cache<V = unknown> implements CacheCalls<V> {
   readonly #shared: SharedTierAccess | undefined
   readonly #loader: Paths<V>['reads']
   readonly #batch: Paths<V>['batch']
-  /** `mode: 'observe'`: the tiers' ghosts, which predict the hit rates (observe.ts). */
-  readonly #ghosts: TierGhosts | undefined
-  /** "Is it hot?": the hottest keys' share of lookups (hot-keys.ts). */
+  /** "Is it hot?": the hottest keys' share of lookups (hot-keys.ts); the hit path samples into it. */
   readonly #hotKeys = new HotKeys()
-  readonly #declaredL2RoundTripMs: number | undefined
   readonly #writer: Writer<V>
   readonly #reporter: Reporter
   readonly #counters = newCounters()
-  readonly #l2Latency = new LatencyHistogram()
-  readonly #factoryLatency = new LatencyHistogram()
-  readonly #profiles = new GroupProfiles()
   readonly #policy: ReadPolicy
   readonly #membership: BusMembership | undefined
-  readonly #invalidation: InvalidationPlan | undefined
   readonly #keyTemplates: Array<{ template: string; scope: string | undefined }> = []
-  readonly #tierNames: string[]
-  /** Kept here even without L2, so `stats().circuit` reports the configured breaker. */
-  readonly #breaker: CircuitBreaker | undefined
   readonly #recovery: WriteRecovery | undefined
   readonly #bus: Bus | undefined
-  readonly #onBusDown: string
+  readonly #introspection: Introspection
 
   constructor(options: CacheOptions) {
     const config = resolveConfig(options)
@@ -94,9 +86,9 @@ export class Cache<V = unknown> implements CacheCalls<V> {
     this.name = name
     this.instanceId = newInstanceId()
     this.#policy = config.policy
-    this.#invalidation = config.invalidation
-    this.#tierNames = config.tierNames
-    this.#breaker = config.breaker
+    const l2Latency = new LatencyHistogram()
+    const factoryLatency = new LatencyHistogram()
+    const profiles = new GroupProfiles()
     this.#reporter = new Reporter(name, config.shared?.name ?? 'none', config.onError, config.logger)
     // Bind and join only after every option is valid (joinBus undoes the
     // bindings if joining fails).
@@ -105,15 +97,13 @@ export class Cache<V = unknown> implements CacheCalls<V> {
     // and the facade has no L1, so the inline hit check always falls through.
     const ghosts = config.observe ? tierGhostsOf(config.local, config.shared !== undefined) : undefined
     const ghost = ghosts?.first
-    this.#ghosts = ghosts
-    this.#declaredL2RoundTripMs = config.declaredL2RoundTripMs
     const local = new LocalState<V>(name, ghost ?? config.local?.bind({ cacheName: name }), config.shared !== undefined)
     local.sharedGhost = ghosts?.shared
     const boundShared = config.shared?.bind({ cacheName: name })
     this.#local = local
     this.#l1 = ghost === undefined ? local.l1 : undefined
     this.#shared =
-      boundShared === undefined ? undefined : new SharedTierAccess(name, boundShared, config.shared!.name, config.breaker, this.#l2Latency, this.#reporter)
+      boundShared === undefined ? undefined : new SharedTierAccess(name, boundShared, config.shared!.name, config.breaker, l2Latency, this.#reporter)
     const { membership, atomicRoute } = joinBus(config, this.instanceId, local, boundShared, (invalidation) => this.#onRemoteInvalidation(invalidation))
     if (config.invalidation === undefined) warnNoPlan(name)
     local.reuseOwnLoads = config.outageReuse
@@ -122,7 +112,6 @@ export class Cache<V = unknown> implements CacheCalls<V> {
     if (recovery !== undefined) local.trust = recovery.gate(local.trust)
     this.#recovery = recovery
     this.#bus = config.bus
-    this.#onBusDown = !config.outageReuse ? 'bypass-l1' : config.serveStaleMs === undefined ? 'reuse' : `serve-stale ${config.serveStaleMs}ms`
     this.#membership = membership
     this.#trust = local.trust
     this.#maxStalenessMs = local.maxStalenessMs
@@ -138,9 +127,9 @@ export class Cache<V = unknown> implements CacheCalls<V> {
       hotKeys: this.#hotKeys,
       reporter: this.#reporter,
       counters: this.#counters,
-      profiles: this.#profiles,
-      factoryLatency: this.#factoryLatency,
-      l2Latency: this.#l2Latency,
+      profiles,
+      factoryLatency,
+      l2Latency,
       countL1Hits: (hits) => {
         this.#l1Hits += hits
       },
@@ -148,6 +137,23 @@ export class Cache<V = unknown> implements CacheCalls<V> {
     this.#loader = paths.reads
     this.#batch = paths.batch
     this.#writer = paths.writer
+    this.#introspection = new Introspection({
+      config,
+      bus: membership !== undefined,
+      maxStalenessMs: this.#maxStalenessMs,
+      keyTemplates: this.#keyTemplates,
+      l1Hits: () => this.#l1Hits,
+      counters: this.#counters,
+      l1: this.#l1,
+      shared: this.#shared,
+      recovery,
+      breaker: config.breaker,
+      l2Latency,
+      factoryLatency,
+      ghosts,
+      hotKeys: this.#hotKeys,
+      profiles,
+    })
   }
 
   // ---------------------------------------------------------------- read path
@@ -160,7 +166,13 @@ export class Cache<V = unknown> implements CacheCalls<V> {
     // L1 hit path: no async function, no allocation but the resolved promise,
     // one clock read serving both the TTL and the liveness check. Keys are
     // validated on the miss path only: an invalid key can never have been
-    // written, so it can never hit. A call with skipL1 goes past L1.
+    // written, so it can never hit. Options, when given, are checked here
+    // too (a typo must not wait for a miss to fail; bench/scenarios/l1-hit.mjs
+    // measures the cost). A call with skipL1 goes past L1.
+    if (options !== undefined) {
+      const problem = getOrSetOptionsError(this.name, this.#policy, key, options)
+      if (problem !== undefined) return Promise.reject(problem)
+    }
     const entry = options?.skipL1 === true ? undefined : this.#l1Hit(key)
     if (entry !== undefined) {
       // One hit in 64 feeds the hot-key sketch, weighted 64: a mask and a compare on the hit path.
@@ -176,6 +188,14 @@ export class Cache<V = unknown> implements CacheCalls<V> {
    * In observe mode: always `undefined`, reading no tier (the lookup counts toward `predictedHitRate`).
    */
   get(key: string, options?: ReadOptions): Promise<V | undefined> {
+    if (options !== undefined) {
+      try {
+        assertCallOptions('get', options, READ_OPTIONS, { cache: this.name, key })
+        tierSkipsOf(options, { cache: this.name, key })
+      } catch (error) {
+        return Promise.reject(error)
+      }
+    }
     const entry = options?.skipL1 === true ? undefined : this.#l1Hit(key)
     if (entry !== undefined) {
       // One hit in 64 feeds the hot-key sketch, weighted 64: a mask and a compare on the hit path.
@@ -205,8 +225,20 @@ export class Cache<V = unknown> implements CacheCalls<V> {
    * In observe mode: `undefined` for every key, reading no tier.
    */
   async getMany(keys: readonly string[], options?: ReadOptions): Promise<Array<V | undefined>> {
+    assertCallOptions('getMany', options, READ_OPTIONS, { cache: this.name })
     const entries = await this.#batch.getMany(keys, tierSkipsOf(options, { cache: this.name }))
     return entries.map((entry) => entry?.value as V | undefined)
+  }
+
+  /**
+   * True when a tier holds a fresh value for `key` — a cached `null` too,
+   * which `get` cannot tell from a miss. Reads as `getMany` does (L1, then
+   * one L2 round trip); never runs a factory. Observe mode: always false.
+   */
+  async has(key: string, options?: ReadOptions): Promise<boolean> {
+    assertCallOptions('has', options, READ_OPTIONS, { cache: this.name, key })
+    const [entry] = await this.#batch.getMany([key], tierSkipsOf(options, { cache: this.name, key }))
+    return entry !== undefined
   }
 
   /**
@@ -217,7 +249,7 @@ export class Cache<V = unknown> implements CacheCalls<V> {
    * `getOrSet`, take the same leases, and obey `hardTimeout`; stale values
    * (grace) are not served by this call.
    */
-  getOrSetMany(keys: readonly string[], loader: BatchLoader<V>, options?: GetOrSetOptions): Promise<V[]> {
+  getOrSetMany(keys: readonly string[], loader: BatchLoader<V>, options?: GetOrSetManyOptions): Promise<V[]> {
     return this.#batch.getOrSetMany(keys, loader, options)
   }
 
@@ -231,6 +263,16 @@ export class Cache<V = unknown> implements CacheCalls<V> {
   /** Removes `key` from every tier, on every instance. */
   delete(key: string, options?: ReadOptions): Promise<void> {
     return this.#writer.delete(key, options)
+  }
+
+  /** `set` for each entry, every argument checked before any write (see `Writer.setMany`). */
+  setMany(entries: Iterable<SetManyEntry<V>>, options?: SetOptions): Promise<void> {
+    return this.#writer.setMany(entries, options)
+  }
+
+  /** `delete` for each key, every key checked before any write (see `Writer.deleteMany`). */
+  deleteMany(keys: readonly string[], options?: ReadOptions): Promise<void> {
+    return this.#writer.deleteMany(keys, options)
   }
 
   /**
@@ -364,22 +406,7 @@ export class Cache<V = unknown> implements CacheCalls<V> {
 
   /** The cache as documentation: tiers, TTLs, key templates, invalidation plan; as an object and a Markdown table. */
   describe(): CacheDescription & { markdown: string } {
-    const description: CacheDescription = {
-      name: this.name,
-      tiers: [...this.#tierNames],
-      bus: this.#membership !== undefined,
-      ttlMs: this.#policy.ttlMs,
-      negativeTtlMs: this.#policy.negativeTtlMs,
-      graceMs: this.#policy.graceMs,
-      l1TtlMs: this.#policy.l1TtlMs,
-      refreshAhead: this.#policy.refreshAhead,
-      maxStalenessMs: this.#maxStalenessMs,
-      onBusDown: this.#onBusDown,
-      writeRecovery: this.#recovery !== undefined,
-      keyTemplates: this.#keyTemplates.map((k) => ({ ...k })),
-      invalidation: this.#invalidation,
-    }
-    return { ...description, markdown: describeMarkdown([description]) }
+    return this.#introspection.describe()
   }
 
   /**
@@ -390,7 +417,7 @@ export class Cache<V = unknown> implements CacheCalls<V> {
    * each in one sentence with its numbers (see advisor.ts).
    */
   advise(): Advice {
-    return advise(this.name, this.stats(), this.#advisorSetup())
+    return this.#introspection.advise()
   }
 
   /**
@@ -398,32 +425,12 @@ export class Cache<V = unknown> implements CacheCalls<V> {
    * group's own factory cost against this cache's L2 round trip and hit rate.
    */
   adviseGroups(): Advice[] {
-    return adviseGroups(this.name, this.stats(), this.#profiles.groups(), this.#advisorSetup())
-  }
-
-  /** The cache's shape and tolerated staleness, for the advisor (tiers: at most one local and one shared, so more tiers than shared ones means an L1). */
-  #advisorSetup(): AdvisorSetup {
-    const hasL2 = this.#shared !== undefined
-    const ttlMs = this.#invalidation?.ttlOnly === true ? this.#policy.ttlMs : undefined
-    const hasL1 = this.#tierNames.length > (hasL2 ? 1 : 0)
-    return { hasL2, hasL1, maxStalenessMs: this.#maxStalenessMs, ttlMs, l2RoundTripMs: this.#declaredL2RoundTripMs }
+    return this.#introspection.adviseGroups()
   }
 
   /** Counters of the read path's rarer events (fail-safe, stale answers, lease waits, factory calls). */
   stats(): CacheCounters {
-    return statsSnapshot({
-      l1Hits: this.#l1Hits,
-      counters: this.#counters,
-      l1Entries: this.#l1?.size ?? 0,
-      shared: this.#shared,
-      recovery: this.#recovery,
-      breaker: this.#breaker,
-      l2Latency: this.#l2Latency,
-      factoryLatency: this.#factoryLatency,
-      ghosts: this.#ghosts,
-      hotKeys: this.#hotKeys,
-      l1: this.#l1,
-    })
+    return this.#introspection.stats()
   }
 }
 

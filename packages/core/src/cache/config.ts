@@ -146,6 +146,9 @@ export interface GetOrSetOptions extends ReadPolicyOptions, TierSkipOptions {
   signal?: AbortSignal
 }
 
+/** Options of `getOrSetMany`: the read policy and tags (a batch has no tier flags and no per-caller `signal`). */
+export type GetOrSetManyOptions = Omit<GetOrSetOptions, 'skipL1' | 'skipL2' | 'signal'>
+
 /** Options of `get`, `getMany` and `delete`: the per-call tier flags. */
 export interface ReadOptions extends TierSkipOptions {}
 

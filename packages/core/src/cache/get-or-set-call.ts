@@ -10,6 +10,7 @@ import { assertValidKey } from '../keys.js'
 import { resolvePolicy, type ReadPolicy } from '../policy.js'
 import { assertValidTags } from '../tags.js'
 import type { GetOrSetOptions } from './config.js'
+import { assertCallOptions, GET_OR_SET_OPTIONS } from './call-options.js'
 import { type TierSkips, tierSkipsOf } from './skips.js'
 
 export interface GetOrSetCall {
@@ -30,6 +31,16 @@ export function checkGetOrSetCall<V>(
   local.assertOpen(key)
   assertValidKey(cache, key)
   if (typeof factory !== 'function') throw new InvalidArgumentError('getOrSet needs a factory function', { cache, key })
+  return checkGetOrSetOptions(cache, basePolicy, key, options)
+}
+
+/**
+ * The options alone: known names, valid values. The L1 hit path runs this
+ * too whenever options are passed (`getOrSetOptionsError`), so a bad option
+ * fails on a hit as it does on a miss.
+ */
+export function checkGetOrSetOptions(cache: string, basePolicy: ReadPolicy, key: string, options: GetOrSetOptions | undefined): GetOrSetCall {
+  assertCallOptions('getOrSet', options, GET_OR_SET_OPTIONS, { cache, key })
   const policy = resolvePolicy(options, basePolicy, { cache, key })
   const tags = options?.tags
   if (tags !== undefined) assertValidTags(cache, tags, key)
@@ -40,6 +51,16 @@ export function checkGetOrSetCall<V>(
     signal.throwIfAborted()
   }
   return { policy, tags, skips, signal }
+}
+
+/** The error a hit must answer with for `options`, or undefined (never throws: the hit path returns a rejected promise). */
+export function getOrSetOptionsError(cache: string, basePolicy: ReadPolicy, key: string, options: GetOrSetOptions): unknown {
+  try {
+    checkGetOrSetOptions(cache, basePolicy, key, options)
+    return undefined
+  } catch (error) {
+    return error
+  }
 }
 
 function isAbortSignal(value: unknown): value is AbortSignal {

@@ -12,7 +12,7 @@ import { assertValidKey } from '../keys.js'
 import type { ReadPolicyOptions } from '../policy.js'
 import { assertValidNamespace, NAMESPACE_SEPARATOR, namespacedKey } from '../tags.js'
 import type { BatchLoader } from './batch.js'
-import type { GetOrSetOptions, ReadOptions, SetOptions } from './config.js'
+import type { GetOrSetManyOptions, GetOrSetOptions, ReadOptions, SetOptions } from './config.js'
 import type { Reporter } from './report.js'
 
 /** The per-key calls a cache and a namespace handle share. */
@@ -21,7 +21,7 @@ interface KeyCalls<V> {
   get(key: string, options?: ReadOptions): Promise<V | undefined>
   getOrSet(key: string, factory: Factory<V>, options?: GetOrSetOptions): Promise<V>
   getMany(keys: readonly string[], options?: ReadOptions): Promise<Array<V | undefined>>
-  getOrSetMany(keys: readonly string[], loader: BatchLoader<V>, options?: GetOrSetOptions): Promise<V[]>
+  getOrSetMany(keys: readonly string[], loader: BatchLoader<V>, options?: GetOrSetManyOptions): Promise<V[]>
   set(key: string, value: V, options?: SetOptions): Promise<void>
   delete(key: string, options?: ReadOptions): Promise<void>
 }

@@ -27,10 +27,11 @@ import { assertValidKey } from '../keys.js'
 import type { TierEntry } from '../contracts.js'
 import { effectiveTtl, resolvePolicy, type ReadPolicy } from '../policy.js'
 import { assertValidTags, entryTags } from '../tags.js'
+import { assertCallOptions, GET_OR_SET_MANY_OPTIONS } from './call-options.js'
 import type { BatchLoader } from './batch.js'
 import { untilAborted } from './cancellation.js'
 import { checkGetOrSetCall } from './get-or-set-call.js'
-import type { GetOrSetOptions } from './config.js'
+import type { GetOrSetManyOptions, GetOrSetOptions } from './config.js'
 import { newEntry } from './entry.js'
 import type { TierGhosts } from './ghost-index.js'
 import type { LocalState } from './local-state.js'
@@ -133,9 +134,10 @@ export class ObservedReads<V> {
   }
 
   /** Calls `loader` with every key (once each), and records what the fills would have stored. */
-  async getOrSetMany(keys: readonly string[], loader: BatchLoader<V>, options?: GetOrSetOptions): Promise<V[]> {
+  async getOrSetMany(keys: readonly string[], loader: BatchLoader<V>, options?: GetOrSetManyOptions): Promise<V[]> {
     const { local, name } = this.#p
     if (typeof loader !== 'function') throw new InvalidArgumentError('getOrSetMany needs a loader function', { cache: name })
+    assertCallOptions('getOrSetMany', options, GET_OR_SET_MANY_OPTIONS, { cache: name })
     const policy = resolvePolicy(options, this.#p.policy, { cache: name })
     if (options?.tags !== undefined) assertValidTags(name, options.tags)
     local.assertOpen()

@@ -7,18 +7,19 @@
  */
 import { clock } from '../clock.js'
 import type { AtomicPublish, BusMembership, Invalidation, PublishRoute, TierEntry } from '../contracts.js'
-import { PublishError, type TierCacheError, WriteFailedError, errorMessageOf } from '../errors.js'
+import { InvalidArgumentError, PublishError, type TierCacheError, WriteFailedError, errorMessageOf } from '../errors.js'
 import { writeChannel, type WriteEvent } from '../events.js'
 import { assertValidKey } from '../keys.js'
 import { effectiveTtl, resolvePolicy, type ReadPolicy } from '../policy.js'
 import { MAX_TAGS_PER_INVALIDATION, assertValidNamespace, assertValidTags, entryTags, namespaceTag } from '../tags.js'
+import { assertCallOptions, READ_OPTIONS, SET_OPTIONS } from './call-options.js'
 import type { SetOptions } from './config.js'
 import { newEntry } from './entry.js'
 import type { LocalState } from './local-state.js'
 import type { Reporter } from './report.js'
 import type { SharedTierAccess } from './shared-tier.js'
 import { AS_IS, type L1Shape, l1Copy, shapeOf } from './refresh-ahead.js'
-import { type TierSkipOptions, tierSkipsOf } from './skips.js'
+import { type TierSkipOptions, type TierSkips, tierSkipsOf } from './skips.js'
 import type { Counters } from './stats.js'
 import type { WriteRecovery } from './write-recovery.js'
 
@@ -52,17 +53,61 @@ export class Writer<V> {
       )
   }
 
-  /** Stores `value` in every tier and tells every other instance to drop its L1 copy. */
+  /**
+   * Stores `value` in every tier and tells every other instance to drop its
+   * L1 copy. The entry is written whole: its tags are the ones given here
+   * (none if none), never merged with the tags of the value it replaces.
+   */
   async set(key: string, value: V, options?: SetOptions): Promise<void> {
+    const write = this.#checkSet(key, value, options)
+    await this.#set(write)
+  }
+
+  /**
+   * `set` for each entry (`[key, value]` or `{ key, value, ttl?, grace?, tags? }`,
+   * an entry's own options over `options`). Every key, value and option is
+   * checked before anything is written, so bad input writes nothing. Then
+   * at most WRITE_CONCURRENCY writes run at a time; it resolves once all
+   * have, or rejects with the first failure after the others settled
+   * (those landed; a failed one was invalidated everywhere, as `set` does).
+   */
+  async setMany(entries: Iterable<SetManyEntry<V>>, options?: SetOptions): Promise<void> {
+    const { name } = this.#p
+    if (entries === null || typeof (entries as Iterable<unknown>)?.[Symbol.iterator] !== 'function') {
+      throw new InvalidArgumentError('setMany: expected an iterable of [key, value] or { key, value, ttl?, grace?, tags? }', { cache: name })
+    }
+    assertCallOptions('setMany', options, SET_OPTIONS, { cache: name })
+    const writes = [...entries].map((item) => {
+      if (item === null || typeof item !== 'object') {
+        throw new InvalidArgumentError('setMany: each entry is [key, value] or { key, value, ttl?, grace?, tags? }', { cache: name })
+      }
+      if (Array.isArray(item)) return this.#checkSet(item[0] as string, item[1] as V, options)
+      const { key, value, ...own } = item as Exclude<SetManyEntry<V>, readonly [string, V]>
+      return this.#checkSet(key, value, { ...options, ...own })
+    })
+    await settleAll(writes, (write) => this.#set(write))
+  }
+
+  /** Checks one `set` completely (nothing is written when anything is wrong) and builds its entry. */
+  #checkSet(key: string, value: V, options: SetOptions | undefined): CheckedSet {
     const { name, local } = this.#p
     local.assertOpen(key)
     assertValidKey(name, key)
+    if (value === undefined) {
+      throw new InvalidArgumentError('set: the value is undefined; use delete() to remove a key (null is a value, and is cached)', { cache: name, key })
+    }
+    assertCallOptions('set', options, SET_OPTIONS, { cache: name, key })
     const policy = resolvePolicy(options, this.#p.policy, { cache: name, key })
     if (options?.tags !== undefined) assertValidTags(name, options.tags, key)
     const ttlMs = effectiveTtl(policy, undefined, policy.ttlMs)
     const expiresAt = clock() + ttlMs
     const skips = tierSkipsOf(options, { cache: name, key })
     const entry = newEntry(value, expiresAt, policy.graceMs, entryTags(key, options?.tags))
+    return { key, entry, skips, shape: shapeOf(policy, ttlMs) }
+  }
+
+  async #set({ key, entry, skips, shape }: CheckedSet): Promise<void> {
+    const { name, local } = this.#p
     const invalidation: Invalidation = { kind: 'key', cache: name, key }
     // skipL2: the value stays out of L2, but the L2 copy is deleted and the
     // invalidation published all the same, or every other instance would
@@ -71,7 +116,7 @@ export class Writer<V> {
       skips.skipL2 || this.#p.observe === true
         ? writeL2Of(invalidation)
         : async (shared: SharedTierAccess, publish: AtomicPublish | undefined) => void (await shared.tier.set(key, entry, { publish }))
-    await this.#write(key, invalidation, writeL2, skips.skipL1 ? undefined : entry, true, shapeOf(policy, ttlMs))
+    await this.#write(key, invalidation, writeL2, skips.skipL1 ? undefined : entry, true, shape)
     // Observe mode: the value L2 would now hold, for L2's ghost (L1's got the writer's copy above).
     if (this.#p.observe === true && !skips.skipL2) local.sharedGhost?.set(key, entry)
   }
@@ -82,12 +127,24 @@ export class Writer<V> {
    * and flags never choose which invalidations happen.
    */
   async delete(key: string, options?: TierSkipOptions): Promise<void> {
+    this.#checkDelete(key, options)
+    const invalidation: Invalidation = { kind: 'key', cache: this.#p.name, key }
+    await this.#write(key, invalidation, writeL2Of(invalidation))
+  }
+
+  /** `delete` for each key: every key checked first (bad input deletes nothing), then as `setMany` runs its writes. */
+  async deleteMany(keys: readonly string[], options?: TierSkipOptions): Promise<void> {
+    if (!Array.isArray(keys)) throw new InvalidArgumentError('deleteMany: expected an array of keys', { cache: this.#p.name })
+    for (const key of keys) this.#checkDelete(key, options)
+    await settleAll([...new Set(keys)], (key) => this.delete(key, options))
+  }
+
+  #checkDelete(key: string, options: TierSkipOptions | undefined): void {
     const { name, local } = this.#p
     local.assertOpen(key)
     assertValidKey(name, key)
+    assertCallOptions('delete', options, READ_OPTIONS, { cache: name, key })
     tierSkipsOf(options, { cache: name, key })
-    const invalidation: Invalidation = { kind: 'key', cache: name, key }
-    await this.#write(key, invalidation, writeL2Of(invalidation))
   }
 
   /**
@@ -253,4 +310,39 @@ function writeL2Of(invalidation: Invalidation): (shared: SharedTierAccess, publi
   if (invalidation.kind === 'key') return (shared, publish) => shared.tier.delete(invalidation.key, { publish })
   if (invalidation.kind === 'tags') return (shared, publish) => shared.tier.invalidateTags(invalidation.tags, { publish })
   return (shared, publish) => shared.tier.clear({ publish })
+}
+
+/** One entry of `setMany`: `[key, value]`, or the key and value with that entry's own `set` options. */
+export type SetManyEntry<V> = readonly [string, V] | ({ key: string; value: V } & Pick<SetOptions, 'ttl' | 'grace' | 'tags'>)
+
+interface CheckedSet {
+  readonly key: string
+  readonly entry: TierEntry
+  readonly skips: TierSkips
+  readonly shape: L1Shape
+}
+
+/**
+ * Writes at a time in `setMany` and `deleteMany`: enough to fill a
+ * pipeline (ioredis sends them together), few enough that a call over a
+ * million keys does not hold a million writes in flight.
+ */
+const WRITE_CONCURRENCY = 64
+
+/** Runs `run` over `items`, WRITE_CONCURRENCY at a time; rejects with the first failure once every started write has settled. */
+async function settleAll<T>(items: readonly T[], run: (item: T) => Promise<void>): Promise<void> {
+  let next = 0
+  let failure: { error: unknown } | undefined
+  const worker = async () => {
+    while (next < items.length && failure === undefined) {
+      const item = items[next++]!
+      try {
+        await run(item)
+      } catch (error) {
+        failure ??= { error }
+      }
+    }
+  }
+  await Promise.all(Array.from({ length: Math.min(WRITE_CONCURRENCY, items.length) }, worker))
+  if (failure !== undefined) throw failure.error
 }
