@@ -167,7 +167,7 @@ export class Cache<V = unknown> implements CacheCalls<V> {
     // one clock read serving both the TTL and the liveness check. Keys are
     // validated on the miss path only: an invalid key can never have been
     // written, so it can never hit. Options, when given, are checked here
-    // too (a typo must not wait for a miss to fail; bench/scenarios/l1-hit.mjs
+    // too (a typo must not wait for a miss to fail; bench/options-hit.mjs
     // measures the cost). A call with skipL1 goes past L1.
     if (options !== undefined) {
       const problem = getOrSetOptionsError(this.name, this.#policy, key, options)

@@ -132,8 +132,11 @@ export function wrapFunction<V, A extends unknown[]>(
     throw new InvalidArgumentError('wrap needs a function and a key(...args) function', { cache: cache.name })
   }
   const { key, tags, ...policy } = options
+  // One options object for every call when the tags are fixed: the hit path checks options whenever they are passed.
+  const fixed = typeof tags === 'function' ? undefined : { ...policy, tags }
   // async: a key() or tags() that throws rejects the call like any other bad input.
-  return async (...args: A) => cache.getOrSet(key(...args), () => fn(...args), { ...policy, tags: typeof tags === 'function' ? tags(...args) : tags })
+  return async (...args: A) =>
+    cache.getOrSet(key(...args), () => fn(...args), fixed ?? { ...policy, tags: (tags as (...args: A) => readonly string[])(...args) })
 }
 
 /** See `Cache.invalidateOn`. Failures go to the reporter (`onError`). */
