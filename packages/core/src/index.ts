@@ -9,6 +9,7 @@
 export { Cache, createCache } from './cache/cache.js'
 export type { CacheOptions, GetOrSetManyOptions, GetOrSetOptions, ReadOptions, SetOptions } from './cache/config.js'
 export type { SetManyEntry } from './cache/write.js'
+export type { CachedEntry } from './cache/entry.js'
 export type { BatchLoader } from './cache/batch.js'
 export type { CacheCounters } from './cache/stats.js'
 export type { CacheNamespace, KeyTemplate, WarmEntry, WarmSource } from './cache/handles.js'

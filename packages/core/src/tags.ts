@@ -62,6 +62,11 @@ export function namespaceTag(namespace: string): string {
   return `${NAMESPACE_TAG_PREFIX}${namespace}`
 }
 
+/** An entry's own tags, without the namespace tags core adds to it. */
+export function userTagsOf(tags: readonly string[] | undefined): readonly string[] {
+  return tags === undefined ? [] : tags.filter((tag) => !tag.startsWith(NAMESPACE_TAG_PREFIX))
+}
+
 /** The tags an entry gets from the namespace its key is in: one per level. */
 export function namespaceTagsOf(key: string): string[] {
   const end = key.indexOf(NAMESPACE_SEPARATOR)

@@ -21,7 +21,7 @@ import type { Factory } from '../factory.js'
 import { LatencyHistogram } from '../histogram.js'
 import { HotKeys } from '../hot-keys.js'
 import { newInstanceId } from '../instance-id.js'
-import type { ReadPolicy, ReadPolicyOptions } from '../policy.js'
+import { effectiveTtl, resolvePolicy, type ReadPolicy, type ReadPolicyOptions } from '../policy.js'
 import { GroupProfiles } from '../profiles.js'
 import { assemblePaths, type Paths } from './assemble.js'
 import type { BatchLoader } from './batch.js'
@@ -40,8 +40,10 @@ import {
 } from './handles.js'
 import { getOrSetOptionsError } from './get-or-set-call.js'
 import { tierGhostsOf } from './ghost-index.js'
+import { type CachedEntry, cachedEntryOf, uncachedEntryOf } from './entry.js'
 import { Introspection } from './introspection.js'
 import { joinBus } from './join-bus.js'
+import { freshUntilOf } from './refresh-ahead.js'
 import { LocalState } from './local-state.js'
 import { Reporter } from './report.js'
 import { SharedTierAccess } from './shared-tier.js'
@@ -181,6 +183,21 @@ export class Cache<V = unknown> implements CacheCalls<V> {
       return Promise.resolve(entry.value as V)
     }
     return this.#loader.getOrSet(key, factory, options)
+  }
+
+  /**
+   * `getOrSet`, answering with the entry described for HTTP: `{ value,
+   * etag, createdAt, expiresAt, tags }` (see `CachedEntry`; `@tiercache/http`
+   * turns it into Cache-Control, ETag and 304s). A value this instance does
+   * not hold in L1 afterwards (no L1, `skipL1`, not cached, or replaced
+   * meanwhile) is described as produced now, for its TTL.
+   */
+  async getOrSetEntry(key: string, factory: Factory<V>, options?: GetOrSetOptions): Promise<CachedEntry<V>> {
+    const value = await this.getOrSet(key, factory, options)
+    const held = this.#local.l1?.get(key)
+    if (held !== undefined && held.value === value) return cachedEntryOf<V>(held, freshUntilOf(held))
+    const policy = resolvePolicy(options, this.#policy, { cache: this.name, key })
+    return uncachedEntryOf(value, effectiveTtl(policy, value, undefined), options?.tags)
   }
 
   /**
