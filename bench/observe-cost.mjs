@@ -13,6 +13,7 @@
 // ROUNDS rounds in rotating order, CALLS calls each; medians. The difference
 // to "no cache" is observe mode's cost per request.
 import { memoryStore, memoryTier } from '@tiercache/memory-adapter'
+import { measureRotating } from './lib/rotate.mjs'
 
 const ROUNDS = 5
 const CALLS = 200_000
@@ -39,21 +40,12 @@ const subjects = [
   ['observe, L1+L2', () => twoTier.getOrSet(nextKey(), factory)],
   ['observe, L1 only', () => oneTier.getOrSet(nextKey(), factory)],
 ]
-const samples = new Map(subjects.map(([name]) => [name, []]))
-for (let round = 0; round < ROUNDS; round++) {
-  for (let i = 0; i < subjects.length; i++) {
-    const [name, call] = subjects[(i + round) % subjects.length]
-    for (let j = 0; j < 20_000; j++) await call()
-    const started = process.hrtime.bigint()
-    for (let j = 0; j < CALLS; j++) await call()
-    samples.get(name).push(Number(process.hrtime.bigint() - started) / CALLS)
-  }
-}
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
-const base = median(samples.get(subjects[0][0]))
+const medians = await measureRotating(subjects, { rounds: ROUNDS, calls: CALLS, warmup: 20_000 })
+const median = (name) => medians.get(name)
+const base = median(subjects[0][0])
 console.log(`Observe mode's cost per request, median of ${ROUNDS} rounds x ${CALLS.toLocaleString('en')} calls:`)
 for (const [name] of subjects) {
-  const ns = median(samples.get(name))
+  const ns = median(name)
   console.log(`  ${name}: ${ns.toFixed(0)} ns${name === subjects[0][0] ? '' : `  (+${(ns - base).toFixed(0)} ns over no cache)`}`)
 }
 const stats = twoTier.stats()

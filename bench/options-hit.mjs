@@ -9,6 +9,7 @@
 // rotating order, CALLS calls each; medians. Before, options were looked at
 // only on a miss; after, whenever they are passed.
 import { LRUCache } from 'lru-cache'
+import { measureRotating } from './lib/rotate.mjs'
 
 const ROUNDS = 5
 const CALLS = 500_000
@@ -33,20 +34,11 @@ for (const root of roots) {
     [`${root}: a new options object per call`, () => cache.getOrSet('k', factory, { ttl: '5m', tags })],
   )
 }
-const samples = new Map(subjects.map(([name]) => [name, []]))
-for (let round = 0; round < ROUNDS; round++) {
-  for (let i = 0; i < subjects.length; i++) {
-    const [name, hit] = subjects[(i + round) % subjects.length]
-    for (let j = 0; j < 50_000; j++) await hit()
-    const started = process.hrtime.bigint()
-    for (let j = 0; j < CALLS; j++) await hit()
-    samples.get(name).push(Number(process.hrtime.bigint() - started) / CALLS)
-  }
-}
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
-const base = median(samples.get('async lru-cache get'))
+const medians = await measureRotating(subjects, { rounds: ROUNDS, calls: CALLS, warmup: 50_000 })
+const median = (name) => medians.get(name)
+const base = median('async lru-cache get')
 console.log(`L1 hit with per-call options, median of ${ROUNDS} rounds x ${CALLS.toLocaleString('en')} awaited calls:`)
 for (const [name] of subjects) {
-  const ns = median(samples.get(name))
+  const ns = median(name)
   console.log(`  ${name}: ${ns.toFixed(1)} ns  (${(ns / base).toFixed(2)}x the async lru-cache get)`)
 }

@@ -9,6 +9,7 @@
 //   while one refresh is in flight (held open here, so each call is such a hit).
 // ROUNDS rounds in rotating order, CALLS awaited getOrSet calls each; medians.
 import { LRUCache } from 'lru-cache'
+import { measureRotating } from './lib/rotate.mjs'
 
 const ROUNDS = 5
 const CALLS = 500_000
@@ -41,22 +42,13 @@ const subjects = [
   ['refreshAhead, before the refresh point', () => before.getOrSet('k', factory)],
   ['refreshAhead, past the refresh point', () => past.getOrSet('k', never)],
 ]
-const samples = new Map(subjects.map(([name]) => [name, []]))
-for (let round = 0; round < ROUNDS; round++) {
-  for (let i = 0; i < subjects.length; i++) {
-    const [name, hit] = subjects[(i + round) % subjects.length]
-    for (let j = 0; j < 50_000; j++) await hit()
-    const started = process.hrtime.bigint()
-    for (let j = 0; j < CALLS; j++) await hit()
-    samples.get(name).push(Number(process.hrtime.bigint() - started) / CALLS)
-  }
-}
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
-const base = median(samples.get('async lru-cache get'))
-const plainNs = median(samples.get('plain L1 hit'))
+const medians = await measureRotating(subjects, { rounds: ROUNDS, calls: CALLS, warmup: 50_000 })
+const median = (name) => medians.get(name)
+const base = median('async lru-cache get')
+const plainNs = median('plain L1 hit')
 console.log(`getOrSet hits, median of ${ROUNDS} rounds x ${CALLS} calls:`)
 for (const [name] of subjects) {
-  const ns = median(samples.get(name))
+  const ns = median(name)
   console.log(`  ${name}: ${ns.toFixed(1)} ns  (${(ns / base).toFixed(2)}x the async lru-cache get, ${(ns / plainNs).toFixed(2)}x the plain hit)`)
 }
 if (past.stats().refreshesStarted !== 1) throw new Error(`expected one refresh in flight, saw ${past.stats().refreshesStarted}`)

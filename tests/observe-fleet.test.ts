@@ -3,6 +3,7 @@ import { memoryTier } from '@tiercache/memory-adapter'
 import { redisBus, redisTier } from '@tiercache/redis-adapter'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { ReferenceTwoTier } from '../packages/core/test/reference-two-tier.js'
+import { random, zipf } from '../packages/core/test/traces.js'
 import { InstanceProcess } from './support/instance.js'
 import { RedisServer } from './support/redis-server.js'
 
@@ -28,18 +29,6 @@ afterAll(async () => {
   writer?.kill()
   await server?.stop()
 })
-
-/** Seeded PRNG (mulberry32). */
-function random(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 function observer() {
   const bus = redisBus({ redis: server.url })
@@ -78,13 +67,7 @@ describe("mode: 'observe' in a fleet, on real Redis", () => {
     const reference = new ReferenceTwoTier(L1_SIZE, () => Date.now())
     const rnd = random(7)
     const keys = 400
-    const cdf: number[] = []
-    let sum = 0
-    for (let i = 1; i <= keys; i++) cdf.push((sum += 1 / i))
-    const next = () => {
-      const u = rnd() * sum
-      return cdf.findIndex((c) => c >= u)
-    }
+    const next = zipf(keys, 1, rnd)
     const tagsOf = (k: number) => [`group:${k % 5}`]
     let sent = 0
     for (let phase = 0; phase < 12; phase++) {

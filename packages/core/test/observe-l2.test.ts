@@ -9,39 +9,10 @@ import { type BoundSharedTier, type Invalidation, type LocalTier, type SharedTie
 import { HotKeys } from '../src/hot-keys.js'
 import { FakeBus, FakeLocal } from './fakes.js'
 import { ReferenceTwoTier } from './reference-two-tier.js'
+import { random, zipf } from './traces.js'
 
 const time = vi.hoisted(() => ({ now: 1_000_000 }))
 vi.mock('../src/clock.js', () => ({ clock: () => time.now }))
-
-/** Seeded PRNG (mulberry32): the same trace on every run. */
-function random(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
-
-/** Key indexes from a Zipf distribution over `n` (exponent `s`). */
-function zipf(n: number, s: number, rnd: () => number): () => number {
-  const cdf: number[] = []
-  let sum = 0
-  for (let i = 1; i <= n; i++) cdf.push((sum += 1 / i ** s))
-  return () => {
-    const u = rnd() * sum
-    let lo = 0
-    let hi = n - 1
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1
-      if (cdf[mid]! < u) lo = mid + 1
-      else hi = mid
-    }
-    return lo
-  }
-}
 
 /** An L2 whose every call is recorded; `probe()` takes `roundTripMs` of core's clock. */
 function recordingShared(roundTripMs: number, withProbe = true): SharedTier & { calls: string[] } {
