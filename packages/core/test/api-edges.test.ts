@@ -78,6 +78,22 @@ describe('set', () => {
   })
 })
 
+describe('set with keepTags', () => {
+  it("keeps the replaced entry's tags (from L1, else from L2), joined with the new ones", async () => {
+    const { cache, l1 } = twoTier()
+    await cache.set('k', 1, { tags: ['a'] })
+    await cache.set('k', 2, { keepTags: true, tags: ['b'] })
+    l1.map.clear() // the next keepTags reads the tags from L2
+    await cache.set('k', 3, { keepTags: true })
+    await cache.invalidateTags(['a'])
+    expect(await cache.get('k')).toBeUndefined()
+    await cache.set('k', 4, { keepTags: true }) // nothing left to keep
+    await cache.invalidateTags(['b'])
+    expect(await cache.get('k')).toBe(4)
+    await expect(cache.set('k', 5, { keepTags: 'yes' as never })).rejects.toThrow(/keepTags/)
+  })
+})
+
 describe('has', () => {
   it('tells a cached null from a miss, reads L2 past L1, and never runs a factory', async () => {
     const { cache, l1, l2 } = twoTier()

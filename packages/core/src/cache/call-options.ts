@@ -13,8 +13,8 @@ const TIER_FLAGS = ['skipL1', 'skipL2'] as const
 export const GET_OR_SET_OPTIONS: ReadonlySet<string> = new Set([...READ_POLICY_OPTIONS, 'tags', ...TIER_FLAGS, 'signal'])
 /** `getOrSetMany`: the read policy and tags (no tier flags, no `signal`: a batch reads and stores every tier, for every caller). */
 export const GET_OR_SET_MANY_OPTIONS: ReadonlySet<string> = new Set([...READ_POLICY_OPTIONS, 'tags'])
-/** `set` and `setMany`: the value's TTL and grace, its tags, and the tier flags. */
-export const SET_OPTIONS: ReadonlySet<string> = new Set(['ttl', 'grace', 'tags', ...TIER_FLAGS])
+/** `set` and `setMany`: the value's TTL and grace, its tags (and whether to keep the old ones), and the tier flags. */
+export const SET_OPTIONS: ReadonlySet<string> = new Set(['ttl', 'grace', 'tags', 'keepTags', ...TIER_FLAGS])
 /** `get`, `getMany`, `has`, `delete`, `deleteMany`: the tier flags. */
 export const READ_OPTIONS: ReadonlySet<string> = new Set(TIER_FLAGS)
 

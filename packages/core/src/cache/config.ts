@@ -129,8 +129,16 @@ export interface SetOptions extends TierSkipOptions {
   ttl?: Duration
   /** Overrides the cache's `grace` for this value. */
   grace?: Duration
-  /** Tags to write the value under; `invalidateTags` on any of them drops it everywhere. */
+  /** Tags to write the value under; `invalidateTags` on any of them drops it everywhere. Without `keepTags`, these are the entry's only tags. */
   tags?: readonly string[]
+  /**
+   * Keep the tags of the entry this value replaces (read from L1, else from
+   * L2: one more round trip), joined with `tags`. Default false: a `set`
+   * writes the entry whole, so a value set without tags has none. A write
+   * between that read and this one is not seen: pass the tags you mean when
+   * writers race on one key.
+   */
+  keepTags?: boolean
 }
 
 /** Per-call overrides of the cache's read-path options, and the tags to store a produced value under. */

@@ -7,7 +7,7 @@
  */
 import { clock } from '../clock.js'
 import type { AtomicPublish, BusMembership, Invalidation, PublishRoute, TierEntry } from '../contracts.js'
-import { InvalidArgumentError, PublishError, type TierCacheError, WriteFailedError, errorMessageOf } from '../errors.js'
+import { InvalidArgumentError, InvalidOptionError, PublishError, type TierCacheError, WriteFailedError, errorMessageOf } from '../errors.js'
 import { writeChannel, type WriteEvent } from '../events.js'
 import { assertValidKey } from '../keys.js'
 import { effectiveTtl, resolvePolicy, type ReadPolicy } from '../policy.js'
@@ -103,10 +103,15 @@ export class Writer<V> {
     const expiresAt = clock() + ttlMs
     const skips = tierSkipsOf(options, { cache: name, key })
     const entry = newEntry(value, expiresAt, policy.graceMs, entryTags(key, options?.tags))
-    return { key, entry, skips, shape: shapeOf(policy, ttlMs) }
+    if (options?.keepTags !== undefined && typeof options.keepTags !== 'boolean') {
+      throw new InvalidOptionError(`keepTags: must be true or false, got ${JSON.stringify(options.keepTags)}`, { cache: name, key })
+    }
+    return { key, entry, skips, shape: shapeOf(policy, ttlMs), keepTags: options?.keepTags === true }
   }
 
-  async #set({ key, entry, skips, shape }: CheckedSet): Promise<void> {
+  async #set(checked: CheckedSet): Promise<void> {
+    const { key, skips, shape } = checked
+    const entry = checked.keepTags ? await this.#withKeptTags(checked.entry, key) : checked.entry
     const { name, local } = this.#p
     const invalidation: Invalidation = { kind: 'key', cache: name, key }
     // skipL2: the value stays out of L2, but the L2 copy is deleted and the
@@ -119,6 +124,17 @@ export class Writer<V> {
     await this.#write(key, invalidation, writeL2, skips.skipL1 ? undefined : entry, true, shape)
     // Observe mode: the value L2 would now hold, for L2's ghost (L1's got the writer's copy above).
     if (this.#p.observe === true && !skips.skipL2) local.sharedGhost?.set(key, entry)
+  }
+
+  /** `keepTags`: the entry joined with the tags of the one it replaces (L1's copy, else L2's; none if neither holds it). */
+  async #withKeptTags(entry: TierEntry, key: string): Promise<TierEntry> {
+    const { local, shared } = this.#p
+    // Observe mode stores nothing to keep, and reads no tier.
+    const held = this.#p.observe === true ? undefined : (local.l1?.get(key) ?? (await shared?.read(key)))
+    const kept = held?.tags
+    if (kept === undefined || kept.length === 0) return entry
+    const tags = [...new Set([...(entry.tags ?? []), ...kept])]
+    return { ...entry, tags }
   }
 
   /**
@@ -320,6 +336,7 @@ interface CheckedSet {
   readonly entry: TierEntry
   readonly skips: TierSkips
   readonly shape: L1Shape
+  readonly keepTags: boolean
 }
 
 /**
