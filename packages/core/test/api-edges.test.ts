@@ -187,3 +187,18 @@ describe('setMany and deleteMany', () => {
     expect([...l2.map.keys()].sort()).toEqual(['a', 'c'])
   })
 })
+
+describe('a namespace handle has the same calls', () => {
+  it('has, getOrSetEntry and deleteMany scope their keys', async () => {
+    const { cache } = twoTier()
+    const team = cache.namespace('team:1')
+    await team.set('a', 1)
+    await team.set('b', null)
+    expect(await team.has('b')).toBe(true)
+    expect(await cache.has('b')).toBe(false)
+    expect((await team.getOrSetEntry('a', async () => 2)).value).toBe(1)
+    await team.deleteMany(['a', 'b'])
+    expect(await team.has('a')).toBe(false)
+    await expect(team.deleteMany(['ok', 'nested\u001ekey'])).rejects.toMatchObject({ code: 'ERR_INVALID_KEY' })
+  })
+})

@@ -13,6 +13,7 @@ import type { ReadPolicyOptions } from '../policy.js'
 import { assertValidNamespace, NAMESPACE_SEPARATOR, namespacedKey } from '../tags.js'
 import type { BatchLoader } from './batch.js'
 import type { GetOrSetManyOptions, GetOrSetOptions, ReadOptions, SetOptions } from './config.js'
+import type { CachedEntry } from './entry.js'
 import type { Reporter } from './report.js'
 
 /** The per-key calls a cache and a namespace handle share. */
@@ -22,8 +23,11 @@ interface KeyCalls<V> {
   getOrSet(key: string, factory: Factory<V>, options?: GetOrSetOptions): Promise<V>
   getMany(keys: readonly string[], options?: ReadOptions): Promise<Array<V | undefined>>
   getOrSetMany(keys: readonly string[], loader: BatchLoader<V>, options?: GetOrSetManyOptions): Promise<V[]>
+  getOrSetEntry(key: string, factory: Factory<V>, options?: GetOrSetOptions): Promise<CachedEntry<V>>
+  has(key: string, options?: ReadOptions): Promise<boolean>
   set(key: string, value: V, options?: SetOptions): Promise<void>
   delete(key: string, options?: ReadOptions): Promise<void>
+  deleteMany(keys: readonly string[], options?: ReadOptions): Promise<void>
 }
 
 /** The calls handles are built on: the cache's public read and write methods. */
@@ -80,8 +84,11 @@ export function namespaceHandle<V>(cache: CacheCalls<V>, namespace: string): Cac
         options,
       )
     },
+    getOrSetEntry: async (key, factory, options) => cache.getOrSetEntry(scoped(key), factory, options),
+    has: async (key, options) => cache.has(scoped(key), options),
     set: async (key, value, options) => cache.set(scoped(key), value, options),
     delete: async (key, options) => cache.delete(scoped(key), options),
+    deleteMany: async (keys, options) => cache.deleteMany(Array.isArray(keys) ? keys.map(scoped) : keys, options),
     invalidate: () => cache.invalidateNamespace(namespace),
     namespace: (sub) => namespaceHandle(cache, `${namespace}:${sub}`),
   }
