@@ -42,7 +42,68 @@ function describe(context: ErrorContext): string {
   return parts.length > 0 ? ` [${parts.join(', ')}]` : ''
 }
 
+/*
+ * Checks that hold across copies of this module. An app that loads
+ * @tiercache/core both as ESM and as CJS (or two versions of it) has two
+ * TierCacheError classes, and a plain `instanceof` answers false for an
+ * error of the other copy. So every error class's prototype carries, under
+ * the global `Symbol.for('tiercache.error')`, its lineage of stable names
+ * (['TierCacheError', 'TierError', 'TierUnavailableError']), and each
+ * class's `Symbol.hasInstance` falls back on it: `x instanceof
+ * WriteFailedError` holds for a write-failed error of any copy, and only for
+ * one. The names are written out, not taken from `.name`, which a minifier
+ * may change. A class a user derives from one of these answers `instanceof`
+ * the ordinary way (it has no name here), and its instances carry the
+ * lineage of the class they extend.
+ */
+const BRAND = Symbol.for('tiercache.error')
+/** The stable name of each class defined here, by constructor; what `Symbol.hasInstance` looks for in a lineage. */
+const CLASS_NAMES = new Map<unknown, string>()
+const ordinaryHasInstance = Function.prototype[Symbol.hasInstance]
+
+/** Registers `ctor` (a class defined in this file) under `name`, extending its parent's lineage. Called from each class's static block. */
+function brand(ctor: abstract new (...args: never[]) => TierCacheError, name: string): void {
+  const parent = (Object.getPrototypeOf(ctor.prototype) as Record<symbol, unknown>)[BRAND]
+  const lineage = Object.freeze([...(Array.isArray(parent) ? parent : []), name])
+  Object.defineProperty(ctor.prototype, BRAND, { value: lineage, enumerable: false, writable: false, configurable: false })
+  CLASS_NAMES.set(ctor, name)
+}
+
+/** The brand's lineage of a tiercache error from any copy of this module, or undefined for anything else. */
+function lineageOf(value: unknown): readonly unknown[] | undefined {
+  if (typeof value !== 'object' || value === null) return undefined
+  const lineage = (value as Record<symbol, unknown>)[BRAND]
+  return Array.isArray(lineage) && typeof (value as { code?: unknown }).code === 'string' ? lineage : undefined
+}
+
+/**
+ * Whether `value` is a tiercache error, from this copy of the library or any
+ * other (ESM and CJS builds loaded side by side, two versions), and, with
+ * `code`, one with that code. Narrows the type, so `err.code`, `err.cache`
+ * and `err.key` can be read after it.
+ */
+export function isTierCacheError(value: unknown): value is TierCacheError
+export function isTierCacheError<C extends TierCacheErrorCode>(value: unknown, code: C): value is TierCacheError & { readonly code: C }
+export function isTierCacheError(value: unknown, code?: TierCacheErrorCode): boolean {
+  if (lineageOf(value) === undefined) return false
+  return code === undefined || (value as TierCacheError).code === code
+}
+
 export class TierCacheError extends Error {
+  static {
+    brand(TierCacheError, 'TierCacheError')
+  }
+
+  /** True for an instance of this class, or of the same class from another copy of the library (see BRAND). */
+  static override [Symbol.hasInstance]<T>(this: abstract new (...args: never[]) => T, value: unknown): value is T {
+    // `this` is the class on the right of `instanceof`: this one or a subclass, which inherits this method.
+    // biome-ignore lint/complexity/noThisInStatic: the subclass being tested, not TierCacheError
+    if (ordinaryHasInstance.call(this, value)) return true
+    // biome-ignore lint/complexity/noThisInStatic: the subclass being tested, not TierCacheError
+    const name = CLASS_NAMES.get(this)
+    return name !== undefined && lineageOf(value)?.includes(name) === true
+  }
+
   readonly code: TierCacheErrorCode
   readonly cache: string | undefined
   readonly key: string | undefined
@@ -60,6 +121,10 @@ export class TierCacheError extends Error {
 
 /** The key is not a non-empty string within the length limit. Thrown before any I/O. */
 export class InvalidKeyError extends TierCacheError {
+  static {
+    brand(InvalidKeyError, 'InvalidKeyError')
+  }
+
   constructor(message: string, context: ErrorContext) {
     super('ERR_INVALID_KEY', message, context)
   }
@@ -67,6 +132,10 @@ export class InvalidKeyError extends TierCacheError {
 
 /** An option (to `createCache`, a tier, a bus or a call) is malformed. */
 export class InvalidOptionError extends TierCacheError {
+  static {
+    brand(InvalidOptionError, 'InvalidOptionError')
+  }
+
   constructor(message: string, context: ErrorContext = {}) {
     super('ERR_INVALID_OPTION', message, context)
   }
@@ -74,6 +143,10 @@ export class InvalidOptionError extends TierCacheError {
 
 /** A call argument other than the key or options is malformed (e.g. a factory that is not a function). */
 export class InvalidArgumentError extends TierCacheError {
+  static {
+    brand(InvalidArgumentError, 'InvalidArgumentError')
+  }
+
   constructor(message: string, context: ErrorContext = {}) {
     super('ERR_INVALID_ARGUMENT', message, context)
   }
@@ -81,6 +154,10 @@ export class InvalidArgumentError extends TierCacheError {
 
 /** A value could not be encoded for (or decoded from) a shared tier. Nothing was written. */
 export class SerializationError extends TierCacheError {
+  static {
+    brand(SerializationError, 'SerializationError')
+  }
+
   constructor(message: string, context: ErrorContext = {}) {
     super('ERR_SERIALIZATION', message, context)
   }
@@ -88,6 +165,10 @@ export class SerializationError extends TierCacheError {
 
 /** A tier operation failed (connection lost, timeout, server error). */
 export class TierError extends TierCacheError {
+  static {
+    brand(TierError, 'TierError')
+  }
+
   constructor(message: string, context: ErrorContext = {}, code: 'ERR_TIER' | 'ERR_TIER_UNAVAILABLE' = 'ERR_TIER') {
     super(code, message, context)
   }
@@ -95,6 +176,10 @@ export class TierError extends TierCacheError {
 
 /** The invalidation for a write could not be published; other instances may not have seen it. */
 export class PublishError extends TierCacheError {
+  static {
+    brand(PublishError, 'PublishError')
+  }
+
   constructor(message: string, context: ErrorContext = {}) {
     super('ERR_PUBLISH', message, context)
   }
@@ -102,6 +187,10 @@ export class PublishError extends TierCacheError {
 
 /** The cache (or bus) was closed. */
 export class CacheClosedError extends TierCacheError {
+  static {
+    brand(CacheClosedError, 'CacheClosedError')
+  }
+
   constructor(message: string, context: ErrorContext = {}) {
     super('ERR_CLOSED', message, context)
   }
@@ -109,6 +198,10 @@ export class CacheClosedError extends TierCacheError {
 
 /** A factory did not finish within `hardTimeout` (and no stale value could answer instead). */
 export class FactoryTimeoutError extends TierCacheError {
+  static {
+    brand(FactoryTimeoutError, 'FactoryTimeoutError')
+  }
+
   constructor(message: string, context: ErrorContext = {}) {
     super('ERR_FACTORY_TIMEOUT', message, context)
   }
@@ -120,6 +213,10 @@ export class FactoryTimeoutError extends TierCacheError {
  * thrown to the caller, whose own factory error passes through unchanged.
  */
 export class FactoryError extends TierCacheError {
+  static {
+    brand(FactoryError, 'FactoryError')
+  }
+
   constructor(message: string, context: ErrorContext = {}) {
     super('ERR_FACTORY', message, context)
   }
@@ -127,6 +224,10 @@ export class FactoryError extends TierCacheError {
 
 /** The shared tier is skipped after repeated failures (circuit breaker open); the write was not attempted. */
 export class CircuitOpenError extends TierCacheError {
+  static {
+    brand(CircuitOpenError, 'CircuitOpenError')
+  }
+
   constructor(message: string, context: ErrorContext = {}) {
     super('ERR_CIRCUIT_OPEN', message, context)
   }
@@ -139,6 +240,10 @@ export class CircuitOpenError extends TierCacheError {
  * `WriteFailedError` whose `cause` is this.
  */
 export class TierUnavailableError extends TierError {
+  static {
+    brand(TierUnavailableError, 'TierUnavailableError')
+  }
+
   constructor(message: string, context: ErrorContext = {}) {
     super(message, context, 'ERR_TIER_UNAVAILABLE')
   }
@@ -153,6 +258,10 @@ export class TierUnavailableError extends TierError {
  * may be served elsewhere until then); `cause` is the tier's own error.
  */
 export class WriteFailedError extends TierCacheError {
+  static {
+    brand(WriteFailedError, 'WriteFailedError')
+  }
+
   readonly queued: boolean
 
   constructor(message: string, queued: boolean, context: ErrorContext = {}) {
@@ -163,6 +272,10 @@ export class WriteFailedError extends TierCacheError {
 
 /** `ready({ timeout })`: a tier or bus was not connected in time; the message names the endpoint and the cause. */
 export class NotReadyError extends TierCacheError {
+  static {
+    brand(NotReadyError, 'NotReadyError')
+  }
+
   constructor(message: string, context: ErrorContext = {}) {
     super('ERR_NOT_READY', message, context)
   }

@@ -1,4 +1,4 @@
-import { parseDuration, type Duration } from './duration.js'
+import { parseTtl, type Duration } from './duration.js'
 import { FactoryTimeoutError } from './errors.js'
 import { assertValidTags } from './tags.js'
 
@@ -89,12 +89,12 @@ export class FactoryCall<V> implements FactoryContext<V> {
   }
 
   setTtl(ttl: Duration): void {
-    this.ttlMs = parseDuration(ttl, 'setTtl', { cache: this.#cache, key: this.key })
+    this.ttlMs = parseTtl(ttl, 'setTtl', { cache: this.#cache, key: this.key })
   }
 
   setGrace(grace: Duration): void {
     // 0 switches grace off for this value.
-    this.graceMs = grace === 0 ? 0 : parseDuration(grace, 'setGrace', { cache: this.#cache, key: this.key })
+    this.graceMs = grace === 0 ? 0 : parseTtl(grace, 'setGrace', { cache: this.#cache, key: this.key })
   }
 
   skipL2(): void {

@@ -41,6 +41,7 @@ export type {
   TierSetOptions,
 } from './contracts.js'
 export { MAX_DURATION_MS, parseDuration } from './duration.js'
+export { MAX_TTL_MS } from './duration.js'
 export type { Duration } from './duration.js'
 // Every error class, errorMessageOf, ErrorContext and TierCacheErrorCode: errors.ts
 // is all public API, and both entries re-export it whole, so an error class

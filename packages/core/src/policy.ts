@@ -1,4 +1,4 @@
-import { parseDuration, type Duration } from './duration.js'
+import { MAX_DURATION_MS, MAX_TTL_MS, parseDuration, parseTtl, type Duration } from './duration.js'
 import { InvalidOptionError, type ErrorContext } from './errors.js'
 
 /** How a cache (or one call) reads, produces and stores values: every option of the read path, parsed. */
@@ -92,10 +92,12 @@ export function resolvePolicy(options: ReadPolicyOptions | undefined, base: Read
     return base
   }
   const o = options ?? {}
-  const duration = (value: Duration | undefined, name: string) => (value === undefined ? undefined : parseDuration(value, name, context))
-  const ttlMs = duration(o.ttl, 'ttl') ?? base?.ttlMs ?? DEFAULT_TTL_MS
+  // TTLs set no timer, so they may go past the 24.8-day timer bound of the timeouts (up to MAX_TTL_MS).
+  const duration = (value: Duration | undefined, name: string, maxMs = MAX_DURATION_MS) =>
+    value === undefined ? undefined : parseDuration(value, name, context, maxMs)
+  const ttlMs = duration(o.ttl, 'ttl', MAX_TTL_MS) ?? base?.ttlMs ?? DEFAULT_TTL_MS
   // A cached miss never outlives the value the call would have cached.
-  const negativeTtlMs = duration(o.negativeTtl, 'negativeTtl') ?? Math.min(base?.negativeTtlMs ?? DEFAULT_NEGATIVE_TTL_MS, ttlMs)
+  const negativeTtlMs = duration(o.negativeTtl, 'negativeTtl', MAX_TTL_MS) ?? Math.min(base?.negativeTtlMs ?? DEFAULT_NEGATIVE_TTL_MS, ttlMs)
   const jitter = o.jitter ?? base?.jitter ?? 0
   if (typeof jitter !== 'number' || !(jitter >= 0 && jitter < 1)) {
     throw new InvalidOptionError(`jitter: must be a number from 0 up to (not including) 1, got ${String(o.jitter)}`, context)
@@ -112,14 +114,14 @@ export function resolvePolicy(options: ReadPolicyOptions | undefined, base: Read
   return {
     ttlMs,
     negativeTtlMs,
-    graceMs: o.grace === undefined ? (base?.graceMs ?? 0) : parseDuration(o.grace, 'grace', context),
+    graceMs: o.grace === undefined ? (base?.graceMs ?? 0) : parseTtl(o.grace, 'grace', context),
     jitter,
     softTimeoutMs,
     hardTimeoutMs,
     failSafeBackoffMs: duration(o.failSafeBackoff, 'failSafeBackoff') ?? base?.failSafeBackoffMs ?? 5_000,
     lockTimeoutMs: duration(o.lockTimeout, 'lockTimeout') ?? base?.lockTimeoutMs ?? 5_000,
     refreshStale,
-    l1TtlMs: duration(o.l1Ttl, 'l1Ttl') ?? base?.l1TtlMs,
+    l1TtlMs: duration(o.l1Ttl, 'l1Ttl', MAX_TTL_MS) ?? base?.l1TtlMs,
     refreshAhead: refreshAheadOf(o.refreshAhead, context) ?? base?.refreshAhead,
   }
 }

@@ -5,7 +5,7 @@
  */
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { createCache, InvalidKeyError, InvalidOptionError, MAX_DURATION_MS, MAX_KEY_LENGTH } from '../src/index.js'
+import { createCache, InvalidKeyError, InvalidOptionError, MAX_DURATION_MS, MAX_KEY_LENGTH, MAX_TTL_MS } from '../src/index.js'
 import { controlledSharedTier, fakeLocalTier } from './fakes.js'
 
 const RUNS = 100_000
@@ -112,13 +112,15 @@ describe('keys', () => {
 
 /** The built-in default TTL (`createCache` without `ttl`). */
 const DEFAULT_TTL_MS = 60_000
+/** The units, largest first: the order a compound duration must use. */
 const UNIT_MS = new Map<string, bigint>([
-  ['ms', 1n],
-  ['s', 1_000n],
-  ['m', 60_000n],
-  ['h', 3_600_000n],
   ['d', 86_400_000n],
+  ['h', 3_600_000n],
+  ['m', 60_000n],
+  ['s', 1_000n],
+  ['ms', 1n],
 ])
+const UNIT_RANK = new Map([...UNIT_MS.keys()].map((unit, rank) => [unit, rank]))
 const isAsciiDigit = (char: string | undefined) => char !== undefined && char >= '0' && char <= '9'
 
 /**
@@ -126,50 +128,66 @@ const isAsciiDigit = (char: string | undefined) => char !== undefined && char >=
  * for exactly which `ttl` values createCache accepts and the milliseconds it
  * keeps:
  * - absent: the default;
- * - a number: finite, above 0 and at most MAX_DURATION_MS; fractions round up;
- * - a string: ASCII digits, optionally '.' and more digits, then one of
- *   ms, s, m, h, d, with surrounding whitespace ignored; its exact value
- *   (decimal, no binary rounding) above 0 and at most MAX_DURATION_MS;
- *   fractions of a millisecond round up;
+ * - a number: finite, above 0 and at most MAX_TTL_MS; fractions round up;
+ * - a string: one or more parts, each ASCII digits, optionally '.' and more
+ *   digits, then one of d, h, m, s, ms, the units largest first and each at
+ *   most once ('1h30m'), with surrounding whitespace ignored; the exact sum
+ *   of its parts (decimal, no binary rounding) above 0 and at most
+ *   MAX_TTL_MS; fractions of a millisecond round up;
  * - anything else: refused.
  */
 function expectedTtlMs(input: unknown): number | 'refused' {
   if (input === undefined) return DEFAULT_TTL_MS
-  if (typeof input === 'number') return Number.isFinite(input) && input > 0 && input <= MAX_DURATION_MS ? Math.ceil(input) : 'refused'
+  if (typeof input === 'number') return Number.isFinite(input) && input > 0 && input <= MAX_TTL_MS ? Math.ceil(input) : 'refused'
   if (typeof input !== 'string') return 'refused'
   const text = input.trim()
+  // Exact: the sum of (whole and fraction digits) * unit / 10^(fraction digits), over a common scale.
+  let numerator = 0n
+  let scaleDigits = 0
+  let lastRank = -1
   let end = 0
-  while (isAsciiDigit(text[end])) end++
-  const whole = text.slice(0, end)
-  if (whole === '') return 'refused'
-  let fraction = ''
-  if (text[end] === '.') {
-    const start = end + 1
-    end = start
+  do {
+    const start = end
     while (isAsciiDigit(text[end])) end++
-    fraction = text.slice(start, end)
-    if (fraction === '') return 'refused'
-  }
-  const unit = UNIT_MS.get(text.slice(end))
-  if (unit === undefined) return 'refused'
-  // Exact: amount = (whole and fraction digits) / 10^(fraction digits).
-  const scaled = BigInt(whole + fraction) * unit
-  const scale = 10n ** BigInt(fraction.length)
-  const ms = (scaled + scale - 1n) / scale // rounded up
-  return scaled === 0n || ms > BigInt(MAX_DURATION_MS) ? 'refused' : Number(ms)
+    const whole = text.slice(start, end)
+    if (whole === '') return 'refused'
+    let fraction = ''
+    if (text[end] === '.') {
+      const fractionStart = end + 1
+      end = fractionStart
+      while (isAsciiDigit(text[end])) end++
+      fraction = text.slice(fractionStart, end)
+      if (fraction === '') return 'refused'
+    }
+    const unit = text.startsWith('ms', end) ? 'ms' : (text[end] ?? '')
+    const rank = UNIT_RANK.get(unit)
+    if (rank === undefined || rank <= lastRank) return 'refused'
+    lastRank = rank
+    end += unit.length
+    const digitsAfter = Math.max(scaleDigits, fraction.length)
+    numerator =
+      numerator * 10n ** BigInt(digitsAfter - scaleDigits) + BigInt(whole + fraction) * UNIT_MS.get(unit)! * 10n ** BigInt(digitsAfter - fraction.length)
+    scaleDigits = digitsAfter
+  } while (end < text.length)
+  const scale = 10n ** BigInt(scaleDigits)
+  const ms = (numerator + scale - 1n) / scale // rounded up
+  return numerator === 0n || ms > BigInt(MAX_TTL_MS) ? 'refused' : Number(ms)
 }
 
 const digits = (minLength: number, maxLength: number) => fc.string({ unit: fc.constantFrom(...'0123456789'), minLength, maxLength })
-/** Well-formed duration strings: digits, maybe a fraction, a unit, maybe padded with whitespace. */
+/** One `<amount><unit>` part: digits, maybe a fraction. */
+const part = (unit: string) =>
+  fc
+    .tuple(digits(1, 11), fc.option(digits(1, 7), { nil: undefined }))
+    .map(([whole, fraction]) => `${whole}${fraction === undefined ? '' : `.${fraction}`}${unit}`)
+/** Well-formed duration strings: one to five parts, units largest first, maybe padded with whitespace. */
 const wellFormedDuration = fc
   .tuple(
     fc.constantFrom('', ' ', '\t', '\n '),
-    digits(1, 11),
-    fc.option(digits(1, 7), { nil: undefined }),
-    fc.constantFrom(...UNIT_MS.keys()),
+    fc.subarray([...UNIT_MS.keys()], { minLength: 1 }).chain((units) => fc.tuple(...units.map(part))),
     fc.constantFrom('', ' ', '\r\n'),
   )
-  .map(([before, whole, fraction, unit, after]) => `${before}${whole}${fraction === undefined ? '' : `.${fraction}`}${unit}${after}`)
+  .map(([before, parts, after]) => `${before}${parts.join('')}${after}`)
 /** One character of a well-formed string inserted, replaced or removed: most break it, a few do not, and the contract must tell which. */
 const nearlyWellFormedDuration = fc
   .tuple(
@@ -211,8 +229,28 @@ describe('options', () => {
       '0ms',
       '0.0s',
       '0.0001ms',
+      '1h30m',
+      '30m1h',
+      '1h1h',
+      '1h 30m',
+      '1h30',
+      '1m500',
+      '1s500ms',
+      '1ms500s',
     ),
-    fc.constantFrom(`${MAX_DURATION_MS}ms`, `${MAX_DURATION_MS + 1}ms`, '2147483.647s', '2147483.6471s', '24d', '25d', `${'9'.repeat(400)}ms`),
+    fc.constantFrom(
+      `${MAX_DURATION_MS}ms`,
+      `${MAX_DURATION_MS + 1}ms`,
+      '24d',
+      '25d',
+      `${MAX_TTL_MS}ms`,
+      `${MAX_TTL_MS + 1}ms`,
+      '3650d',
+      '3649d23h59m59s999.9ms',
+      '3650d0.0001ms',
+      '3651d',
+      `${'9'.repeat(400)}ms`,
+    ),
     fc.double(),
     fc.integer(),
     fc.constantFrom(
@@ -226,6 +264,8 @@ describe('options', () => {
       MAX_DURATION_MS,
       MAX_DURATION_MS + 0.5,
       MAX_DURATION_MS + 1,
+      MAX_TTL_MS,
+      MAX_TTL_MS + 0.5,
       2 ** 53,
       undefined,
       null,
@@ -256,8 +296,15 @@ describe('options', () => {
     ['4.03s', 4_030],
     ['8.05s', 8_050],
     [`${MAX_DURATION_MS}ms`, MAX_DURATION_MS],
+    ['25d', 2_160_000_000],
+    ['1h30m', 5_400_000],
+    ['2d12h', 216_000_000],
+    ['1s500ms', 1_500],
+    ['1.5h30m', 7_200_000],
+    [`${MAX_TTL_MS}ms`, MAX_TTL_MS],
     [0.25, 1],
-    [MAX_DURATION_MS, MAX_DURATION_MS],
+    [MAX_DURATION_MS + 1, MAX_DURATION_MS + 1],
+    [MAX_TTL_MS, MAX_TTL_MS],
     [undefined, DEFAULT_TTL_MS],
   ])('ttl %j is kept as exactly %i ms', (ttl, ms) => {
     expect(expectedTtlMs(ttl)).toBe(ms)
