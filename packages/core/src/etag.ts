@@ -53,31 +53,42 @@ class Fnv64 {
 }
 
 function walk(hash: Fnv64, value: unknown, ancestors: Set<object>): void {
-  if (value === undefined) return hash.unit(0x75)
-  if (value === null) return hash.unit(0x6e)
+  if (value === undefined || value === null) {
+    hash.unit(value === undefined ? 0x75 : 0x6e)
+    return
+  }
   switch (typeof value) {
     case 'boolean':
-      return hash.unit(value ? 0x74 : 0x66)
+      hash.unit(value ? 0x74 : 0x66)
+      return
     case 'number':
       hash.unit(0x64)
-      return hash.text(Object.is(value, -0) ? '0' : String(value))
+      hash.text(Object.is(value, -0) ? '0' : String(value))
+      return
     case 'bigint':
       hash.unit(0x62)
-      return hash.text(value.toString())
+      hash.text(value.toString())
+      return
     case 'string':
       hash.unit(0x73)
-      return hash.text(value)
+      hash.text(value)
+      return
     case 'object':
       break
     default:
       // Functions and symbols have no stored form.
-      return hash.unit(0x78)
+      hash.unit(0x78)
+      return
   }
   const object = value as object
-  if (ancestors.has(object)) return hash.unit(0x63)
+  if (ancestors.has(object)) {
+    hash.unit(0x63)
+    return
+  }
   if (object instanceof Date) {
     hash.unit(0x44)
-    return hash.text(String(object.getTime()))
+    hash.text(String(object.getTime()))
+    return
   }
   if (ArrayBuffer.isView(object)) {
     const bytes = new Uint8Array(object.buffer, object.byteOffset, object.byteLength)
