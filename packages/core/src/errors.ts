@@ -111,7 +111,8 @@ export class TierCacheError extends Error {
 
   constructor(code: TierCacheErrorCode, message: string, context: ErrorContext = {}) {
     super(`${message}${describe(context)}`, context.cause === undefined ? undefined : { cause: context.cause })
-    this.name = new.target.name
+    // The branded name, not `new.target.name`: bundlers rename self-referencing classes (`_WriteFailedError`).
+    this.name = CLASS_NAMES.get(new.target) ?? new.target.name
     this.code = code
     this.cache = context.cache
     this.key = context.key === undefined ? undefined : String(context.key)

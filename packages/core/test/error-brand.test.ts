@@ -37,6 +37,10 @@ function make(copy: Copy, name: string): TierCacheError {
 
 const classOf = (copy: Copy, name: string) => (copy as unknown as Record<string, AnyErrorClass>)[name]!
 
+it("an error's name is its class's name in every copy (bundlers rename self-referencing classes: _WriteFailedError)", () => {
+  for (const copy of Object.values(copies)) for (const name of CLASS_NAMES) expect(make(copy, name).name).toBe(name)
+})
+
 const pairs = Object.keys(copies).flatMap((from) =>
   Object.keys(copies)
     .filter((to) => to !== from)
