@@ -23,8 +23,8 @@ export const MECHANISMS = [
   {
     name: '1 atomic write+publish',
     file: 'packages/core/src/cache/write.ts',
-    from: 'return route === undefined ? undefined : { route, origin',
-    to: 'return true ? undefined : { route, origin',
+    from: 'const route = this.#p.atomicRoute\n',
+    to: "const route: AtomicPublish['route'] | undefined = undefined\n",
     tests: ['tests/coherence.test.ts', '-t', 'mechanism 1'],
   },
   {
@@ -206,7 +206,12 @@ for (const mechanism of selected) {
   let outcome
   let ok
   if (built.status !== 0) {
-    outcome = 'build failed with the patch (fix the patch)'
+    // The compiler's own words, so the patch can be fixed from the CI log alone.
+    const errors = `${built.stdout}${built.stderr}`
+      .split('\n')
+      .filter((line) => /error/i.test(line))
+      .slice(0, 5)
+    outcome = `build failed with the patch (fix the patch)${errors.map((line) => `\n       ${line.trim()}`).join('')}`
     ok = false
   } else {
     const tested = pnpm(['exec', 'vitest', 'run', ...mechanism.tests])
