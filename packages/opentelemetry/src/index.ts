@@ -1,11 +1,20 @@
 import type { Attributes, Meter, Observable, ObservableResult } from '@opentelemetry/api'
-import type { Bus, Cache } from '@tiercache/core'
+import type { Cache } from '@tiercache/core'
+import { labelledBuses, type BusesOption } from './buses.js'
+
+export type { BusesOption } from './buses.js'
 
 export interface OtelOptions {
   /** Instrument name prefix. Default `'tiercache.'`. */
   prefix?: string
-  /** Buses whose health to report, by name. */
-  buses?: Record<string, Bus>
+  /**
+   * Buses whose health to export: an array (`[bus]`, each labelled by its
+   * position: `bus="0"`, `"1"`, …) or an object naming each (`{ main: bus }`,
+   * labelled `bus="main"`). Anything else throws InvalidOptionError at
+   * registration, rather than leaving the bus series silently missing.
+   * Default: none.
+   */
+  buses?: BusesOption
 }
 
 /**
@@ -23,6 +32,7 @@ export interface OtelOptions {
  * `tiercache.bus.trusted{bus}`, `tiercache.bus.gaps{bus}`.
  */
 export function registerTiercacheOtelMetrics(meter: Meter, caches: ReadonlyArray<Cache<unknown>>, options: OtelOptions = {}): () => void {
+  const buses = labelledBuses(options.buses, 'registerTiercacheOtelMetrics')
   const prefix = options.prefix ?? 'tiercache.'
   const registered: Array<[Observable<Attributes>, (result: ObservableResult<Attributes>) => void]> = []
   const add = (instrument: Observable<Attributes>, callback: (result: ObservableResult<Attributes>) => void) => {
@@ -87,7 +97,6 @@ export function registerTiercacheOtelMetrics(meter: Meter, caches: ReadonlyArray
   gauge('circuit.open', '1 while the circuit breaker skips L2', '1', (result) => {
     for (const cache of caches) result.observe(cache.stats().circuit === 'open' ? 1 : 0, { cache: cache.name })
   })
-  const buses = Object.entries(options.buses ?? {})
   if (buses.length > 0) {
     gauge('bus.trusted', '1 while L1 may be trusted (liveness proven within maxStaleness)', '1', (result) => {
       for (const [name, bus] of buses) result.observe(bus.status().trusted ? 1 : 0, { bus: name })

@@ -1,13 +1,22 @@
-import type { Bus, Cache } from '@tiercache/core'
+import type { Cache } from '@tiercache/core'
 import { Counter, Gauge, register, type Registry } from 'prom-client'
+import { labelledBuses, type BusesOption } from './buses.js'
+
+export type { BusesOption } from './buses.js'
 
 export interface PrometheusOptions {
   /** The registry to register in (prom-client's default registry if omitted). */
   registry?: Registry
   /** Metric name prefix. Default `'tiercache_'`. */
   prefix?: string
-  /** Buses whose health to export, labelled by name. */
-  buses?: Record<string, Bus>
+  /**
+   * Buses whose health to export: an array (`[bus]`, each labelled by its
+   * position: `bus="0"`, `"1"`, …) or an object naming each (`{ main: bus }`,
+   * labelled `bus="main"`). Anything else throws InvalidOptionError at
+   * registration, rather than leaving the bus series silently missing.
+   * Default: none.
+   */
+  buses?: BusesOption
 }
 
 /**
@@ -26,6 +35,7 @@ export interface PrometheusOptions {
  * `tiercache_bus_trusted{bus}`, `tiercache_bus_gaps_total{bus}`, `tiercache_bus_messages_total{bus,direction}`.
  */
 export function registerTiercacheMetrics(caches: ReadonlyArray<Cache<unknown>>, options: PrometheusOptions = {}): () => void {
+  const buses = labelledBuses(options.buses, 'registerTiercacheMetrics')
   const prefix = options.prefix ?? 'tiercache_'
   const registers = options.registry === undefined ? undefined : [options.registry]
   const metrics: Array<Gauge | Counter> = []
@@ -91,7 +101,6 @@ export function registerTiercacheMetrics(caches: ReadonlyArray<Cache<unknown>>, 
   gauge('circuit_open', '1 while the circuit breaker skips L2', ['cache'], (set) => {
     for (const cache of caches) set({ cache: cache.name }, cache.stats().circuit === 'open' ? 1 : 0)
   })
-  const buses = Object.entries(options.buses ?? {})
   if (buses.length > 0) {
     gauge('bus_trusted', '1 while L1 may be trusted (liveness proven within maxStaleness)', ['bus'], (set) => {
       for (const [name, bus] of buses) set({ bus: name }, bus.status().trusted ? 1 : 0)
