@@ -2,8 +2,12 @@ import { InvalidArgumentError, type CachedEntry } from '@tiercache/core'
 import { formatHttpDate } from './http-date.js'
 import { assertKnownNames, HEADER_OPTION_NAMES, resolveHeaderOptions, type HeaderOptions, type ResolvedHeaderOptions } from './options.js'
 
-/** The response headers for an entry; names lower-case, as Node stores them. */
-export interface CacheHeaders {
+/**
+ * The response headers for an entry; names lower-case, as Node stores them.
+ * A type rather than an interface so it passes where Node takes
+ * `OutgoingHttpHeaders` (`res.writeHead(200, headers)`).
+ */
+export type CacheHeaders = {
   'cache-control': string
   /** The entry's strong ETag, quoted (`"9f2c…"`): a hash of the value, the same on every instance. */
   etag: string

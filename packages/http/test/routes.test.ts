@@ -1,10 +1,11 @@
+import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { createCache, InvalidArgumentError, InvalidOptionError, type Cache, type FactoryContext } from '@tiercache/core'
 import { memoryTier } from '@tiercache/memory-adapter'
 import express, { type NextFunction, type Request, type Response } from 'express'
 import Fastify, { type FastifyRequest } from 'fastify'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
-import { expressRoute, fastifyRoute, type RouteOptions } from '../src/index.js'
+import { cacheHeaders, expressRoute, fastifyRoute, notModified, type RouteOptions } from '../src/index.js'
 
 /**
  * Both route helpers in a real server of their framework, asked over real
@@ -274,5 +275,32 @@ describe('route options', () => {
     const res = { status: () => res, setHeader: () => res, getHeader: () => undefined, json: () => res, end: () => res }
     await handler({ method: 'GET', headers: {}, params: {} }, res, (error) => errors.push(error))
     expect(errors).toEqual([new Error('no key')])
+  })
+})
+
+describe('cacheHeaders and notModified on plain node:http', () => {
+  it('writeHead takes the headers as they are; 304 for the ETag it sent', async () => {
+    const local = newCache()
+    const server = createServer(async (req, res) => {
+      const entry = await local.getOrSetEntry('plain', () => ({ plain: true }))
+      const headers = cacheHeaders(entry)
+      if (notModified(req.headers, entry)) res.writeHead(304, headers).end()
+      else res.writeHead(200, { ...headers, 'content-type': 'application/json' }).end(JSON.stringify(entry.value))
+    })
+    server.listen(0, '127.0.0.1')
+    await new Promise<void>((resolve) => server.once('listening', resolve))
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+    try {
+      const first = await fetch(url)
+      expect(await first.json()).toEqual({ plain: true })
+      expect(first.headers.get('cache-control')).toBe('private, no-cache')
+      expect((await fetch(url, { headers: { 'if-none-match': first.headers.get('etag')! } })).status).toBe(304)
+    } finally {
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve())
+        server.closeAllConnections()
+      })
+      await local.close()
+    }
   })
 })
