@@ -135,10 +135,14 @@ describe('packed packages installed with npm into an empty app', () => {
     copyFileSync(join(fixtures, 'app.mjs'), join(app, 'app.mjs'))
     copyFileSync(join(fixtures, 'app.cjs'), join(app, 'app.cjs'))
     for (const name of ['types.mts', 'types.cts', 'types.ts']) copyFileSync(join(fixtures, 'types.mts'), join(app, name))
-    await run('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', ...tarballs, `ioredis@${major}`, '@types/node@20'], {
-      cwd: app,
-      timeoutMs: 240_000,
-    })
+    await run(
+      'npm',
+      ['install', '--no-audit', '--no-fund', '--prefer-offline', ...tarballs, `ioredis@${major}`, 'prom-client@15', '@opentelemetry/api@1', '@types/node@20'],
+      {
+        cwd: app,
+        timeoutMs: 240_000,
+      },
+    )
     const installed = (JSON.parse(readFileSync(join(app, 'node_modules', 'ioredis', 'package.json'), 'utf8')) as { version: string }).version
     if (!installed.startsWith(`${major}.`)) throw new Error(`the app for ioredis ${major} installed ioredis ${installed}`)
     return app
