@@ -162,11 +162,12 @@ describe('packed packages installed with npm into an empty app', () => {
     }
   }, 180_000)
 
+  // Waits for installs still running (a test failed early) before removing their directories: up to npm's own timeout.
   afterAll(async () => {
     await Promise.allSettled(apps.values())
     await redis?.stop()
     if (work !== undefined) rmSync(work, { recursive: true, force: true })
-  })
+  }, 300_000)
 
   it('packs every published package with only what users need: dist, README, LICENSE, CHANGELOG, a manifest without workspace: ranges', async () => {
     expect(packages.map((p) => p.name)).toEqual(expect.arrayContaining(['@tiercache/core', '@tiercache/memory-adapter', '@tiercache/redis-adapter']))
