@@ -20,7 +20,7 @@ import {
   type OriginInvalidation,
   type PublishRoute,
 } from '@tiercache/core/adapter'
-import { ReadyWaits, type ConnectionSource } from './connection-state.js'
+import { ReadyWaits, type ConnectionSource, type RedisConnectionChange } from './connection-state.js'
 
 /** A Redis-backed bus (pub/sub or sharded pub/sub): a Bus that can say when it is proven. */
 export interface RedisBus extends Bus {
@@ -35,6 +35,18 @@ export interface RedisBus extends Bus {
   ready(options?: { timeout?: number | string }): Promise<void>
   /** 'lost' (with its cause) when the bus's connection goes down, 'restored' when it is back; one call per change. Returns the unsubscribe. */
   onConnectionChange(listener: (change: ConnectionChange) => void): () => void
+  status(): RedisBusStatus
+}
+
+/** A Redis bus's status: the Bus contract's, and why it is not connected. */
+export interface RedisBusStatus extends BusStatus {
+  /**
+   * While a connection of the bus is down or has not connected yet: its
+   * host:port, why (connection refused (ECONNREFUSED), host not found
+   * (ENOTFOUND), auth failed (NOAUTH / WRONGPASS), TLS, timeout, a database
+   * that does not exist) and what to do. Absent while connected.
+   */
+  readonly connectionError?: string
 }
 
 /** Unanswered probes beyond which a subscriber connection is taken for half-dead and reconnected. */
@@ -207,11 +219,12 @@ export class BusCore {
     if (this.closed) return
     const fields = { channel: this.#config.channel, endpoint: change.endpoint }
     if (change.state === 'lost') {
+      const why = (change as RedisConnectionChange).detail ?? change.cause ?? 'closed'
       log(
         this.#config.logger,
         'error',
         { ...fields, cause: change.cause },
-        `redisBus lost its connection to ${change.endpoint} (${change.cause ?? 'closed'}): no invalidation reaches this process until it is back`,
+        `redisBus lost its connection to ${change.endpoint} (${why}): no invalidation reaches this process until it is back`,
       )
     } else {
       log(this.#config.logger, 'info', fields, `redisBus reconnected to ${change.endpoint}`)
@@ -290,8 +303,10 @@ export class BusCore {
   }
 
   /** The status fields every bus reports; `connected` is the bus's own judgement of its connections. */
-  status(connected: boolean): BusStatus {
+  status(connected: boolean): RedisBusStatus {
+    const connection = this.#connection
     return {
+      ...(this.closed || connection.up ? {} : { connectionError: `redis at ${connection.endpoint}: ${connection.describeCause()}` }),
       connected: !this.closed && connected,
       messagesPublished: this.published,
       messagesReceived: this.received,

@@ -8,10 +8,16 @@ import { assertValidPrefix, DEFAULT_PREFIX, invalidationChannel } from './keyspa
 
 export interface RedisBusOptions {
   /**
-   * A `redis://` / `rediss://` URL or an ioredis client you own (the bus
-   * duplicates it for its subscriber); on Redis Cluster, an ioredis `Cluster`
-   * or a list of seed nodes: invalidations then go over sharded pub/sub
-   * (SPUBLISH/SSUBSCRIBE, Redis ≥ 7), one subscriber connection per primary.
+   * Where Redis is: a `redis://` / `rediss://` URL; `{ url, options }` (a
+   * URL and ioredis options: credentials, TLS, db, timeouts; see
+   * RedisConnectionOptions); or an ioredis client you own (ioredis 5.3+ or
+   * 6; the bus duplicates it for its subscriber). On Redis Cluster, an
+   * ioredis `Cluster` or a list of seed nodes: invalidations then go over
+   * sharded pub/sub (SPUBLISH/SSUBSCRIBE, Redis ≥ 7), one subscriber
+   * connection per primary. Give the bus the same URL and options (the same
+   * options object) as the tiers, so they share the command connection and
+   * each write publishes its invalidation in the same script. A shape not
+   * listed here throws InvalidOptionError.
    */
   redis: RedisInput
   /** Deployment prefix; names the channel. Must match the tiers' prefix. Default `'tiercache'`. */
@@ -95,7 +101,7 @@ export function resolveBusOptions(options: RedisBusOptions): ResolvedBusOptions 
     throw new InvalidOptionError('redisBus: logger must have a warn(object, message) method (pino, console, …)')
   }
   const input = options.redis
-  const cluster = Array.isArray(input) || isCluster(input as RedisClient)
+  const cluster = Array.isArray(input) || isCluster(input as unknown as RedisClient)
   if (cluster && trackExternalWrites) {
     throw new InvalidOptionError('redisBus: trackExternalWrites is not supported on Redis Cluster (tracking would need a redirect per node)')
   }

@@ -1,10 +1,10 @@
 import type { Cluster, Redis } from 'ioredis'
-import { clock, type BusMember, type BusMembership, type BusStatus, type ConnectionChange, type Logger } from '@tiercache/core/adapter'
+import { clock, type BusMember, type BusMembership, type ConnectionChange, type Logger } from '@tiercache/core/adapter'
 import { BusCore, MAX_OUTSTANDING_PROBES } from './bus-common.js'
 import { watchConnection, type WatchLease } from './connection-state.js'
 import { acquireCommandConnection, closeConnection, openNodeConnection, type ClusterSeed, type ConnectionLease } from './connections.js'
 import { clusterGroups, slotOf } from './keyspace.js'
-import type { RedisBus } from './bus-common.js'
+import type { RedisBus, RedisBusStatus } from './bus-common.js'
 
 export interface ClusterBusConfig {
   input: Cluster | readonly ClusterSeed[]
@@ -68,7 +68,7 @@ export class ClusterShardedBus implements RedisBus {
 
   constructor(config: ClusterBusConfig) {
     this.#config = config
-    this.#publisher = acquireCommandConnection(config.input, 'tiercache')
+    this.#publisher = acquireCommandConnection(config.input)
     this.#cluster = this.#publisher.client as Cluster
     this.#channels = clusterGroups(config.prefix).map((group) => `${config.channel}${group}`)
     this.#channelSet = new Set(this.#channels)
@@ -224,7 +224,7 @@ export class ClusterShardedBus implements RedisBus {
     if (verifiedAt !== Number.NEGATIVE_INFINITY) this.#core.proven(verifiedAt)
   }
 
-  status(): BusStatus {
+  status(): RedisBusStatus {
     let linksReady = true
     for (const link of this.#links) linksReady &&= link.client.status === 'ready'
     return {

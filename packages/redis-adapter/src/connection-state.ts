@@ -6,10 +6,22 @@
  * caches carries four listeners, not two hundred.
  */
 import type { Redis } from 'ioredis'
-import { errorMessageOf, type ConnectionChange } from '@tiercache/core/adapter'
+import type { ConnectionChange } from '@tiercache/core/adapter'
+import { causeOf, explainConnectionError, isWrongDatabase } from './connection-errors.js'
 import { isCluster, type RedisClient } from './connections.js'
 
+export { causeOf } from './connection-errors.js'
+
 type ChangeListener = (change: ConnectionChange) => void
+
+/**
+ * A 'lost' change as the Redis adapter reports it: `cause` stays the short
+ * code (`refused`, `auth`, …) code matches on; `detail` is the sentence for
+ * people (the error's code and what to do), which a log line can print.
+ */
+export interface RedisConnectionChange extends ConnectionChange {
+  readonly detail?: string
+}
 
 /**
  * - `starting`: the first connection attempt is under way, nothing known yet;
@@ -17,44 +29,6 @@ type ChangeListener = (change: ConnectionChange) => void
  * - `down`: it failed or broke, and is not ready again yet.
  */
 type WatchState = 'starting' | 'up' | 'down'
-
-/**
- * Why a connection failed, as `ConnectionChange.cause` names it: `refused`,
- * `auth`, `tls`, `timeout`, `closed`, or the error's own message.
- */
-export function causeOf(error: unknown): string {
-  // A Cluster that reached no node reports the last node's error inside its own.
-  const inner = (error as { lastNodeError?: unknown } | null)?.lastNodeError ?? error
-  const code = (inner as { code?: unknown } | null)?.code
-  const message = errorMessageOf(inner)
-  if (code === 'ECONNREFUSED') return 'refused'
-  if (/^(NOAUTH|WRONGPASS)\b/.test(message) || /invalid password|invalid username-password/i.test(message)) return 'auth'
-  if (typeof code === 'string' && /^(ERR_TLS|ERR_SSL|EPROTO$)|CERT|SELF_SIGNED|UNABLE_TO_VERIFY|UNABLE_TO_GET_ISSUER/.test(code)) return 'tls'
-  if (/\b(SSL|TLS)\b|certificate|wrong version number/i.test(message)) return 'tls'
-  if (code === 'ETIMEDOUT' || /\bETIMEDOUT\b/.test(message)) return 'timeout'
-  if (code === 'ECONNRESET' || code === 'EPIPE' || message === 'Connection is closed.') return 'closed'
-  return message
-}
-
-/** A cause as a sentence for an error message (`NotReadyError`). */
-function sentenceOf(cause: string | undefined, error: unknown): string {
-  switch (cause) {
-    case undefined:
-      return 'no connection attempt has finished yet'
-    case 'refused':
-      return 'connection refused'
-    case 'auth':
-      return `auth failed: ${errorMessageOf(error)}`
-    case 'tls':
-      return `TLS failed: ${errorMessageOf(error)}`
-    case 'timeout':
-      return 'connect timed out'
-    case 'closed':
-      return 'connection closed'
-    default:
-      return cause
-  }
-}
 
 /** `host:port` of a standalone connection; `sentinel <name>` behind Sentinel; `cluster <first seed>…` on Cluster. */
 function endpointOf(client: RedisClient): string {
@@ -99,14 +73,30 @@ export class ConnectionWatch implements ConnectionSource {
   #lostReported = false
   /** The last error seen since the connection was last ready. */
   #lastError: unknown
+  /** The SELECT of the configured database failed in the current connection attempt (ioredis then carries on in database 0). */
+  #attemptWrongDb: unknown
+  /**
+   * Ready, but in database 0 instead of the one configured: treated as down,
+   * or entries would be written to and read from the wrong database.
+   */
+  #wrongDb: unknown
   readonly #listeners = new Set<ChangeListener>()
   /** Told of every state change (ready, down): `ready()` waits re-check their condition. */
   readonly #wakers = new Set<() => void>()
   readonly #onError = (error: unknown) => {
     this.#lastError = error
+    if (!this.#cluster && isWrongDatabase(error)) this.#attemptWrongDb = error
+  }
+  readonly #onConnect = () => {
+    this.#attemptWrongDb = undefined
   }
   readonly #onDown = () => this.#down()
-  readonly #onReady = () => this.#up()
+  readonly #onReady = () => {
+    this.#wrongDb = this.#attemptWrongDb
+    if (this.#wrongDb === undefined) return this.#up()
+    this.#lastError = this.#wrongDb
+    this.#down()
+  }
 
   constructor(client: RedisClient) {
     this.#client = client
@@ -115,6 +105,7 @@ export class ConnectionWatch implements ConnectionSource {
     const status = client.status
     this.#state = status === 'ready' ? 'up' : status === 'wait' || status === 'connecting' || status === 'connect' ? 'starting' : 'down'
     client.on('error', this.#onError)
+    client.on('connect', this.#onConnect)
     client.on('close', this.#onDown)
     client.on('end', this.#onDown)
     client.on('ready', this.#onReady)
@@ -132,13 +123,13 @@ export class ConnectionWatch implements ConnectionSource {
   available(): boolean {
     const status = this.#client.status
     // Between a socket's end and its close, ioredis still says 'ready' but would queue the command.
-    if (status === 'ready') return this.#cluster || (this.#client as Redis).stream?.writable !== false
+    if (status === 'ready') return this.#wrongDb === undefined && (this.#cluster || (this.#client as Redis).stream?.writable !== false)
     return this.#state === 'starting' && (status === 'connecting' || status === 'connect' || status === 'wait')
   }
 
-  /** The connection is ready now. */
+  /** The connection is ready now (and in the database configured). */
   get up(): boolean {
-    return this.#client.status === 'ready'
+    return this.#client.status === 'ready' && this.#wrongDb === undefined
   }
 
   /** Known down (failed or broke, not ready again): not merely still connecting for the first time. */
@@ -151,10 +142,10 @@ export class ConnectionWatch implements ConnectionSource {
     return this.#lastError === undefined ? undefined : causeOf(this.#lastError)
   }
 
-  /** The cause as a sentence, for error messages. */
+  /** The cause as a sentence for error messages: what failed, the error's code, and what to do. */
   describeCause(): string {
-    if (this.#lastError === undefined && this.#state === 'down') return 'connection closed'
-    return sentenceOf(this.cause, this.#lastError)
+    if (this.#lastError === undefined) return this.#state === 'down' ? 'connection closed' : 'no connection attempt has finished yet'
+    return explainConnectionError(this.#lastError, (this.#client as Redis).options?.db)
   }
 
   /** A client created with `lazyConnect` connects on its first command: `ready()` starts it. */
@@ -178,7 +169,7 @@ export class ConnectionWatch implements ConnectionSource {
     if (this.#state === 'down') return
     this.#state = 'down'
     this.#lostReported = true
-    this.#emit({ state: 'lost', endpoint: this.endpoint, cause: this.cause ?? 'closed' })
+    this.#emit({ state: 'lost', endpoint: this.endpoint, cause: this.cause ?? 'closed', detail: this.describeCause() })
   }
 
   #up(): void {
@@ -190,7 +181,7 @@ export class ConnectionWatch implements ConnectionSource {
     else this.#wake()
   }
 
-  #emit(change: ConnectionChange): void {
+  #emit(change: RedisConnectionChange): void {
     for (const listener of [...this.#listeners]) {
       try {
         listener(change)
@@ -209,6 +200,7 @@ export class ConnectionWatch implements ConnectionSource {
   detach(): void {
     const client = this.#client
     client.off('error', this.#onError)
+    client.off('connect', this.#onConnect)
     client.off('close', this.#onDown)
     client.off('end', this.#onDown)
     client.off('ready', this.#onReady)
@@ -289,10 +281,10 @@ export class ConnectionGroup implements ConnectionSource {
   }
 
   #check(): void {
-    let change: ConnectionChange | undefined
+    let change: RedisConnectionChange | undefined
     if (!this.#lost) {
       const down = this.#watches.find((watch) => watch.down)
-      if (down !== undefined) change = { state: 'lost', endpoint: this.endpoint, cause: down.cause ?? 'closed' }
+      if (down !== undefined) change = { state: 'lost', endpoint: this.endpoint, cause: down.cause ?? 'closed', detail: down.describeCause() }
     } else if (this.up) {
       change = { state: 'restored', endpoint: this.endpoint }
     }

@@ -1,35 +1,26 @@
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis'
-import { InvalidOptionError } from '@tiercache/core/adapter'
+import { isWrongDatabase } from './connection-errors.js'
+import { CONNECTION_DEFAULTS, optionsFor, urlTargetOf, type UrlTarget } from './connection-options.js'
+import { isClientLike, type ClusterSeed, type RedisInput, type RedisUrlWithOptions } from './redis-input.js'
 
-/** A Redis Cluster seed node: a `redis://` / `rediss://` URL or a host and port. */
-export type ClusterSeed = string | { host: string; port: number }
+export { assertRedisInput } from './redis-input.js'
+export type { ClusterSeed, RedisClientLike, RedisConnectionOptions, RedisInput, RedisUrlWithOptions } from './redis-input.js'
 
 /**
- * Where to reach Redis: a `redis://` / `rediss://` URL, an ioredis client the
- * caller owns (`Redis`, or `Cluster` for Redis Cluster), or a list of Redis
- * Cluster seed nodes (one shared `Cluster` per list within the process).
+ * A command connection: one server (standalone, Sentinel) or a whole Redis
+ * Cluster. Typed with the ioredis this package is built against; a client
+ * the user passes (ioredis 5.3+ or 6, by shape) is used as one: every member
+ * called on it exists with the same behaviour in both majors.
  */
-export type RedisInput = string | Redis | Cluster | readonly ClusterSeed[]
-
-/** A command connection: one server (standalone, Sentinel) or a whole Redis Cluster. */
 export type RedisClient = Redis | Cluster
 
 export function isCluster(client: RedisClient): client is Cluster {
   return (client as { isCluster?: boolean }).isCluster === true
 }
 
-/**
- * Options for every connection tiercache opens itself. Commands never wait
- * forever: one retry across a reconnect, then the caller's timeout decides.
- * No ioredis auto-pipelining: reads and writes are already batched per tick
- * into one script call each (read-batcher.ts, write-batcher.ts), and
- * auto-pipelining would only add a `setImmediate` and a Pipeline per call.
- */
-const CONNECTION_DEFAULTS: RedisOptions = {
-  maxRetriesPerRequest: 1,
-  enableAutoPipelining: false,
-  connectTimeout: 2_000,
-  retryStrategy: (attempt: number) => Math.min(50 * attempt, 1_000),
+/** A URL, alone or with options: a connection tiercache opens (and shares) itself. */
+export function isUrlInput(input: RedisInput): input is string | RedisUrlWithOptions {
+  return typeof input === 'string' || (!Array.isArray(input) && !isClientLike(input))
 }
 
 export interface ConnectionLease {
@@ -44,50 +35,21 @@ interface Shared {
 }
 
 /**
- * Command connections opened from a URL are shared per URL within the
- * process, so every cache and the bus of a service use one connection (plus
- * the bus's subscriber) however many caches it declares.
+ * Command connections opened from a URL are shared per URL and options
+ * within the process, so every cache and the bus of a service use one
+ * connection (plus the bus's subscriber) however many caches it declares.
  */
 const sharedByUrl = new Map<string, Shared>()
 
-export function assertRedisInput(input: unknown, owner: string): asserts input is RedisInput {
-  if (Array.isArray(input)) {
-    if (input.length === 0) throw new InvalidOptionError(`${owner}: redis: the list of Cluster seed nodes is empty`)
-    for (const seed of input as unknown[]) {
-      const valid =
-        (typeof seed === 'string' && /^rediss?:\/\//.test(seed)) ||
-        (seed !== null &&
-          typeof seed === 'object' &&
-          typeof (seed as { host?: unknown }).host === 'string' &&
-          Number.isInteger((seed as { port?: unknown }).port))
-      if (!valid) {
-        throw new InvalidOptionError(`${owner}: redis: a Cluster seed node must be a redis:// or rediss:// URL or { host, port }, got ${JSON.stringify(seed)}`)
-      }
-    }
-    return
-  }
-  if (typeof input === 'string') {
-    if (!/^rediss?:\/\//.test(input)) {
-      throw new InvalidOptionError(`${owner}: redis must be a redis:// or rediss:// URL or an ioredis client, got "${input}"`)
-    }
-    return
-  }
-  if (input instanceof Redis || input instanceof Cluster) return
-  const candidate = input as { sendCommand?: unknown; duplicate?: unknown } | null
-  if (candidate !== null && typeof candidate === 'object' && typeof candidate.sendCommand === 'function' && typeof candidate.duplicate === 'function') {
-    return // an ioredis client from another copy of the package
-  }
-  throw new InvalidOptionError(`${owner}: redis must be a redis:// or rediss:// URL or an ioredis client`)
-}
-
-/** A command connection for `input`: shared per URL (or seed list), or the caller's own client (never closed by us). */
-export function acquireCommandConnection(input: RedisInput, connectionName: string): ConnectionLease {
-  if (typeof input !== 'string' && !Array.isArray(input)) return { client: input as RedisClient, release: async () => {} }
+/** A command connection for `input`: shared per URL and options (or seed list), or the caller's own client (never closed by us). */
+export function acquireCommandConnection(input: RedisInput): ConnectionLease {
+  if (!Array.isArray(input) && !isUrlInput(input)) return { client: input as unknown as RedisClient, release: async () => {} }
+  const target = Array.isArray(input) ? undefined : urlTargetOf(input as string | RedisUrlWithOptions)
   const seeds = input as readonly ClusterSeed[]
-  const sharingKey = typeof input === 'string' ? input : `cluster:${JSON.stringify(seeds)}`
+  const sharingKey = target?.sharingKey ?? `cluster:${JSON.stringify(seeds)}`
   let shared = sharedByUrl.get(sharingKey)
   if (shared === undefined) {
-    shared = { client: typeof input === 'string' ? openConnection(input, connectionName) : openCluster(seeds, connectionName), leases: 0 }
+    shared = { client: target !== undefined ? openConnection(target, 'command') : openCluster(seeds, 'tiercache'), leases: 0 }
     sharedByUrl.set(sharingKey, shared)
   }
   shared.leases++
@@ -105,25 +67,31 @@ export function acquireCommandConnection(input: RedisInput, connectionName: stri
   }
 }
 
-/** A dedicated connection (a subscriber cannot share a command connection). Always ours to close. Not for Cluster: see openNodeConnection. */
-export function openDedicatedConnection(input: string | Redis, connectionName: string, overrides: RedisOptions = {}): Redis {
-  if (typeof input === 'string') return openConnection(input, connectionName, overrides)
+/** A bus's subscriber connection (it cannot share a command connection). Always ours to close. Not for Cluster: see openNodeConnection. */
+export function openSubscriberConnection(input: string | RedisUrlWithOptions | Redis, overrides: RedisOptions = {}): Redis {
+  if (isUrlInput(input)) return openConnection(urlTargetOf(input), 'subscriber', overrides)
   // Behind Sentinel, a failover demotes the primary without closing its pub/sub
   // connections: a subscriber left there would still answer probes while
   // missing what the new primary publishes until the replica has resynced.
   // The failover detector (sentinels' +switch-master) moves it to the new
   // primary, and that reconnect is a gap: every L1 on the bus is emptied.
   const sentinel = (input.options.sentinels?.length ?? 0) > 0 ? { failoverDetector: true } : {}
-  const duplicate = input.duplicate({ ...CONNECTION_DEFAULTS, ...sentinel, ...overrides, connectionName })
+  const duplicate = input.duplicate({ ...CONNECTION_DEFAULTS, ...sentinel, ...overrides, connectionName: 'tiercache:bus' })
   duplicate.on('error', () => {})
   return duplicate
 }
 
-function openConnection(url: string, connectionName: string, overrides: RedisOptions = {}): Redis {
-  const client = new Redis(url, { ...CONNECTION_DEFAULTS, ...overrides, connectionName })
+function openConnection(target: UrlTarget, role: 'command' | 'subscriber', overrides: RedisOptions = {}): Redis {
+  const client = new Redis(target.url, optionsFor(target, role, overrides))
   // Connection errors surface through the commands that fail and through
   // status(); without a listener ioredis would print every reconnect attempt.
-  client.on('error', () => {})
+  // A database that does not exist: ioredis reports the failed SELECT, then
+  // goes on in database 0 and sends what was queued there. Closed at once
+  // instead, for good (the watch keeps the error as the cause), so nothing
+  // of this cache is read from or written to another database.
+  client.on('error', (error: unknown) => {
+    if (isWrongDatabase(error)) client.disconnect()
+  })
   return client
 }
 

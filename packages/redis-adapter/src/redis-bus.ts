@@ -1,14 +1,21 @@
 import type { Cluster, Redis } from 'ioredis'
-import { clock, errorMessageOf, type BusMember, type BusMembership, type BusStatus, type ConnectionChange } from '@tiercache/core/adapter'
-import { acquireCommandConnection, closeConnection, openDedicatedConnection, type ClusterSeed, type ConnectionLease } from './connections.js'
+import { clock, errorMessageOf, type BusMember, type BusMembership, type ConnectionChange } from '@tiercache/core/adapter'
+import {
+  acquireCommandConnection,
+  closeConnection,
+  openSubscriberConnection,
+  type ClusterSeed,
+  type ConnectionLease,
+  type RedisUrlWithOptions,
+} from './connections.js'
 import { keyOfLayout } from './keyspace.js'
-import { BusCore, MAX_OUTSTANDING_PROBES, type RedisBus } from './bus-common.js'
+import { BusCore, MAX_OUTSTANDING_PROBES, type RedisBus, type RedisBusStatus } from './bus-common.js'
 import { resolveBusOptions, type RedisBusOptions, type ResolvedBusOptions } from './bus-options.js'
 import { ConnectionGroup, watchConnection, type WatchLease } from './connection-state.js'
 import { DatasetIdentity, datasetIdentityKey } from './dataset-identity.js'
 import { ClusterShardedBus } from './cluster-bus.js'
 
-export type { RedisBus } from './bus-common.js'
+export type { RedisBus, RedisBusStatus } from './bus-common.js'
 export type { RedisBusOptions } from './bus-options.js'
 
 /** Where Redis sends the key-space invalidations of CLIENT TRACKING (RESP2, redirected). */
@@ -24,12 +31,12 @@ const EXTERNAL_ORIGIN = 'redis:tracking'
  */
 export function redisBus(options: RedisBusOptions): RedisBus {
   const config = resolveBusOptions(options)
-  if (config.cluster) return new ClusterShardedBus({ ...config, input: config.input as Cluster | readonly ClusterSeed[] })
-  return new RedisPubSubBus({ ...config, input: config.input as string | Redis })
+  if (config.cluster) return new ClusterShardedBus({ ...config, input: config.input as unknown as Cluster | readonly ClusterSeed[] })
+  return new RedisPubSubBus({ ...config, input: config.input as string | RedisUrlWithOptions | Redis })
 }
 
 interface BusConfig extends ResolvedBusOptions {
-  input: string | Redis
+  input: string | RedisUrlWithOptions | Redis
 }
 
 class RedisPubSubBus implements RedisBus {
@@ -58,7 +65,7 @@ class RedisPubSubBus implements RedisBus {
 
   constructor(config: BusConfig) {
     this.#config = config
-    this.#publisher = acquireCommandConnection(config.input, 'tiercache')
+    this.#publisher = acquireCommandConnection(config.input)
     const publisher = this.#publisher.client
     if (config.trackExternalWrites) this.#identity = new DatasetIdentity(publisher as Redis, datasetIdentityKey(config.prefix))
     // No automatic resubscribe: #onReady subscribes itself, before its probe
@@ -68,11 +75,7 @@ class RedisPubSubBus implements RedisBus {
     // before the reply (seen in a Sentinel failover). Tracking redirected to a
     // subscriber arrives as pub/sub messages under RESP2; ioredis's default
     // RESP3 would deliver them as push frames it drops.
-    this.#subscriber = openDedicatedConnection(
-      config.input,
-      'tiercache:bus',
-      config.trackExternalWrites ? { protocol: 2, autoResubscribe: false } : { autoResubscribe: false },
-    )
+    this.#subscriber = openSubscriberConnection(config.input, config.trackExternalWrites ? { protocol: 2, autoResubscribe: false } : { autoResubscribe: false })
     this.#watches = [watchConnection(publisher), watchConnection(this.#subscriber)]
     const published = this.#watches[0]!.watch
     this.#connections = new ConnectionGroup(this.#watches.map(({ watch }) => watch))
@@ -297,9 +300,9 @@ class RedisPubSubBus implements RedisBus {
     return false
   }
 
-  status(): BusStatus {
+  status(): RedisBusStatus {
     return {
-      ...this.#core.status(this.#subscriber.status === 'ready' && this.#publisher.client.status === 'ready'),
+      ...this.#core.status(this.#connections.up),
       ...(this.#config.trackExternalWrites ? { externalWrites: this.#externalWrites() } : {}),
     }
   }

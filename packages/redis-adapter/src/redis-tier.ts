@@ -1,7 +1,6 @@
 import {
   TierError,
   clock,
-  errorMessageOf,
   type AtomicPublish,
   type BoundSharedTier,
   type ConnectionChange,
@@ -87,10 +86,7 @@ class BoundRedisTier implements BoundSharedTier {
     this.#serverClock = serverClockOf(connection.client)
     this.#layout = isCluster(connection.client) ? clusterLayout(config.prefix, this.#cache) : standaloneLayout(config.prefix, this.#cache)
     const timeoutMs = config.timeoutMs
-    this.#deadlines = new Deadlines(
-      timeoutMs,
-      (operation, key) => new TierError(`${operation} timed out after ${timeoutMs} ms`, { cache: this.#cache, key, tier: 'redis' }),
-    )
+    this.#deadlines = new Deadlines(timeoutMs, (operation, key) => connection.timedOut(operation, key, timeoutMs))
     this.#maxValueBytes = config.maxValueBytes
     this.#serializer = config.serializer
     this.#waitForReplicas = config.waitForReplicas
@@ -414,7 +410,8 @@ class BoundRedisTier implements BoundSharedTier {
 
   /** Runs one Redis call with a bounded wait, and types its failure. */
   async #call<T>(operation: string, key: string | undefined, run: (redis: ScriptedRedis) => Promise<T>): Promise<T> {
-    if (this.#connection === undefined) {
+    const connection = this.#connection
+    if (connection === undefined) {
       throw new TierError(`${operation} after the tier was closed`, { cache: this.#cache, key, tier: 'redis' })
     }
     const pending = run(this.#redis)
@@ -425,7 +422,7 @@ class BoundRedisTier implements BoundSharedTier {
         pending.catch(() => {}) // the command may still fail later; nobody is waiting for it
         throw error
       }
-      throw new TierError(`${operation} failed: ${errorMessageOf(error)}`, { cache: this.#cache, key, tier: 'redis', cause: error })
+      throw connection.failed(operation, key, error)
     }
   }
 }

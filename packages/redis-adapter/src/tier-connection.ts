@@ -5,7 +5,8 @@
  * of together on close, the watch before the connection, so closing is not
  * reported as a loss.
  */
-import { CacheClosedError, NotReadyError, TierError, parseDuration, type ConnectionChange } from '@tiercache/core/adapter'
+import { CacheClosedError, NotReadyError, TierError, TierUnavailableError, errorMessageOf, parseDuration, type ConnectionChange } from '@tiercache/core/adapter'
+import { causeOf, explainConnectionError, isUnsentBecauseDisconnected, isWrongDatabase } from './connection-errors.js'
 import { acquireCommandConnection, type ConnectionLease, type RedisClient, type RedisInput } from './connections.js'
 import { ReadyWaits, watchConnection, type ConnectionWatch, type WatchLease } from './connection-state.js'
 
@@ -20,7 +21,7 @@ export class TierConnection {
 
   constructor(input: RedisInput, cache: string) {
     this.#cache = cache
-    this.#lease = acquireCommandConnection(input, 'tiercache')
+    this.#lease = acquireCommandConnection(input)
     this.client = this.#lease.client
     this.#watchLease = watchConnection(this.client)
     this.watch = this.#watchLease.watch
@@ -41,6 +42,38 @@ export class TierConnection {
     const watch = this.watch
     if (!watch.available())
       throw new TierError(`${operation}: redis at ${watch.endpoint} is down (${watch.describeCause()})`, { cache: this.#cache, tier: 'redis' })
+  }
+
+  /**
+   * A failed call as a typed error. One that failed because the connection
+   * did (refused, host not found, auth, TLS, timeout, wrong database) names
+   * host:port, the real cause and what to do, instead of ioredis's "Reached
+   * the max retries per request limit"; it is a TierUnavailableError when
+   * the command was never sent.
+   */
+  failed(operation: string, key: string | undefined, error: unknown): TierError {
+    const context = { cache: this.#cache, key, tier: 'redis', cause: error }
+    const watch = this.watch
+    const cause = causeOf(error)
+    const connectionFailed =
+      cause === 'refused' || cause === 'auth' || cause === 'tls' || cause === 'timeout' || /^getaddrinfo /.test(cause) || isWrongDatabase(error)
+    if (isUnsentBecauseDisconnected(error) || connectionFailed) {
+      const why = watch.cause !== undefined ? watch.describeCause() : explainConnectionError(error)
+      return new TierUnavailableError(`${operation} failed: no connection to redis at ${watch.endpoint}: ${why}`, context)
+    }
+    if (cause === 'closed') {
+      // Closed because of a failure the watch saw (a database that does not exist): that is the cause to name.
+      const why = watch.cause !== undefined && watch.cause !== 'closed' ? watch.describeCause() : explainConnectionError(error)
+      return new TierError(`${operation} failed: redis at ${watch.endpoint}: ${why}`, context)
+    }
+    return new TierError(`${operation} failed: ${errorMessageOf(error)}`, context)
+  }
+
+  /** A call that outlived the tier's timeout; while the connection is not up, the error says why it is not. */
+  timedOut(operation: string, key: string | undefined, timeoutMs: number): TierError {
+    const watch = this.watch
+    const why = watch.up ? '' : `: redis at ${watch.endpoint} is not connected (${watch.describeCause()})`
+    return new TierError(`${operation} timed out after ${timeoutMs} ms${why}`, { cache: this.#cache, key, tier: 'redis' })
   }
 
   /** See redisTier's `ready`. */

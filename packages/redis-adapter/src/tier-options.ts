@@ -10,10 +10,22 @@ import type { ReplicaWait } from './write-batcher.js'
 
 export interface RedisTierOptions {
   /**
-   * A `redis://` / `rediss://` URL (connections shared per URL in the
-   * process), an ioredis client you own (`Redis`, or `Cluster`), or a list
-   * of Redis Cluster seed nodes. On Cluster, keys are hash-tagged into 64
-   * groups (see keyspace.ts): every script stays in one slot.
+   * Where Redis is:
+   * - a `redis://` / `rediss://` URL;
+   * - `{ url, options }`: a URL and ioredis options next to it (username,
+   *   password, `tls` with a private CA, `db`, `connectTimeout`, …; see
+   *   RedisConnectionOptions for what is accepted and what is refused);
+   * - an ioredis client you own (`Redis`, or `Cluster`; ioredis 5.3+ or 6,
+   *   matched by shape), never closed by tiercache;
+   * - a list of Redis Cluster seed nodes.
+   *
+   * Connections tiercache opens are shared in the process by every tier and
+   * bus given the same URL and equal options (functions such as
+   * `retryStrategy` compare by identity: pass the same options object to the
+   * tiers and the bus), so a write and its invalidation go out in one
+   * script. Different options get their own connection. On Cluster, keys
+   * are hash-tagged into 64 groups (see keyspace.ts): every script stays in
+   * one slot. A shape not listed here throws InvalidOptionError.
    */
   redis: RedisInput
   /**
