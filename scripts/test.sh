@@ -34,6 +34,12 @@ echo "==> lint and format check (Biome; fix with: pnpm exec biome check --write 
 pnpm_cmd exec biome ci .
 echo "==> dependency rules (no import cycles; the core's cache/ layers import one way)"
 node scripts/check-imports.mjs
+echo "==> links in README.md and docs/ (every relative link and #anchor resolves; no network)"
+node scripts/check-links.mjs
+# typedoc.json: every published package's public entry points; any warning
+# (a broken {@link}, a referenced type left out of the reference) fails.
+echo "==> API reference (TypeDoc into build/api: no warnings, no broken links)"
+pnpm_cmd exec typedoc --logLevel Warn
 echo "==> running tests"
 report=$(mktemp)
 status=0
