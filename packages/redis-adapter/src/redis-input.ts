@@ -46,7 +46,7 @@ export interface RedisClientLike {
  * anything else: `maxRetriesPerRequest` (0 or 1), `enableAutoPipelining`
  * (false), `keyPrefix`, `stringNumbers`, `replyMapping` (`'legacy'` only).
  */
-export interface RedisConnectionOptions {
+export interface RedisConnectionOptions extends Partial<Record<PassThroughRedisOption, unknown>> {
   /** ACL user (Redis 6+). Or in the URL: `redis://user:password@host:port`. Default: the `default` user. */
   username?: string
   /** Password (of `username`, or of the `default` user). Or in the URL. Default: none. */
@@ -77,9 +77,11 @@ export interface RedisConnectionOptions {
   lazyConnect?: boolean
   /** Queue commands while connecting; false fails them at once instead. Default true. */
   enableOfflineQueue?: boolean
-  /** IP family for DNS lookups (4, 6, or 0 for both). Default 4 in ioredis 5, 0 in ioredis 6. */
+  /** IP family for DNS lookups (4, 6, or 0 for both). Default: ioredis's (4 in ioredis 5.3, 0 in later 5.x and in 6). */
   family?: number
+  /** TCP keep-alive initial delay, ms (0: off), so a dead peer behind a silent network is noticed. Default: ioredis's (0 in 5.x, 30 s in 6). */
   keepAlive?: number
+  /** TCP_NODELAY: small commands go out at once instead of waiting for Nagle's algorithm. Default true. */
   noDelay?: boolean
   /**
    * Tried once more across a reconnect, then the command fails: a command
@@ -103,9 +105,13 @@ export interface RedisConnectionOptions {
   sentinels?: Array<{ host?: string; port?: number }>
   /** Sentinel: the primary's name. Default `'mymaster'`. */
   name?: string
+  /** Sentinel: the ACL user to authenticate to the sentinels with (not the primary). Default: none. */
   sentinelUsername?: string
+  /** Sentinel: the sentinels' password (not the primary's). Default: none. */
   sentinelPassword?: string
+  /** Sentinel: TLS options for the connections to the sentinels. Default: none (plain TCP). */
   sentinelTLS?: TlsConnectionOptions
+  /** Sentinel: use `tls` for the primary found through the sentinels too. Default false. */
   enableTLSForSentinelMode?: boolean
   /** Refused: the URL says where to connect. */
   host?: string
@@ -113,36 +119,43 @@ export interface RedisConnectionOptions {
   port?: number
   /** Refused: the URL says where to connect. */
   path?: string
-  // Every other ioredis option (5.x and 6.x) passes through as given.
-  autoResendUnfulfilledCommands?: unknown
-  autoResubscribe?: unknown
-  autoPipeliningIgnoredCommands?: unknown
-  blockingTimeout?: unknown
-  blockingTimeoutGrace?: unknown
-  clientInfoTag?: unknown
-  Connector?: unknown
-  disableClientInfo?: unknown
-  disconnectTimeout?: unknown
-  enableReadyCheck?: unknown
-  failoverDetector?: unknown
-  localAddress?: unknown
-  localPort?: unknown
-  lookup?: unknown
-  maxLoadingRetryTime?: unknown
-  natMap?: unknown
-  offlineQueue?: unknown
-  preferredSlaves?: unknown
-  readOnly?: unknown
-  role?: unknown
-  scripts?: unknown
-  sentinelCommandTimeout?: unknown
-  sentinelMaxConnections?: unknown
-  sentinelReconnectStrategy?: unknown
-  sentinelRetryStrategy?: unknown
-  showFriendlyErrorStack?: unknown
-  socketTimeout?: unknown
-  updateSentinels?: unknown
 }
+
+/**
+ * ioredis options (of 5.x and 6.x) that tiercache neither uses nor
+ * restricts: passed to ioredis as given, with ioredis's defaults and
+ * meaning (see ioredis's RedisOptions). Typed `unknown` so that options of
+ * either major type-check; listed so that a misspelt name does not.
+ */
+export type PassThroughRedisOption =
+  | 'autoResendUnfulfilledCommands'
+  | 'autoResubscribe'
+  | 'autoPipeliningIgnoredCommands'
+  | 'blockingTimeout'
+  | 'blockingTimeoutGrace'
+  | 'clientInfoTag'
+  | 'Connector'
+  | 'disableClientInfo'
+  | 'disconnectTimeout'
+  | 'enableReadyCheck'
+  | 'failoverDetector'
+  | 'localAddress'
+  | 'localPort'
+  | 'lookup'
+  | 'maxLoadingRetryTime'
+  | 'natMap'
+  | 'offlineQueue'
+  | 'preferredSlaves'
+  | 'readOnly'
+  | 'role'
+  | 'scripts'
+  | 'sentinelCommandTimeout'
+  | 'sentinelMaxConnections'
+  | 'sentinelReconnectStrategy'
+  | 'sentinelRetryStrategy'
+  | 'showFriendlyErrorStack'
+  | 'socketTimeout'
+  | 'updateSentinels'
 
 /** A URL with ioredis options next to it; see RedisConnectionOptions. */
 export interface RedisUrlWithOptions {
