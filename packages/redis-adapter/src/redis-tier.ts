@@ -334,6 +334,16 @@ class BoundRedisTier implements BoundSharedTier {
     return this.#connection !== undefined && this.#watch.available()
   }
 
+  /**
+   * Why `available()` is false, for the error core throws when it skips a
+   * call: host:port, the cause and what to do; undefined while available.
+   * (Not in core's BoundSharedTier contract yet: core may ask for it.)
+   */
+  unavailableReason(): string | undefined {
+    if (this.available()) return undefined
+    return this.#connection === undefined ? 'the tier was closed' : `redis at ${this.#watch.endpoint}: ${this.#watch.describeCause()}`
+  }
+
   /** One PING (on Cluster, to one node), bounded by the tier timeout: the circuit breaker's background probe. Fails at once, unsent, while known down. */
   async probe(): Promise<void> {
     this.#connection?.assertAvailable('probe')

@@ -177,6 +177,9 @@ describe.each(WRONG_URLS)('a wrong URL: $name', (wrong) => {
     expect(change).toMatchObject({ state: 'lost', endpoint })
     expect(change.cause).toMatch(wrong.cause)
     expect(change.detail).toMatch(wrong.explanation)
+    // What core can put in the error of a call it skips while the tier is known down.
+    expect(watched.available!()).toBe(false)
+    expect((watched as unknown as { unavailableReason(): string }).unavailableReason()).toMatch(wrong.explanation)
     expect(lines.map((line) => line.message).join('\n')).not.toContain('max retries')
   })
 })
