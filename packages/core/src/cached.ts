@@ -1,9 +1,18 @@
 import type { Duration } from './duration.js'
 import type { Cache } from './cache/cache.js'
 
+/** The options of the {@link cached} decorator. */
 export interface CachedOptions<A extends unknown[]> {
+  /**
+   * Builds the cache key from the method's arguments. Required. Every
+   * argument that changes the result must be in the key.
+   *
+   * Prevents: two calls with different arguments sharing one cached result.
+   */
   key: (...args: A) => string
+  /** How long a result is fresh. @defaultValue the cache's `ttl` */
   ttl?: Duration
+  /** Tags to store each result under, or a function of the arguments returning them. @defaultValue none */
   tags?: readonly string[] | ((...args: A) => readonly string[])
 }
 

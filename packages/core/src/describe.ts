@@ -1,14 +1,19 @@
 /** How a cache's data becomes invalid, declared like an API contract. */
+/**
+ * A cache's invalidation plan (`createCache({ invalidation })`): how its data
+ * becomes invalid, declared where the cache is defined and shown by
+ * `describe()`. Documentation only: nothing here invalidates by itself.
+ */
 export interface InvalidationPlan {
-  /** Domain events that invalidate it (documentation; wire them with `invalidateOn`). */
+  /** Domain events that invalidate it (documentation; wire them with `invalidateOn`). @defaultValue none */
   on?: readonly string[]
-  /** Tags its values are written under. */
+  /** Tags its values are written under. @defaultValue none */
   tags?: readonly string[]
-  /** Namespaces (or key-template scopes) it invalidates by. */
+  /** Namespaces (or key-template scopes) it invalidates by. @defaultValue none */
   namespaces?: readonly string[]
-  /** True when the TTL alone bounds staleness, deliberately (no explicit invalidation). */
+  /** True when the TTL alone bounds staleness, deliberately (no explicit invalidation). @defaultValue false */
   ttlOnly?: boolean
-  /** Anything a reader of the plan should know. */
+  /** Anything a reader of the plan should know. @defaultValue none */
   notes?: string
 }
 

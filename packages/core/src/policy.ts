@@ -25,46 +25,135 @@ export interface ReadPolicy {
   readonly refreshAhead: number | undefined
 }
 
-/** The read-path options, as `createCache` and `getOrSet` accept them. */
+/**
+ * The read-path options: on `createCache` (the cache's defaults) and on each
+ * `getOrSet` / `getOrSetMany` / `wrap` call (for that call). Durations are
+ * milliseconds or strings such as `'250ms'`, `'5m'`, `'1h30m'`.
+ */
 export interface ReadPolicyOptions {
-  /** How long a value is fresh. Cache default `'1m'`. */
+  /**
+   * How long a value is fresh: served from L1 or L2 without calling the
+   * factory. Up to 3650 days.
+   *
+   * Prevents: the factory (your database) running on every read.
+   *
+   * @defaultValue `'1m'`
+   */
   ttl?: Duration
   /**
-   * How long a cached miss (factory returned `null` or `undefined`) is kept.
-   * Default: the smaller of `ttl` and `'30s'`, so a row created after a miss
-   * shows up soon even without an invalidation.
+   * How long a cached miss (the factory returned `null` or `undefined`) is
+   * kept: lookups of rows that do not exist are cached too.
+   *
+   * Prevents: a flood of lookups for missing rows reaching the database on
+   * every call, while keeping a row created after a miss from staying
+   * invisible for a whole `ttl` when nothing invalidates it.
+   *
+   * @defaultValue the smaller of `ttl` and `'30s'`
    */
   negativeTtl?: Duration
-  /** Keeps an entry usable this long past its TTL, for stale-while-revalidate and fail-safe. Default 0 (off). */
+  /**
+   * Keeps an entry usable this long past its TTL (Redis keeps it that much
+   * longer): within grace a read answers with the stale value and refreshes
+   * it (stale-while-revalidate, see `refreshStale`), and a failing factory is
+   * answered with it (fail-safe). Never past the coherence bound: a stale
+   * value is served only while rule 7 allows.
+   *
+   * Prevents: callers waiting for a slow factory when a value just expired,
+   * and an error page when the database is down but a recent value exists.
+   *
+   * @defaultValue 0 (off)
+   */
   grace?: Duration
-  /** Spreads each TTL by ± this fraction (0.1: ±10 %), so a warmed set does not expire at once. Default 0. */
+  /**
+   * Spreads each TTL by ± this fraction (0.1: ±10 %), from 0 up to (not
+   * including) 1.
+   *
+   * Prevents: a set of keys written together (a warm-up, a deploy) expiring
+   * together and sending their misses to the database at once.
+   *
+   * @defaultValue 0
+   */
   jitter?: number
-  /** With a stale value at hand, a factory slower than this is answered with the stale value and finishes behind. */
+  /**
+   * With a stale value at hand (within grace), a factory slower than this is
+   * answered with the stale value and finishes behind, updating the cache.
+   * Must be shorter than `hardTimeout`.
+   *
+   * Prevents: a slow database making callers wait when a slightly old value
+   * would do.
+   *
+   * @defaultValue none
+   */
   softTimeout?: Duration
-  /** A factory slower than this is abandoned: FactoryTimeoutError, or the stale value (fail-safe). */
+  /**
+   * A factory slower than this is abandoned: the caller gets
+   * `FactoryTimeoutError`, or the stale value (fail-safe) if one is within
+   * grace; `ctx.signal` aborts.
+   *
+   * Prevents: a hung database call holding requests (and the key's load)
+   * forever.
+   *
+   * @defaultValue none
+   */
   hardTimeout?: Duration
-  /** After a fail-safe answer, serve the stale value this long before calling the factory again. Default `'5s'`. */
+  /**
+   * After a factory failure answered with a stale value (fail-safe), serve
+   * that value this long before calling the factory again.
+   *
+   * Prevents: a failing database being retried by every read while it is
+   * down.
+   *
+   * @defaultValue `'5s'`
+   */
   failSafeBackoff?: Duration
-  /** How long a miss waits for another process that holds the key's lease before running its own factory. Default `'5s'`. */
+  /**
+   * How long a miss waits for another process that holds the key's lease
+   * (polling L2 every 5 ms, doubling to 50 ms) before running its own
+   * factory; also the lease's lifetime.
+   *
+   * Prevents: a stampede across processes (every instance running the same
+   * factory for one expired key), without letting a crashed lease holder
+   * block the key for longer than this.
+   *
+   * @defaultValue `'5s'`
+   */
   lockTimeout?: Duration
-  /** Within grace: `'background'` (default) answers stale at once and refreshes once behind; `'wait'` waits for the refresh. */
+  /**
+   * Within grace: `'background'` answers with the stale value at once and
+   * refreshes once behind; `'wait'` waits for the refresh (the stale value
+   * still answers if the factory fails).
+   *
+   * Prevents (`'background'`): a caller paying the factory's latency for a
+   * key that has a usable value.
+   *
+   * @defaultValue `'background'`
+   */
   refreshStale?: 'background' | 'wait'
   /**
    * L1 keeps a value at most this long, counted from its fill, and never
    * past its L2 TTL; then the next read goes to L2 (grace applies after the
-   * L2 TTL, as without it). Bounds how long one instance's memory holds a
-   * value it never hears about (a value nobody invalidates, e.g. `ttlOnly`
-   * data in a long TTL). On an L1-only cache it is simply `min(ttl, l1Ttl)`.
-   * Default: none (L1 keeps what L2 keeps).
+   * L2 TTL, as without it). On an L1-only cache it is simply
+   * `min(ttl, l1Ttl)`.
+   *
+   * Prevents: one instance's memory holding a value it never hears about (a
+   * value nobody invalidates, e.g. `ttlOnly` data in a long TTL) for the
+   * whole TTL, while L2 has a newer one.
+   *
+   * @defaultValue none: L1 keeps what L2 keeps
    */
   l1Ttl?: Duration
   /**
-   * A fraction of the TTL, e.g. `0.8`: a hit past that point of a value's
-   * life returns it at once and starts one background refresh — one across
-   * every instance (under the key's lease) — so a hot key never goes cold
-   * and no request waits for its factory after warm-up. A failed refresh
-   * keeps the current value until its TTL (grace and fail-safe as usual).
-   * Default: none.
+   * A fraction of the TTL, between 0 and 1 (e.g. `0.8`): a hit past that
+   * point of a value's life returns it at once and starts one background
+   * refresh — one across every instance (under the key's lease) — so a hot
+   * key never goes cold and no request waits for its factory after warm-up.
+   * A failed refresh keeps the current value until its TTL (grace and
+   * fail-safe as usual) and is reported to `onError`.
+   *
+   * Prevents: the latency spike (and the burst of database calls) each time
+   * a hot key expires.
+   *
+   * @defaultValue none
    */
   refreshAhead?: number
 }

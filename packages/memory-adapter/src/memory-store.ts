@@ -13,8 +13,17 @@ import {
   type TierScope,
 } from '@tiercache/core/adapter'
 
+/** The options of {@link memoryStore}. */
 export interface MemoryStoreOptions {
-  /** Most entries held across all caches using the store. Default 100 000. */
+  /**
+   * Most entries held across all caches using the store; the least recently
+   * used is evicted beyond it (a miss, as an eviction in Redis would be).
+   *
+   * Prevents: a long-running test or single-node app growing the store
+   * without bound.
+   *
+   * @defaultValue 100 000
+   */
   maxEntries?: number
 }
 
@@ -51,6 +60,8 @@ interface Store {
   tokens: number
 }
 
+const KNOWN_OPTIONS = new Set(['maxEntries'])
+
 /**
  * An in-process stand-in for a shared tier (L2): every cache given the same
  * `memoryStore()` object sees the same entries, as instances sharing one
@@ -60,8 +71,6 @@ interface Store {
  * undefined round-trip as they do through the Redis tier, and a function or
  * symbol is rejected as it would be there.
  */
-const KNOWN_OPTIONS = new Set(['maxEntries'])
-
 export function memoryStore(options: MemoryStoreOptions = {}): SharedTier {
   assertKnownOptions(options as unknown, KNOWN_OPTIONS, 'memoryStore')
   const maxEntries = options.maxEntries ?? 100_000

@@ -1,28 +1,47 @@
 import { LRUCache } from 'lru-cache'
 import { InvalidOptionError, assertKnownOptions, clock, type BoundLocalTier, type LocalTier, type TierEntry, type TierScope } from '@tiercache/core/adapter'
 
+/** The options of {@link memoryTier}: the bounds of one cache's L1. */
 export interface MemoryTierOptions {
   /**
-   * Most entries held; the least recently used is evicted beyond it.
-   * Default 10 000. Size it to the hot set: an L1 that holds everything only
-   * delays garbage collection.
+   * Most entries held; the least recently used is evicted beyond it. Size it
+   * to the hot set: an L1 that holds everything only delays garbage
+   * collection (about 450 bytes per entry of a ~200-byte object, measured in
+   * docs/benchmarks.md). The advisor says `raise-l1-size` when evictions are
+   * at least half the misses.
+   *
+   * Prevents: an L1 that grows with the key space until the process runs out
+   * of memory.
+   *
+   * @defaultValue 10 000
    */
   maxEntries?: number
   /**
-   * Most bytes held, by `sizeOf` (default: an estimate, see estimateBytes);
-   * least recently used entries are evicted beyond it, and an entry larger
-   * than the whole budget is not kept in L1 at all (reads of it go to L2).
-   * Default: no byte bound, only `maxEntries`.
+   * Most bytes held, by `sizeOf` (default: an estimate, see
+   * {@link estimateBytes}); least recently used entries are evicted beyond
+   * it, and an entry larger than the whole budget is not kept in L1 at all
+   * (reads of it go to L2).
+   *
+   * Prevents: a few large values (a report, a big list) taking the memory
+   * `maxEntries` budgeted for thousands of small ones.
+   *
+   * @defaultValue none: no byte bound, only `maxEntries`
    */
   maxBytes?: number
   /**
    * An entry's size in bytes, for `maxBytes` (and, given alone, for the
-   * tier's byte count in `stats().l1Bytes`, with no byte bound). Default: a walk of the
-   * value that adds up its strings, numbers, buffers and containers with
-   * V8-like overheads — no serialization, no allocation; about the cost of
-   * one structured clone check. Pass your own for exact accounting (e.g.
+   * tier's byte count in `stats().l1Bytes`, with no byte bound). Pass your
+   * own for exact accounting (e.g.
    * `(value) => Buffer.byteLength(JSON.stringify(value))` if you accept a
    * serialization per set).
+   *
+   * Prevents: a byte budget counted so slowly that every set pays a
+   * serialization (the default estimate serializes nothing).
+   *
+   * @defaultValue {@link estimateBytes}: a walk of the value that adds up its
+   * strings, numbers, buffers and containers with V8-like overheads — no
+   * serialization, no allocation; about the cost of one structured clone
+   * check
    */
   sizeOf?: (value: unknown, key: string) => number
 }

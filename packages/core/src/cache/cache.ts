@@ -343,6 +343,13 @@ export class Cache<V = unknown> implements CacheCalls<V> {
    * the same key), places each key in its scope's namespace, and
    * `.invalidate({ companyId })` drops the whole scope. Values are written as
    * strings: `{ page: 1 }` and `{ page: '1' }` name the same key, on purpose.
+   *
+   * @param template The key, with `{name}` for each parameter.
+   * @param options `scope`: a template using only parameters of `template`
+   * (`InvalidArgumentError` otherwise); each key is placed in the namespace
+   * it names, so `.invalidate(scopeParams)` drops every key of that scope in
+   * O(1). Default: no scope (`.invalidate` then rejects with
+   * `InvalidArgumentError`).
    */
   key<T extends string, S extends string = never>(template: T, options: { scope?: S } = {}): KeyTemplate<T, S> {
     return keyTemplate<V, T, S>(this, template, options, this.#keyTemplates)
@@ -351,6 +358,12 @@ export class Cache<V = unknown> implements CacheCalls<V> {
   /**
    * Memoizes `fn` through `getOrSet` (single-flight, leases and all):
    * `cache.wrap(loadUser, { key: (id) => `user:${id}`, ttl: '5m', tags: (id) => [...] })`.
+   *
+   * @param options `key` builds the cache key from the arguments (required;
+   * every argument that changes the result must be in it); `tags` (a list,
+   * or a function of the arguments) stores each result under those tags
+   * (default none); any read-path option ({@link ReadPolicyOptions}) applies
+   * to every call (default: the cache's).
    */
   wrap<A extends unknown[]>(
     fn: (...args: A) => V | Promise<V>,
@@ -379,6 +392,10 @@ export class Cache<V = unknown> implements CacheCalls<V> {
    * or async iterable of them, or a function returning one. Resolves with the
    * number written; rejects on the first failure, after the writes under way
    * have settled.
+   *
+   * @param options `concurrency`: writes in flight at once (default 32).
+   * Bounds the burst a warm-up sends to Redis, so that it does not starve
+   * the requests served meanwhile.
    */
   async warm(source: WarmSource<V> | (() => WarmSource<V> | Promise<WarmSource<V>>), options: { concurrency?: number } = {}): Promise<number> {
     this.#local.assertOpen()
@@ -394,6 +411,11 @@ export class Cache<V = unknown> implements CacheCalls<V> {
    * ready by then: use it at startup, where a wrong URL should fail loudly.
    * Without a timeout it waits as long as it takes. The cache works before it
    * is ready (reads go to the factory), so calling this is optional.
+   *
+   * @param options `timeout`: how long to wait before rejecting with
+   * `NotReadyError` (default: no limit). Prevents a service that starts with
+   * a wrong Redis URL or password from running on its factories alone
+   * without anyone noticing.
    */
   async ready(options: { timeout?: Duration } = {}): Promise<void> {
     this.#local.assertOpen()

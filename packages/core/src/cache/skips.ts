@@ -7,10 +7,28 @@
  */
 import { InvalidOptionError, type ErrorContext } from '../errors.js'
 
+/** Per-call tier flags, on `get`, `getOrSet`, `getMany`, `has`, `set` and `delete`. */
 export interface TierSkipOptions {
-  /** This call neither reads nor stores L1 (this instance's memory). Default false. */
+  /**
+   * This call neither reads nor stores L1 (this instance's memory). A
+   * `getOrSet` with a flag neither joins a load in flight nor can be joined.
+   *
+   * Prevents: one read that must see L2's current value (an admin screen, a
+   * read right after an out-of-band change) being answered from memory.
+   *
+   * @defaultValue false
+   */
   skipL1?: boolean
-  /** This call neither reads nor stores L2 (Redis); invalidations still reach it. Default false. */
+  /**
+   * This call neither reads nor stores L2 (Redis); invalidations still reach
+   * it: a `set` that skips L2 still deletes the L2 copy and tells every
+   * instance, or they would read the old value back from L2.
+   *
+   * Prevents: a value that must stay on this instance (per-process state,
+   * or too large to share) being written to Redis.
+   *
+   * @defaultValue false
+   */
   skipL2?: boolean
 }
 
