@@ -1,8 +1,22 @@
+/** The bounds of one {@link TickBatcher} batch. */
 export interface TickBatcherOptions<Item> {
-  /** Most items in one batch. Default 512. */
+  /**
+   * Most items in one batch; a tick with more is flushed as several.
+   * Prevents one command (one Lua script, one MGET) so large it holds the
+   * server, and every other client, for its whole run.
+   *
+   * @defaultValue 512
+   */
   maxItems?: number
-  /** Most total weight in one batch (an item heavier than this goes alone). Default: unbounded. */
+  /**
+   * Most total weight (by `weigh`) in one batch; an item heavier than this
+   * goes alone. Prevents a batch of large values exceeding what one command
+   * should carry (the Redis tier bounds a write batch's payload with it).
+   *
+   * @defaultValue unbounded
+   */
   maxWeight?: number
+  /** An item's weight, for `maxWeight`. @defaultValue none: items weigh 0, and only `maxItems` bounds a batch */
   weigh?: (item: Item) => number
 }
 
