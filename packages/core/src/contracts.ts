@@ -228,6 +228,12 @@ export interface BoundSharedTier extends BoundTier {
    */
   available?(): boolean
   /**
+   * Why `available()` says false, as one sentence naming the endpoint, the
+   * cause and what to do: core puts it in the error of a call it skips, so a
+   * wrong URL reads as one, not as "connection is down". Omitted: no reason given.
+   */
+  unavailableReason?(): string | undefined
+  /**
    * One cheap round trip (e.g. PING) that proves the tier answers. The
    * circuit breaker's half-open probe runs it in the background, so no
    * user's request is ever the probe.
@@ -250,6 +256,8 @@ export interface ConnectionChange {
   readonly endpoint: string
   /** Why it was lost: `refused`, `closed`, `auth`, `tls`, `timeout`, or the error's own message. */
   readonly cause?: string
+  /** The same cause as one sentence for people: host:port, what failed and what to do (e.g. "connection refused (ECONNREFUSED): nothing is listening there; …"). */
+  readonly detail?: string
 }
 
 /** Encodes entries for a shared tier. Must round-trip across processes with no shared state. */

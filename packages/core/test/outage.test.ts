@@ -28,9 +28,15 @@ class DownableShared extends ControlledShared {
     this.listeners.add(listener)
     return () => this.listeners.delete(listener)
   }
+  /** What an adapter that can say why would say (the Redis adapter does); undefined: it says nothing. */
+  reason: string | undefined
+  unavailableReason() {
+    return this.up ? undefined : this.reason
+  }
   setUp(up: boolean) {
     this.up = up
-    for (const listener of this.listeners) listener({ state: up ? 'restored' : 'lost', endpoint: '127.0.0.1:6390', cause: up ? undefined : 'refused' })
+    const detail = up ? undefined : this.reason
+    for (const listener of this.listeners) listener({ state: up ? 'restored' : 'lost', endpoint: '127.0.0.1:6390', cause: up ? undefined : 'refused', detail })
   }
 }
 
@@ -183,6 +189,19 @@ describe('onBusDown: { serveStale }', () => {
 })
 
 describe('fail fast: a tier known down is sent nothing', () => {
+  it("the adapter's reason (endpoint, cause, what to do) reaches the log and the errors of skipped calls", async () => {
+    const logger = { warn: vi.fn(), error: vi.fn(), info: vi.fn() }
+    const { cache: c, l2 } = outageCache({ logger, onError: undefined })
+    l2.reason = 'connection refused (ECONNREFUSED): check the host and port in the URL'
+    l2.setUp(false)
+    expect(logger.error.mock.calls[0]![1]).toContain('lost its connection to 127.0.0.1:6390: connection refused (ECONNREFUSED): check the host')
+    const rejected = await c.delete('k').catch((error: unknown) => error)
+    expect(rejected).toBeInstanceOf(WriteFailedError)
+    expect((rejected as WriteFailedError).cause).toMatchObject({ code: 'ERR_TIER_UNAVAILABLE' })
+    expect(((rejected as WriteFailedError).cause as Error).message).toContain('nothing was sent): connection refused (ECONNREFUSED): check the host')
+    await c.close()
+  })
+
   it('reads go to the factory and writes reject at once, with no command sent; the log says so once', async () => {
     const logger = { warn: vi.fn(), error: vi.fn(), info: vi.fn() }
     const { cache: c, l2 } = outageCache({ logger, onError: undefined })

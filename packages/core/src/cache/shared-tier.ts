@@ -55,7 +55,9 @@ export class SharedTierAccess {
   async call<T>(key: string | undefined, run: () => Promise<T>): Promise<T> {
     if (this.tier.available?.() === false) {
       this.skipped++
-      throw new TierUnavailableError('shared tier skipped: its connection is down (nothing was sent)', { cache: this.#cache, key, tier: this.name })
+      const reason = this.tier.unavailableReason?.()
+      const message = `shared tier skipped: its connection is down (nothing was sent)${reason === undefined ? '' : `: ${reason}`}`
+      throw new TierUnavailableError(message, { cache: this.#cache, key, tier: this.name })
     }
     const breaker = this.breaker
     if (breaker === undefined) {
@@ -149,11 +151,12 @@ export class SharedTierAccess {
 
   #onConnectionChange(change: ConnectionChange): void {
     if (change.state === 'lost') {
-      const cause = change.cause === undefined ? '' : ` (${change.cause})`
+      // The adapter's sentence (host, cause, what to do) where it gives one, else its short code.
+      const cause = change.detail !== undefined ? `: ${change.detail}` : change.cause === undefined ? '' : ` (${change.cause})`
       this.#reporter.state(
         'error',
         { tier: this.name, endpoint: change.endpoint, cause: change.cause },
-        `shared tier ${this.name} lost its connection to ${change.endpoint}${cause}: reads go to the factory, writes fail, until it is back`,
+        `shared tier ${this.name} lost its connection to ${change.endpoint}${cause}; until it is back, reads go to the factory and writes fail`,
         'TIERCACHE_CONNECTION_LOST',
       )
     } else {
