@@ -11,7 +11,7 @@ import { readFileSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import { fileURLToPath } from 'node:url'
 import { flushRedis, startRedis } from './lib/redis.mjs'
-import { markdownTable } from './lib/report.mjs'
+import { markdownTable, scenarioTables } from './lib/report.mjs'
 import { checkTargets } from './lib/targets.mjs'
 
 const SCENARIOS = ['l1-hit', 'l2-hit', 'miss', 'stampede', 'propagation', 'memory', 'mixed', 'outage']
@@ -59,7 +59,7 @@ try {
     }
     results[id] = result.results
     const notes = (result.notes ?? []).map((n) => `- ${n}`).join('\n')
-    outputs.push(`### ${result.title}\n\n${markdownTable(result.columns, result.rows)}\n\n${notes}\n`)
+    outputs.push(`### ${result.title}\n\n${scenarioTables(result)}\n\n${notes}\n`)
   }
 } finally {
   await redis.stop()

@@ -7,7 +7,13 @@
 // `layers` picks the shape: 'l1+l2' (memory + Redis + the library's sync, if
 // it has one), 'l2' (Redis only: every read is an L2 hit), 'l1' (memory only).
 // Every library keeps its defaults otherwise (BentoCache serializes its L1
-// entries by default; that is what its users get).
+// entries by default; that is what its users get). cacheable's and
+// cache-manager's memory store is `createKeyv({ ttl, lruSize })` from
+// cacheable: the store cacheable creates when given none, bounded as
+// cache-manager's README shows. It turns Keyv's serializer off, so the store
+// holds the objects; a `new Keyv({ store: new KeyvCacheableMemory() })` would
+// keep each entry as the string @keyv/serialize builds by concatenation,
+// about 2,100 B per entry of this bench's value until a get() flattens it.
 import { readFileSync } from 'node:fs'
 import KeyvRedis from '@keyv/redis'
 import { RedisMessageProvider } from '@qified/redis'
@@ -15,7 +21,7 @@ import { BentoCache, bentostore } from 'bentocache'
 import { memoryDriver } from 'bentocache/drivers/memory'
 import { redisBusDriver, redisDriver } from 'bentocache/drivers/redis'
 import { createCache as createCacheManager } from 'cache-manager'
-import { Cacheable, KeyvCacheableMemory } from 'cacheable'
+import { Cacheable, createKeyv as createCacheableMemory } from 'cacheable'
 import { Keyv } from 'keyv'
 
 // Read from this package's own node_modules: not every library exports its package.json.
@@ -65,7 +71,7 @@ function cacheable(redisUrl, layers, prefix) {
   const redis = () => new Keyv({ store: new KeyvRedis(redisUrl), namespace: prefix })
   const options = { ttl: TTL_MS, namespace: prefix }
   if (layers === 'l2') options.primary = redis()
-  else options.primary = new KeyvCacheableMemory({ lruSize: L1_ITEMS, ttl: TTL_MS })
+  else options.primary = createCacheableMemory({ lruSize: L1_ITEMS, ttl: TTL_MS })
   if (layers === 'l1+l2') {
     options.secondary = redis()
     // Cacheable's own cross-instance sync (qified over Redis pub/sub): it sends the value itself.
@@ -87,7 +93,7 @@ function cacheable(redisUrl, layers, prefix) {
 
 function cacheManager(redisUrl, layers, prefix) {
   const stores = []
-  if (layers !== 'l2') stores.push(new Keyv({ store: new KeyvCacheableMemory({ lruSize: L1_ITEMS, ttl: TTL_MS }) }))
+  if (layers !== 'l2') stores.push(createCacheableMemory({ lruSize: L1_ITEMS, ttl: TTL_MS }))
   if (layers !== 'l1') stores.push(new Keyv({ store: new KeyvRedis(redisUrl), namespace: prefix }))
   // cache-manager has no cross-instance invalidation: an instance's memory store keeps a value until its TTL.
   const cache = createCacheManager({ stores, ttl: TTL_MS })

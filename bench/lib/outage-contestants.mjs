@@ -2,7 +2,8 @@
 // exactly as in every other scenario (bench/lib/contestants.mjs,
 // bench/contestants/index.mjs). cacheable is built here, twice:
 // - 'cacheable': the configuration of bench/contestants/index.mjs (memory
-//   primary, `new KeyvRedis(url)` secondary, qified Redis sync), unchanged;
+//   primary from cacheable's `createKeyv`, `new KeyvRedis(url)` secondary,
+//   qified Redis sync), unchanged;
 // - 'cacheable-nonblocking': what cacheable's README asks for when Redis may
 //   fail ("Non-Blocking with @keyv/redis": the default @keyv/redis client
 //   "causes hangs and blocking"): createKeyvNonBlocking (no offline queue, no
@@ -37,7 +38,7 @@ function cacheable({ redisUrl, prefix }, nonBlocking) {
   // them out of bench/node_modules): load them from there, all as CommonJS so that
   // Keyv instances are recognised across the packages.
   const require = createRequire(new URL('../contestants/index.mjs', import.meta.url))
-  const { Cacheable, KeyvCacheableMemory } = require('cacheable')
+  const { Cacheable, createKeyv: createCacheableMemory } = require('cacheable')
   const { default: KeyvRedis, createKeyvNonBlocking } = require('@keyv/redis')
   const { Keyv } = require('keyv')
   const { RedisMessageProvider } = require('@qified/redis')
@@ -47,7 +48,7 @@ function cacheable({ redisUrl, prefix }, nonBlocking) {
   const options = {
     ttl: TTL_MS,
     namespace: prefix,
-    primary: new KeyvCacheableMemory({ lruSize: L1_ITEMS, ttl: TTL_MS }),
+    primary: createCacheableMemory({ lruSize: L1_ITEMS, ttl: TTL_MS }),
     sync: { qified: provider, namespace: prefix },
   }
   if (nonBlocking) {

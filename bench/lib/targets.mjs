@@ -28,6 +28,12 @@ export function checkTargets(r) {
       `${fmt(m.tiercache.vsLru)}x (${fmt(m.tiercache.heapPerEntry, 0)} B vs ${fmt(m['lru-cache'].heapPerEntry, 0)} B)`,
       m.tiercache.vsLru <= 1.3,
     )
+  if (m)
+    add(
+      'L1 RSS growth for the same entries ≤ 1.3x lru-cache’s',
+      `${fmt(m.tiercache.rssVsLru)}x (${fmt(m.tiercache.rssBytes / 2 ** 20, 1)} MiB vs ${fmt(m['lru-cache'].rssBytes / 2 ** 20, 1)} MiB)`,
+      m.tiercache.rssVsLru <= 1.3,
+    )
 
   // "Never slower on any scenario": one headline figure per scenario, lower or higher is better.
   const slower = []
