@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -252,6 +252,38 @@ describe('examples/http-service: two server.mjs processes on one redis-server', 
       expect(await service.exit(), `${service.name}\n${service.stderr}`).toEqual({ code: 0, signal: null })
       expect(service.lines).toContain(`[${service.name}] closed`)
     }
+  })
+})
+
+describe('examples/http-service when Redis goes away after startup', () => {
+  let redis: RedisServer
+  let dbDir: string
+  let service: ServiceProcess
+
+  beforeAll(async () => {
+    redis = await RedisServer.start()
+    dbDir = mkdtempSync(join(tmpdir(), 'tiercache-example-db-'))
+    service = await ServiceProcess.start('A', { REDIS_URL: redis.url, DB_DIR: dbDir })
+  })
+
+  afterAll(async () => {
+    service?.child.kill('SIGKILL')
+    await redis?.stop()
+    if (dbDir !== undefined) rmSync(dbDir, { recursive: true, force: true })
+  })
+
+  it('a PUT writes the database and answers 503 (the invalidation failed: retry); SIGTERM still exits 0', async () => {
+    expect((await service.get('/products/4')).status).toBe(200)
+    await redis.kill()
+
+    const put = await service.put('/products/4', { price: 5 })
+    expect(put.status).toBe(503)
+    expect(put.json).toEqual({ error: 'product 4 was written, but the cache could not be invalidated (Redis is unreachable): retry the PUT' })
+    expect(JSON.parse(readFileSync(join(dbDir, '4.json'), 'utf8'))).toEqual({ id: '4', name: 'Notebook', category: 'office', price: 5 })
+    expect(service.lines.some((line) => line.startsWith('[A] PUT /products/4: database written, invalidation failed: '))).toBe(true)
+
+    service.child.kill('SIGTERM')
+    expect(await service.exit(), service.stderr).toEqual({ code: 0, signal: null })
   })
 })
 

@@ -4,8 +4,10 @@
 //   GET /products/:id       @tiercache/http's expressRoute: 200 JSON with Cache-Control, ETag and
 //                           Last-Modified, 304 on a matching If-None-Match, 404 for no such product
 //   GET /categories/:name   cache.getOrSet with a tag: the products of a category
-//   PUT /products/:id       writes the database, then cache.invalidateTags (every instance drops its copies)
+//   PUT /products/:id       writes the database, then cache.invalidateTags (every instance drops its copies);
+//                           503 when Redis is unreachable (the row is written, the invalidation is not: retry)
 //   GET /health             this instance's name and how many database queries it has made
+import { PublishError, WriteFailedError } from '@tiercache/core'
 import { expressRoute } from '@tiercache/http'
 import express from 'express'
 import { NAME } from './db.mjs'
@@ -63,10 +65,10 @@ export function createApp({ cache, db, instance, log }) {
     }
   })
 
-  // A write: the database first, then the cache. invalidateTags drops every
-  // entry under those tags in Redis and, over the bus, in every instance's
-  // L1 (this one's at once); it resolves once Redis has taken it. The next
-  // read anywhere loads the new row.
+  // A write: the database first, then the cache. invalidateTags makes every
+  // entry under those tags a miss in Redis and, over the bus, drops it from
+  // every instance's L1 (this one's at once); it resolves once Redis has
+  // taken it. The next read anywhere loads the new row.
   app.put('/products/:id', express.json(), async (req, res, next) => {
     try {
       const { id } = req.params
@@ -74,7 +76,18 @@ export function createApp({ cache, db, instance, log }) {
       if (result === undefined) throw new RequestError(404, `no product ${id}`)
       // The product itself, the listing it was in, and the one it is in now.
       const tags = [...new Set([`product:${id}`, `category:${result.before.category}`, `category:${result.after.category}`])]
-      await cache.invalidateTags(tags)
+      try {
+        await cache.invalidateTags(tags)
+      } catch (error) {
+        // Redis is unreachable (WriteFailedError; PublishError where the
+        // bus publishes apart from the tier's write): the row is written, but
+        // Redis may serve the old one until the entry expires. Say so; the
+        // PUT is safe to retry.
+        if (!(error instanceof WriteFailedError || error instanceof PublishError)) throw error
+        log(`PUT /products/${id}: database written, invalidation failed: ${error.message}`)
+        res.status(503).json({ error: `product ${id} was written, but the cache could not be invalidated (Redis is unreachable): retry the PUT` })
+        return
+      }
       log(`PUT /products/${id}: database written, invalidated ${tags.join(' ')}`)
       res.json(result.after)
     } catch (error) {
