@@ -85,7 +85,8 @@ export async function run({ redisUrl, smoke }) {
   const pipelinedRates = rate.get(throughputBaseline).opsPerSec
   const plainRate = summarize(rate.get(latencyBaseline).opsPerSec).median
   const pipelinedRate = summarize(pipelinedRates).median
-  const results = { latencyBaselineNs: base.p50, latencyBaselineCpuUs: base.cpuUsPerCall, plainRate, pipelinedRate }
+  const pipelinedCpuUsPerOp = summarize(rate.get(throughputBaseline).cpuUsPerOp).median
+  const results = { latencyBaselineNs: base.p50, latencyBaselineCpuUs: base.cpuUsPerCall, plainRate, pipelinedRate, pipelinedCpuUsPerOp }
   const rows = subjects.map((subject) => {
     const l = latency.get(subject.name)
     const ratios = summarize(pairedRatios(l.segmentP50s, base.segmentP50s))
