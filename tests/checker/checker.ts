@@ -81,6 +81,13 @@ export interface CheckerOptions {
   /** Standalone only: Redis under `--maxmemory <bytes> --maxmemory-policy <policy>`, with noise writes that keep it evicting. */
   maxmemory?: { bytes: string; policy: string }
   switchOff?: SwitchOff
+  /**
+   * Every instance's bus carries small values with their invalidations
+   * (redisBus carryValues, with a shared secret): readers take the new value
+   * from the message (a guarded fill) instead of re-reading L2. Standalone
+   * and Sentinel (Cluster's bus refuses the option).
+   */
+  carryValues?: boolean
   /** How long each fault is held before it is healed (defaults in HOLD_MS). */
   holdMs?: Partial<Record<FaultName, number>>
   /** Time judged inside a fault's window after the fault is healed, at least. Default 2 × maxStaleness. */
@@ -189,8 +196,10 @@ export interface CheckerReport {
   evictedKeys: number | undefined
   gapsSeen: number[]
   durationMs: number
-  options: Required<Omit<CheckerOptions, 'log' | 'maxmemory' | 'switchOff' | 'holdMs' | 'until'>> &
-    Pick<CheckerOptions, 'maxmemory' | 'switchOff' | 'holdMs' | 'until'>
+  options: Required<Omit<CheckerOptions, 'log' | 'maxmemory' | 'switchOff' | 'holdMs' | 'until' | 'carryValues'>> &
+    Pick<CheckerOptions, 'maxmemory' | 'switchOff' | 'holdMs' | 'until' | 'carryValues'>
+  /** carryValues: carried values each instance's bus turned into L1 fills (applied), refused for their MAC, undecodable. */
+  carried: Array<{ applied: number; rejected: number; undecodable: number } | undefined>
 }
 
 interface FaultContext {
@@ -484,7 +493,7 @@ interface Write {
 interface InstanceResult {
   reads: Float64Array
   writes: Float64Array
-  bus: { gapsSeen: number }
+  bus: { gapsSeen: number; carriedValues?: { applied: number; rejected: number; undecodable: number } }
   recoveredErrors: number
   stats: InstanceStats
 }
@@ -510,6 +519,7 @@ export async function runChecker(options: CheckerOptions): Promise<CheckerReport
     maxDurationMs: options.maxDurationMs ?? 4 * options.durationMs + 60_000,
     maxmemory: options.maxmemory,
     switchOff: options.switchOff,
+    carryValues: options.carryValues,
     holdMs: options.holdMs,
     until: options.until,
     partitionDatabase: options.partitionDatabase ?? (options.graceInstances ?? defaultGrace).includes(instances - 1),
@@ -540,6 +550,7 @@ export async function runChecker(options: CheckerOptions): Promise<CheckerReport
               MAX_STALENESS: String(maxStalenessMs),
               GRACE: config.graceInstances.includes(i) ? '1' : '0',
               SWITCH_OFF: config.switchOff ?? '',
+              CARRY_VALUES: config.carryValues === true ? '1' : '0',
               FACTORY_DELAY_MS: String(config.factoryDelayMs),
               MULTI_INTERVAL_MS: String(config.multiIntervalMs),
               GET_ONLY: config.fillers === 'proxied' && i !== instances - 1 ? '1' : '0',
@@ -552,7 +563,8 @@ export async function runChecker(options: CheckerOptions): Promise<CheckerReport
     )
     log(
       `checker: ${instances} instances (${topology.describe}), ${config.keys} keys, maxStaleness ${maxStalenessMs} ms, ` +
-        `grace on instances [${config.graceInstances.join(', ')}]${config.switchOff === undefined ? '' : `, ${config.switchOff} SWITCHED OFF`}`,
+        `grace on instances [${config.graceInstances.join(', ')}]${config.switchOff === undefined ? '' : `, ${config.switchOff} SWITCHED OFF`}` +
+        `${config.carryValues === true ? ', values carried on the bus' : ''}`,
     )
 
     const cycle: WindowName[] = ['no fault', ...config.faults]
@@ -628,6 +640,7 @@ export async function runChecker(options: CheckerOptions): Promise<CheckerReport
       instances: analysis.instances.map((row, i) => ({ ...row, gapsSeen: results[i]!.bus.gapsSeen, stats: results[i]!.stats })),
       evictedKeys,
       gapsSeen: results.map((r) => r.bus.gapsSeen),
+      carried: results.map((r) => r.bus.carriedValues),
       durationMs,
       options: config,
     }
@@ -652,7 +665,7 @@ function analyse(
   windows: Array<{ name: WindowName; start: number; end: number }>,
   injections: Map<WindowName, number>,
   config: CheckerReport['options'],
-): Omit<CheckerReport, 'evictedKeys' | 'gapsSeen' | 'durationMs' | 'options'> {
+): Omit<CheckerReport, 'evictedKeys' | 'gapsSeen' | 'durationMs' | 'options' | 'carried'> {
   const { maxStalenessMs } = config
   const histories = new Map<number, KeyHistory>()
   for (const write of writes) {

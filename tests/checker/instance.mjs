@@ -63,7 +63,9 @@ const redis = env.SENTINELS
 if (typeof redis !== 'string') redis.on('error', () => {})
 const replicated = env.SENTINELS !== undefined || env.CLUSTER_NODES !== undefined
 
-const realBus = redisBus({ redis, maxStaleness, timeout: '500ms' })
+// --carry-values: values ride with their invalidations, authenticated with a secret every instance shares.
+const carryValues = env.CARRY_VALUES === '1' ? { carryValues: { secret: 'checker-secret-shared-by-every-instance' } } : {}
+const realBus = redisBus({ redis, maxStaleness, timeout: '500ms', ...carryValues })
 /** The bus as the cache sees it: the real one, or one with a mechanism cut out. */
 const bus = switchOff === 'liveness' || switchOff === 'gap' || switchOff === 'bus' ? crippledBus(realBus, switchOff) : realBus
 const realTier = redisTier({ redis, timeout: '500ms', ...(replicated ? { waitForReplicas: { replicas: 1 } } : {}) })

@@ -12,7 +12,8 @@
  * fills, one reader per key), --partition-database (the proxied instance's
  * factory is cut off in the partition even without grace), --min-reads N
  * (per instance; the run goes on until each has made them), --multi-interval
- * MS (how often a tag/namespace invalidation or a clear runs; default 700).
+ * MS (how often a tag/namespace invalidation or a clear runs; default 700),
+ * --carry-values (every bus carries small values with its invalidations).
  * Prints the per-window and per-instance tables; exits 1 if any read violated the contract.
  */
 import { formatReport, runChecker, type FaultName, type SwitchOff } from './checker.js'
@@ -42,11 +43,13 @@ const report = await runChecker({
   ...(value('switch-off') === undefined ? {} : { switchOff: value('switch-off') as SwitchOff }),
   ...(args.includes('--fillers') ? { fillers: value('fillers') as 'all' | 'proxied' } : {}),
   ...(args.includes('--partition-database') ? { partitionDatabase: true } : {}),
+  ...(args.includes('--carry-values') ? { carryValues: true } : {}),
   minReadsPerInstance: number('min-reads', 0),
   multiIntervalMs: number('multi-interval', 700),
   log: (line) => console.log(line),
 })
 console.log(`\n${formatReport(report)}`)
+if (report.options.carryValues === true) console.log('carried values per instance (applied/rejected/undecodable):', report.carried)
 if (report.violations.length > 0) {
   console.log('\nfirst violations:', report.violations.slice(0, 10))
   process.exitCode = 1

@@ -44,8 +44,8 @@ export type { LatencySummary } from './histogram.js'
 
 // Internals: not in the user entry.
 export { InFlightGuard } from './in-flight-guard.js'
-export { decodeInvalidations, encodeInvalidations, BUS_PROTOCOL_VERSION, MAX_MESSAGE_BYTES } from './bus-protocol.js'
-export type { DecodedMessage } from './bus-protocol.js'
+export { decodeInvalidations, encodeInvalidations, encodeCarryingHead, BUS_PROTOCOL_VERSION, MAX_MESSAGE_BYTES } from './bus-protocol.js'
+export type { CarriedValue, CarriedWire, DecodedMessage } from './bus-protocol.js'
 export { clock } from './clock.js'
 export { TickBatcher } from './tick-batcher.js'
 export type { TickBatcherOptions } from './tick-batcher.js'

@@ -1,4 +1,4 @@
-import type { BusMember, Invalidation } from './contracts.js'
+import type { BusMember, Invalidation, TierEntry } from './contracts.js'
 
 /**
  * The members of one bus in this process, indexed by cache name so that an
@@ -37,6 +37,29 @@ export class BusMembers {
         member.onInvalidation(invalidation)
       } catch {
         // Members must not throw (the contract says so); one that does must not break delivery to the rest.
+      }
+    }
+  }
+
+  /**
+   * A value carried with the key invalidation just delivered: offered to
+   * every member of `cache` that takes carried values, except its origin and
+   * any member `refuse` names (see the carrying bus: one with its own write
+   * of the key not yet echoed back). `entry` is built once, on the first
+   * taker. A throwing member does not stop the others.
+   */
+  offer(origin: string, cache: string, key: string, entry: () => TierEntry | undefined, refuse: (instanceId: string) => boolean): void {
+    const members = this.#byCache.get(cache)
+    if (members === undefined) return
+    let built: TierEntry | undefined | null = null
+    for (const member of members) {
+      if (member.instanceId === origin || member.onCarriedValue === undefined || refuse(member.instanceId)) continue
+      if (built === null) built = entry()
+      if (built === undefined) return
+      try {
+        member.onCarriedValue(key, built)
+      } catch {
+        // As in deliver.
       }
     }
   }

@@ -62,7 +62,36 @@ export interface DecodedMessage {
   readonly invalidations: OriginInvalidation[]
   /** Entries of the batch that were malformed and skipped. */
   readonly dropped: number
+  /**
+   * Only when asked for (`decodeInvalidations(message, true)`): the values a
+   * carrying message offers, aligned with `invalidations` (undefined where
+   * an invalidation carries none), and the server time (ms) the writing
+   * script stamped on the message. See encodeCarrying.
+   */
+  readonly carried?: Array<CarriedValue | undefined>
+  readonly serverNowMs?: number
 }
+
+/**
+ * A value carried with a key invalidation (`"x"` of a v1 message): what the
+ * write script stored for that key, as the writer handed it to the script.
+ * Untrusted until its `mac` is checked by the receiving bus; the receiver
+ * always evicts first, whatever this holds.
+ */
+export interface CarriedValue {
+  /** The stored envelope bytes, base64. */
+  readonly payload: string
+  /** How long the entry was fresh from the script's time, and its expiry (end of grace), ms. */
+  readonly freshMs: number
+  readonly ttlMs: number
+  /** Its tags, U+001F-joined ('' for none). */
+  readonly tags: string
+  /** base64url HMAC-SHA256 ('' on a channel declared protected). */
+  readonly mac: string
+}
+
+/** One carried value on the wire: [index in "i", payload, freshMs, ttlMs, tags, mac]. */
+export type CarriedWire = readonly [number, string, number, number, string, string]
 
 const HEAD = `{"v":${BUS_PROTOCOL_VERSION},"i":[`
 const TAIL = ']}'
@@ -84,6 +113,25 @@ export function encodeInvalidations(batch: readonly OriginInvalidation[]): strin
   const message = HEAD + parts.join(',') + TAIL
   if (message.length * 3 <= MAX_MESSAGE_BYTES || Buffer.byteLength(message, 'utf8') <= MAX_MESSAGE_BYTES) return message
   return encodeCoarsened(batch)
+}
+
+/**
+ * A carrying message: the plain message (the same `"i"` list, so a reader
+ * that ignores the rest still evicts exactly what it would), with the values
+ * in an extra top-level `"x"` list and the script's server time in `"n"`,
+ * which readers of the current format skip (unknown top-level fields of a v1
+ * message are ignored, see above). Returned as the head the write script
+ * completes: it appends its own TIME in ms and the closing `}`, so the time
+ * a receiver converts the entry's freshness from is the time it was stored.
+ * Undefined when the plain message had to be coarsened (its indices would
+ * not match) or the carrying one would exceed MAX_MESSAGE_BYTES (then the
+ * plain message goes alone).
+ */
+export function encodeCarryingHead(plain: string, carried: readonly CarriedWire[]): string | undefined {
+  if (carried.length === 0 || !plain.startsWith(HEAD) || !plain.endsWith(TAIL)) return undefined
+  const head = `${plain.slice(0, -1)},"x":${JSON.stringify(carried)},"n":`
+  // 16 digits of time and the closing brace: still within the limit every reader applies.
+  return overLimit(head, MAX_MESSAGE_BYTES - 17) ? undefined : head
 }
 
 /** The batch as one clear per (origin, cache), in order of first appearance; see MAX_MESSAGE_BYTES. */
@@ -154,7 +202,7 @@ function nestsDeeperThan(text: string, max: number): boolean {
  * untrusted input, and a throw here would surface in a connection's event
  * handler, far from any caller.
  */
-export function decodeInvalidations(message: string | Uint8Array): DecodedMessage | undefined {
+export function decodeInvalidations(message: string | Uint8Array, withCarried = false): DecodedMessage | undefined {
   let text: string
   try {
     if (typeof message === 'string') {
@@ -168,13 +216,13 @@ export function decodeInvalidations(message: string | Uint8Array): DecodedMessag
       return undefined
     }
     if (!braced(text) || nestsDeeperThan(text, MAX_NESTING)) return undefined
-    return decodeParsed(JSON.parse(text))
+    return decodeParsed(JSON.parse(text), withCarried)
   } catch {
     return undefined
   }
 }
 
-function decodeParsed(parsed: unknown): DecodedMessage | undefined {
+function decodeParsed(parsed: unknown, withCarried: boolean): DecodedMessage | undefined {
   if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) return undefined
   // Own members only: an inherited `v` or `i` (a polluted Object.prototype) is not part of the message.
   if (!Object.hasOwn(parsed, 'v') || !Object.hasOwn(parsed, 'i')) return undefined
@@ -182,12 +230,38 @@ function decodeParsed(parsed: unknown): DecodedMessage | undefined {
   if (v !== BUS_PROTOCOL_VERSION || !Array.isArray(i)) return undefined
   const invalidations: OriginInvalidation[] = []
   let dropped = 0
+  const byIndex = withCarried ? carriedByIndex(parsed) : undefined
+  const carried: Array<CarriedValue | undefined> | undefined = byIndex === undefined ? undefined : []
+  let index = 0
   for (const item of i as unknown[]) {
     const decoded = decodeOne(item)
     if (decoded === undefined) dropped++
-    else invalidations.push(decoded)
+    else {
+      invalidations.push(decoded)
+      carried?.push(decoded.invalidation.kind === 'key' ? byIndex!.get(index) : undefined)
+    }
+    index++
   }
-  return { invalidations, dropped }
+  if (byIndex === undefined) return { invalidations, dropped }
+  const n: unknown = (parsed as { n?: unknown }).n
+  return { invalidations, dropped, carried, serverNowMs: Object.hasOwn(parsed, 'n') && typeof n === 'number' && Number.isFinite(n) ? n : undefined }
+}
+
+/** The well-formed entries of a message's `"x"` by their index in `"i"`; malformed ones are left out (their keys are only evicted). */
+function carriedByIndex(parsed: object): Map<number, CarriedValue> | undefined {
+  if (!Object.hasOwn(parsed, 'x')) return undefined
+  const x: unknown = (parsed as { x: unknown }).x
+  if (!Array.isArray(x)) return undefined
+  const byIndex = new Map<number, CarriedValue>()
+  for (const item of x as unknown[]) {
+    if (!Array.isArray(item) || item.length !== 6) continue
+    const [index, payload, freshMs, ttlMs, tags, mac] = item as unknown[]
+    if (typeof index !== 'number' || !Number.isInteger(index) || index < 0) continue
+    if (typeof payload !== 'string' || typeof tags !== 'string' || typeof mac !== 'string') continue
+    if (typeof freshMs !== 'number' || !Number.isFinite(freshMs) || typeof ttlMs !== 'number' || !Number.isFinite(ttlMs)) continue
+    byIndex.set(index, { payload, freshMs, ttlMs, tags, mac })
+  }
+  return byIndex
 }
 
 function decodeOne(item: unknown): OriginInvalidation | undefined {

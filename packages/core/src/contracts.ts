@@ -283,6 +283,14 @@ export interface BusMember {
   /** Called for each invalidation of `cacheName` published by another instance. Must not throw. */
   onInvalidation(invalidation: Invalidation): void
   /**
+   * Optional: a value another instance stored for `key`, carried with the
+   * key's invalidation (a bus with `carryValues`). Called right after
+   * `onInvalidation` evicted the key, in the same turn, so the member may
+   * keep it as a guarded fill of L1 (the in-flight guard, only while L1 is
+   * trusted). Members without it only evict. Must not throw.
+   */
+  onCarriedValue?(key: string, entry: TierEntry): void
+  /**
    * Called when the bus may have missed messages (its subscription broke and
    * was restored): the member must drop everything it holds in L1 before the
    * bus trusts it again. Must not throw.

@@ -21,6 +21,7 @@ import {
   type PublishRoute,
 } from '@tiercache/core/adapter'
 import { ReadyWaits, type ConnectionSource, type RedisConnectionChange } from './connection-state.js'
+import { CarrySide, type CarryConfig, type CarryingRoute } from './carry.js'
 
 /** A Redis-backed bus (pub/sub or sharded pub/sub): a Bus that can say when it is proven. */
 export interface RedisBus extends Bus {
@@ -47,6 +48,14 @@ export interface RedisBusStatus extends BusStatus {
    * that does not exist) and what to do. Absent while connected.
    */
   readonly connectionError?: string
+  /**
+   * carryValues only: carried values turned into entries and offered to
+   * L1 (`applied`; each still a guarded fill), refused because their MAC did
+   * not check (`rejected`: a wrong or missing secret, or forged), and
+   * values that did not decode (`undecodable`). The key was evicted in
+   * every case.
+   */
+  readonly carriedValues?: { readonly applied: number; readonly rejected: number; readonly undecodable: number }
 }
 
 /** Unanswered probes beyond which a subscriber connection is taken for half-dead and reconnected. */
@@ -97,6 +106,8 @@ export interface BusCoreConfig {
   readonly maxStalenessMs: number
   /** Gets one line per state change (see RedisBusOptions.logger). */
   readonly logger?: Logger | undefined
+  /** carryValues (carry.ts); undefined: off, and nothing of it runs. */
+  readonly carry?: CarryConfig | undefined
 }
 
 /** A line to the logger at `level`; `error` falls back to `warn`, `info` is dropped by a logger without it. */
@@ -147,6 +158,10 @@ export class BusCore {
   /** Woken when the first probe proves the subscription (ready() waits). */
   readonly #proofWakers = new Set<() => void>()
   readonly #unsubscribes = new Set<() => void>()
+  /** carryValues: the carrying side; undefined when off. */
+  readonly #carry: CarrySide | undefined
+  /** carryValues: how far the server clock is ahead of ours (over-estimated), to convert a carried entry's freshness; set by the bus. */
+  serverAheadMs: () => number | undefined = () => undefined
 
   /**
    * `send` publishes one encoded message outside any tier's script;
@@ -164,11 +179,26 @@ export class BusCore {
     this.#connection = connection
     this.#pendingWhy = pendingWhy
     this.#unsubscribes.add(connection.onChange((change) => this.#logConnection(change)))
-    this.route = {
+    const route: PublishRoute = {
       connection: routeConnection,
       channel: config.channel,
       encode: encodeInvalidations,
       notePublished: () => this.#publishedAtomically++,
+    }
+    if (config.carry === undefined) this.route = route
+    else {
+      const carry = new CarrySide(config.carry)
+      this.#carry = carry
+      // Every write of a carrying cache is encoded here before its script is sent: registered as this process's own until it echoes back (carry.ts OwnWrites).
+      const carrying: CarryingRoute = {
+        ...route,
+        encode: (batch) => {
+          carry.own.register(batch)
+          return encodeInvalidations(batch)
+        },
+        carry,
+      }
+      this.route = carrying
     }
     // Coalescing (mechanism 5): every publish of one tick goes out as one message.
     this.#batcher = new TickBatcher(async (batches) => {
@@ -247,13 +277,48 @@ export class BusCore {
   async #publish(member: BusMember, invalidations: readonly Invalidation[]): Promise<void> {
     if (this.closed) throw new CacheClosedError('redisBus is closed', { cache: member.cacheName })
     const batch = invalidations.map((invalidation) => ({ origin: member.instanceId, invalidation }))
+    this.#carry?.own.register(batch)
     await publishWithin(this.#batcher.submit(batch), this.#config.timeoutMs, this.#config.channel)
   }
 
   /** A message arrived on a bus channel. */
   receive(message: string | Uint8Array): void {
     this.received++
-    this.dropped += deliverMessage(this.members, message)
+    if (this.#carry === undefined) this.dropped += deliverMessage(this.members, message)
+    else this.dropped += this.#receiveCarrying(this.#carry, message)
+  }
+
+  /**
+   * carryValues: each invalidation evicts first, exactly as deliverMessage
+   * does (a message always evicts: a bad MAC, an oversize or undecodable
+   * value change nothing of that); then, in the same turn, its carried
+   * value, if any, is offered as a guarded fill. In message order, so a
+   * later invalidation of the same batch evicts an earlier one's value.
+   */
+  #receiveCarrying(carry: CarrySide, message: string | Uint8Array): number {
+    const decoded = decodeInvalidations(message, true)
+    if (decoded === undefined) return 1
+    const { invalidations, carried, serverNowMs } = decoded
+    for (let index = 0; index < invalidations.length; index++) {
+      const { origin, invalidation } = invalidations[index]!
+      carry.own.release(origin, invalidation)
+      this.members.deliver(origin, invalidation)
+      const value = carried?.[index]
+      if (value === undefined || invalidation.kind !== 'key') continue
+      const { cache, key } = invalidation
+      const serializer = carry.serializerOf(cache)
+      if (serializer === undefined) continue
+      const payload = carry.verified(origin, cache, key, value)
+      if (payload === undefined) continue
+      this.members.offer(
+        origin,
+        cache,
+        key,
+        () => carry.entryOf(payload, value, serializer, serverNowMs, this.serverAheadMs(), clock()),
+        (instanceId) => carry.own.refuses(instanceId, cache, key),
+      )
+    }
+    return decoded.dropped
   }
 
   /** A subscription broke: messages published from now until it is proven again may be lost to us. */
@@ -316,6 +381,9 @@ export class BusCore {
       lastProbeRoundTripMs: this.lastRoundTripMs,
       gapsSeen: this.#gapsSeen,
       messagesPublishedAtomically: this.#publishedAtomically,
+      ...(this.#carry === undefined
+        ? {}
+        : { carriedValues: { applied: this.#carry.applied, rejected: this.#carry.rejected, undecodable: this.#carry.undecodable } }),
     }
   }
 

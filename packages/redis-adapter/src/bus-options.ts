@@ -5,6 +5,7 @@
 import { InvalidOptionError, assertKnownOptions, parseDuration, type Duration, type Logger } from '@tiercache/core/adapter'
 import { assertRedisInput, isCluster, type RedisClient, type RedisInput } from './connections.js'
 import { assertValidPrefix, DEFAULT_PREFIX, invalidationChannel } from './keyspace.js'
+import { MAX_CARRIED_BYTES_PER_MESSAGE, type CarryConfig } from './carry.js'
 
 export interface RedisBusOptions {
   /**
@@ -62,9 +63,26 @@ export interface RedisBusOptions {
    * `tiercache:bus` diagnostics channel and `onConnectionChange`).
    */
   logger?: Logger
+  /**
+   * Off by default. Carry small values in the invalidation, so a reader
+   * takes the new value from the message instead of re-reading L2 after a
+   * write (docs/coherence.md, "Carrying values on the bus"). The message
+   * still evicts everywhere as today (instances without this option only
+   * evict); a carried value enters L1 only as a guarded fill. Every
+   * instance's L1 takes what arrives on the channel, so this needs either
+   * `secret` (each message carries an HMAC-SHA256 of its values; a value
+   * whose MAC does not check is only evicted — give every instance the same
+   * secret) or `channelProtected: true` (you declare that only your
+   * instances can PUBLISH on the channel, e.g. a Redis ACL). An HMAC proves
+   * who wrote a value, not when: anyone who can PUBLISH could replay an old
+   * message, so keep the channel protected in any case. Standalone and
+   * Sentinel only (Cluster's sharded bus refuses it).
+   * `maxBytes`: largest encoded entry carried, default 1 KiB, at most 64 KiB.
+   */
+  carryValues?: { maxBytes?: number; secret?: string | Buffer; channelProtected?: true }
 }
 
-const KNOWN_OPTIONS = new Set(['redis', 'prefix', 'timeout', 'maxStaleness', 'probeInterval', 'trackExternalWrites', 'logger'])
+const KNOWN_OPTIONS = new Set(['redis', 'prefix', 'timeout', 'maxStaleness', 'probeInterval', 'trackExternalWrites', 'logger', 'carryValues'])
 
 /** The options checked and defaulted. */
 export interface ResolvedBusOptions {
@@ -78,6 +96,8 @@ export interface ResolvedBusOptions {
   probeIntervalMs: number
   trackExternalWrites: boolean
   logger: Logger | undefined
+  /** carryValues, checked; undefined when off. */
+  carry: CarryConfig | undefined
 }
 
 export function resolveBusOptions(options: RedisBusOptions): ResolvedBusOptions {
@@ -105,5 +125,51 @@ export function resolveBusOptions(options: RedisBusOptions): ResolvedBusOptions 
   if (cluster && trackExternalWrites) {
     throw new InvalidOptionError('redisBus: trackExternalWrites is not supported on Redis Cluster (tracking would need a redirect per node)')
   }
-  return { input, cluster, prefix, channel: invalidationChannel(prefix), timeoutMs, maxStalenessMs, probeIntervalMs, trackExternalWrites, logger }
+  const carry = carryConfigOf(options.carryValues)
+  if (cluster && carry !== undefined) {
+    throw new InvalidOptionError(
+      "redisBus: carryValues is not supported on Redis Cluster: a key's value and a later tag invalidation go over different shard channels, whose order no receiver can see; leave carryValues off there",
+    )
+  }
+  return { input, cluster, prefix, channel: invalidationChannel(prefix), timeoutMs, maxStalenessMs, probeIntervalMs, trackExternalWrites, logger, carry }
+}
+
+/** Default and ceiling of carryValues.maxBytes (the ceiling is the per-message budget, carry.ts). */
+const DEFAULT_CARRY_BYTES = 1024
+/** A shorter secret would make the MAC guessable by brute force offline. */
+const MIN_SECRET_BYTES = 16
+
+function carryConfigOf(given: RedisBusOptions['carryValues']): CarryConfig | undefined {
+  if (given === undefined) return undefined
+  if (given === null || typeof given !== 'object') {
+    throw new InvalidOptionError('redisBus: carryValues must be an object such as { secret: process.env.TIERCACHE_BUS_SECRET } or { channelProtected: true }')
+  }
+  assertKnownOptions(given, new Set(['maxBytes', 'secret', 'channelProtected']), 'redisBus carryValues')
+  const maxBytes = given.maxBytes ?? DEFAULT_CARRY_BYTES
+  if (!Number.isInteger(maxBytes) || maxBytes < 1 || maxBytes > MAX_CARRIED_BYTES_PER_MESSAGE) {
+    throw new InvalidOptionError(
+      `redisBus: carryValues.maxBytes must be an integer from 1 to ${MAX_CARRIED_BYTES_PER_MESSAGE}, got ${JSON.stringify(maxBytes)}`,
+    )
+  }
+  if (given.channelProtected !== undefined && given.channelProtected !== true) {
+    throw new InvalidOptionError(`redisBus: carryValues.channelProtected can only be true (omit it otherwise), got ${JSON.stringify(given.channelProtected)}`)
+  }
+  let secret: Buffer | undefined
+  if (given.secret !== undefined) {
+    if (typeof given.secret !== 'string' && !Buffer.isBuffer(given.secret)) {
+      throw new InvalidOptionError('redisBus: carryValues.secret must be a string or a Buffer shared by every instance')
+    }
+    secret = Buffer.from(given.secret)
+    if (secret.length < MIN_SECRET_BYTES) {
+      throw new InvalidOptionError(
+        `redisBus: carryValues.secret must be at least ${MIN_SECRET_BYTES} bytes (use e.g. 32 random bytes, the same on every instance)`,
+      )
+    }
+  }
+  if (secret === undefined && given.channelProtected !== true) {
+    throw new InvalidOptionError(
+      'redisBus: carryValues needs a secret or channelProtected: true: a carried value is written into the L1 of every instance, so messages must be authenticated (an HMAC with a secret shared by your instances) or you must declare the channel ACL-protected',
+    )
+  }
+  return { maxBytes, secret }
 }

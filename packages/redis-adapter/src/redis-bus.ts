@@ -14,6 +14,7 @@ import { resolveBusOptions, type RedisBusOptions, type ResolvedBusOptions } from
 import { ConnectionGroup, watchConnection, type WatchLease } from './connection-state.js'
 import { DatasetIdentity, datasetIdentityKey } from './dataset-identity.js'
 import { ClusterShardedBus } from './cluster-bus.js'
+import { serverClockOf } from './server-clock.js'
 
 export type { RedisBus, RedisBusStatus } from './bus-common.js'
 export type { RedisBusOptions } from './bus-options.js'
@@ -88,6 +89,11 @@ class RedisPubSubBus implements RedisBus {
       config.trackExternalWrites && !this.#tracking && this.#trackingError !== undefined ? `CLIENT TRACKING refused: ${this.#trackingError}` : undefined,
     )
 
+    // carryValues: a carried entry's server-time freshness is converted with the command connection's clock estimate (the tiers' too).
+    if (config.carry !== undefined) {
+      const serverClock = serverClockOf(publisher)
+      this.#core.serverAheadMs = () => serverClock.aheadMs(clock())
+    }
     const subscriber = this.#subscriber
     subscriber.on('message', (channel: string, message: string) => {
       if (channel === config.channel) this.#core.receive(message)

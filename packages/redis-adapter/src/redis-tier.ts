@@ -26,6 +26,7 @@ import { checkFastRead, decodeStored, entryFrom, TAG_SEPARATOR, wholeAheadMs, ty
 import { submitFastRead, submitRead } from './read-batcher.js'
 import { serverClockOf, type ServerClock } from './server-clock.js'
 import { submitWrite, type ReplicaWait, type WriteOperation } from './write-batcher.js'
+import { carryOf } from './carry.js'
 
 export type { RedisTierOptions } from './tier-options.js'
 
@@ -255,6 +256,7 @@ class BoundRedisTier implements BoundSharedTier {
       expectedGeneration: lease?.generation,
       tags: entry.tags === undefined || entry.tags.length === 0 ? undefined : entry.tags.join(TAG_SEPARATOR),
       publish: this.#publishOf(options?.publish, group),
+      carry: this.#carryOf(options?.publish, key, payload, entry, now),
     })
     if (!written && lease !== undefined) this.#fillsRefused++
     return written
@@ -322,7 +324,25 @@ class BoundRedisTier implements BoundSharedTier {
 
   /** Atomic write+publish needs the bus to publish on this very connection: then one script does both. */
   canPublishVia(route: PublishRoute): boolean {
-    return this.#connection !== undefined && route.connection === this.#connection.client
+    const shared = this.#connection !== undefined && route.connection === this.#connection.client
+    // carryValues: only caches whose writes go through the bus's script carry, and take carried values (decoded with this serializer).
+    if (shared) carryOf(route)?.accept(this.#cache, this.#serializer)
+    return shared
+  }
+
+  /**
+   * carryValues: the value to carry with this write, if its bus carries
+   * values and the encoded entry is within `maxBytes` (larger ones go
+   * plain). `freshMs`/`ttlMs` as handed to the script, which stores them
+   * from its own TIME, as it stamps the message.
+   */
+  #carryOf(publish: AtomicPublish | undefined, key: string, payload: Buffer, entry: TierEntry, now: number): WriteOperation['carry'] {
+    const side = carryOf(publish?.route)
+    if (side === undefined || publish === undefined || payload.byteLength > side.config.maxBytes) return undefined
+    const ttlMs = Math.max(Math.ceil((entry.staleUntil ?? entry.expiresAt) - now), 1)
+    const freshMs = Math.floor(entry.expiresAt - now)
+    const tags = entry.tags === undefined || entry.tags.length === 0 ? '' : entry.tags.join(TAG_SEPARATOR)
+    return { side, write: { origin: publish.origin, cache: this.#cache, key, payload, freshMs, ttlMs, tags } }
   }
 
   /**

@@ -209,7 +209,9 @@ return results
  * key's lease. ARGV: a nonce unique to this call (for the fresh bookkeeping
  * values it makes), the publish command (PUBLISH, or SPUBLISH on Cluster,
  * where every key and the channel share one slot), the number of messages
- * P, then P (channel, message) pairs, then seven per operation: kind, payload, ttl ms (to the end of
+ * P, then P (channel, message) pairs (with carryValues: 'Pc', then P
+(channel, plain message, carrying head, operations) quadruples: see the
+publish loop), then seven per operation: kind, payload, ttl ms (to the end of
  * grace), fresh ms, lease token, expected scope, tags (joined by
  * U+001F). Kinds:
  *   's' set (revokes the key's lease), 'd' delete (revokes it too),
@@ -234,8 +236,13 @@ return results
 const WRITE_BATCH = `${PARSE_HEADER}
 local nonce = ARGV[1]
 local publish = ARGV[2]
-local messages = tonumber(ARGV[3])
-local base = 3 + messages * 2
+-- 'P' messages as (channel, message) pairs; 'Pc' (carryValues) as
+-- (channel, plain message, carrying head, operations) quadruples.
+local carrying = string.sub(ARGV[3], -1) == 'c'
+local width = 2
+if carrying then width = 4 end
+local messages = tonumber(carrying and string.sub(ARGV[3], 1, -2) or ARGV[3])
+local base = 3 + messages * width
 local operations = (#ARGV - base) / 7
 local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
@@ -359,7 +366,20 @@ for i = 1, operations do
   results[i] = run(i, ARGV[a + 1], KEYS[k + 1], KEYS[k + 2], KEYS[k + 3], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], ARGV[a + 5], ARGV[a + 6], ARGV[a + 7])
 end
 for m = 1, messages do
-  redis.pcall(publish, ARGV[m * 2 + 2], ARGV[m * 2 + 3])
+  local at = 3 + (m - 1) * width
+  local message = ARGV[at + 2]
+  -- carryValues: the values go only if every write they carry returned 1
+  -- (stored): a lease revoked, a fresh entry found by ifAbsent, a refused
+  -- or failed (OOM) SET sends the plain message. The head is completed with
+  -- this script's TIME, from which receivers convert the stored freshness.
+  if carrying and ARGV[at + 3] ~= '' then
+    local stored = true
+    for op in string.gmatch(ARGV[at + 4], '%d+') do
+      if results[tonumber(op)] ~= 1 then stored = false end
+    end
+    if stored then message = ARGV[at + 3] .. string.format('%d', now) .. '}' end
+  end
+  redis.pcall(publish, ARGV[at + 1], message)
 end
 return results
 `

@@ -1,4 +1,5 @@
-import { TickBatcher, type OriginInvalidation, type PublishRoute } from '@tiercache/core/adapter'
+import { TickBatcher, encodeCarryingHead, type CarriedWire, type OriginInvalidation, type PublishRoute } from '@tiercache/core/adapter'
+import { MAX_CARRIED_BYTES_PER_MESSAGE, type CarriedWrite, type CarrySide } from './carry.js'
 import { randomBytes } from 'node:crypto'
 import { isCluster, type RedisClient } from './connections.js'
 import { batcherOf } from './group-batchers.js'
@@ -24,6 +25,8 @@ export interface WriteOperation {
   readonly tags?: string
   /** Invalidations to publish with this write, the route they go by, and the channel (on Cluster, the group's shard channel). */
   readonly publish?: { readonly route: PublishRoute; readonly channel: string; readonly batch: readonly OriginInvalidation[] }
+  /** carryValues: the value to carry with this write's key invalidation if the script stores it (a set or fill small enough). */
+  readonly carry?: { readonly side: CarrySide; readonly write: CarriedWrite }
 }
 
 /** WAIT after a write: how many replicas must have it, and how long to wait for them. */
@@ -87,8 +90,10 @@ async function runBatch(client: RedisClient, submitted: Submitted[]): Promise<Ar
   }
   const keys: string[] = []
   const operationArgs: Array<string | Buffer> = []
-  const byChannel = new Map<string, { route: PublishRoute; batch: OriginInvalidation[] }>()
+  const byChannel = new Map<string, { route: PublishRoute; batch: OriginInvalidation[]; carried?: CarriedInBatch }>()
+  let opIndex = 0
   for (const operation of operations) {
+    opIndex++
     keys.push(operation.key, operation.generationKey, operation.leaseKey)
     operationArgs.push(
       operation.kind,
@@ -101,14 +106,25 @@ async function runBatch(client: RedisClient, submitted: Submitted[]): Promise<Ar
     )
     const publish = operation.publish
     if (publish !== undefined) {
-      const channel = byChannel.get(publish.channel)
-      if (channel === undefined) byChannel.set(publish.channel, { route: publish.route, batch: [...publish.batch] })
-      else channel.batch.push(...publish.batch)
+      let channel = byChannel.get(publish.channel)
+      if (channel === undefined) byChannel.set(publish.channel, (channel = { route: publish.route, batch: [] }))
+      const offset = channel.batch.length
+      channel.batch.push(...publish.batch)
+      if (operation.carry !== undefined) noteCarried(channel, operation.carry, publish.batch, offset, opIndex)
     }
   }
   // On Cluster a classic PUBLISH would go to every node of the cluster; SPUBLISH stays in the slot's shard.
-  const messageArgs: string[] = [nextNonce(), isCluster(client) ? 'SPUBLISH' : 'PUBLISH', String(byChannel.size)]
-  for (const [channel, { route, batch }] of byChannel) messageArgs.push(channel, route.encode(batch))
+  const carrying = [...byChannel.values()].some((channel) => channel.carried !== undefined)
+  // Carrying: (channel, plain message, carrying message head or '', the operations it needs stored) per channel (scripts.ts WRITE_BATCH).
+  const messageArgs: string[] = [nextNonce(), isCluster(client) ? 'SPUBLISH' : 'PUBLISH', carrying ? `${byChannel.size}c` : String(byChannel.size)]
+  for (const [channel, { route, batch, carried }] of byChannel) {
+    const plain = route.encode(batch)
+    if (!carrying) messageArgs.push(channel, plain)
+    else {
+      const head = carried === undefined ? undefined : encodeCarryingHead(plain, carried.wire)
+      messageArgs.push(channel, plain, head ?? '', head === undefined ? '' : carried!.operations.join(','))
+    }
+  }
   const scriptArgs = [...keys, ...messageArgs, ...operationArgs]
   let writing: Promise<Array<number | string>>
   let replicated: Promise<number> | undefined
@@ -138,6 +154,37 @@ async function runBatch(client: RedisClient, submitted: Submitted[]): Promise<Ar
     }
   }
   return results
+}
+
+/** The values one channel's message carries: their wire entries, and the operations (1-based) whose writes must all be stored. */
+interface CarriedInBatch {
+  readonly wire: CarriedWire[]
+  readonly operations: number[]
+  bytes: number
+}
+
+/**
+ * Adds one write's value to its channel's carrying message, if the
+ * message's budget (MAX_CARRIED_BYTES_PER_MESSAGE, carry.ts) has room; past
+ * it the write goes plain (its key is evicted, its value re-read).
+ */
+function noteCarried(
+  channel: { carried?: CarriedInBatch },
+  carry: NonNullable<WriteOperation['carry']>,
+  batch: readonly OriginInvalidation[],
+  offset: number,
+  opIndex: number,
+): void {
+  const { write, side } = carry
+  const at = batch.findIndex(
+    ({ origin, invalidation: inv }) => origin === write.origin && inv.kind === 'key' && inv.cache === write.cache && inv.key === write.key,
+  )
+  if (at < 0) return
+  const carried = (channel.carried ??= { wire: [], operations: [], bytes: 0 })
+  if (carried.bytes + write.payload.byteLength > MAX_CARRIED_BYTES_PER_MESSAGE) return
+  carried.bytes += write.payload.byteLength
+  carried.wire.push(side.wire(offset + at, write))
+  carried.operations.push(opIndex)
 }
 
 interface ScriptedPipeline {

@@ -5,7 +5,7 @@
  * (mechanism 1's atomic route). A failed join undoes the bindings, so a
  * rejected `createCache` holds nothing open.
  */
-import type { BoundSharedTier, BusMembership, BusTrust, Invalidation, PublishRoute } from '../contracts.js'
+import type { BoundSharedTier, BusMembership, BusTrust, Invalidation, PublishRoute, TierEntry } from '../contracts.js'
 import { InvalidOptionError } from '../errors.js'
 import { invalidationChannel, type InvalidationEvent } from '../events.js'
 import type { CacheConfig } from './config.js'
@@ -30,6 +30,13 @@ export function joinBus<V>(
       instanceId,
       cacheName: name,
       onInvalidation,
+      // Values carried on the bus (redisBus carryValues) enter L1 only as a
+      // guarded fill (local-state.ts fillCarried). Not in observe mode (its L1
+      // holds no values), nor with l1Ttl or refresh-ahead, whose L1 copies are
+      // shaped from the writer's policy at fill time; those caches only evict.
+      ...(config.observe || config.policy.l1TtlMs !== undefined || config.policy.refreshAhead !== undefined
+        ? {}
+        : { onCarriedValue: (key: string, entry: TierEntry) => local.fillCarried(key, entry) }),
       onGap: () => {
         if (invalidationChannel.hasSubscribers) invalidationChannel.publish({ cache: name, kind: 'gap', key: undefined } satisfies InvalidationEvent)
         local.clear()

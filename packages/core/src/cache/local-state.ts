@@ -133,6 +133,22 @@ export class LocalState<V> {
   }
 
   /**
+   * A value carried on the bus with the invalidation of `key` that was just
+   * applied (same turn: nothing can arrive in between, so the ticket taken
+   * now is one taken right after that eviction). A guarded fill like any
+   * other: a read in flight that began before it still cannot fill (the
+   * eviction stamped it), a later invalidation evicts it. Only while L1 is
+   * trusted (liveness): an untrusted L1 takes nothing from the bus, and the
+   * value gets no outage-reuse `t0` (this instance issued no read for it).
+   * Never compares versions or times with what L1 held: the eviction just
+   * dropped that, and the bus's order is the only order used.
+   */
+  fillCarried(key: string, entry: TierEntry, shape: L1Shape = AS_IS): void {
+    if (this.l1 === undefined || this.#closed || !this.trusted()) return
+    this.fill(key, entry, this.guard.current, undefined, shape)
+  }
+
+  /**
    * Outage reuse: the L1 value this instance loaded for `key` at `t0`, while
    * it is fresh and rule 7 allows it; else undefined (and forgotten). L1 may
    * hold a later fill than the one recorded (never an earlier one: the
