@@ -25,6 +25,11 @@ export const id = 'memory'
 export const title = 'Scenario 6 — Memory: 100k entries of a ~200-byte object in L1'
 
 const SUBJECTS = ['lru-cache', ...CONTESTANTS]
+/**
+ * Extra node/V8 flags for the measuring processes, to test where the RSS goes
+ * (e.g. BENCH_MEMORY_NODE_FLAGS=--no-allocation-site-pretenuring); none in a normal run.
+ */
+const V8_FLAGS = (process.env.BENCH_MEMORY_NODE_FLAGS ?? '').split(' ').filter(Boolean)
 const mib = (bytes) => `${(bytes / 1024 / 1024).toFixed(1)} MiB`
 const times = (ratio) => (Number.isFinite(ratio) ? `${ratio.toFixed(2)}x` : 'n/a')
 
@@ -102,7 +107,7 @@ export async function run({ redisUrl, smoke }) {
     // Rotating order: no subject always runs while the machine is busiest.
     for (let k = 0; k < SUBJECTS.length; k++) {
       const subject = SUBJECTS[(k + r) % SUBJECTS.length]
-      const child = fork(fileURLToPath(import.meta.url), ['worker', subject, String(entries), redisUrl], { execArgv: ['--expose-gc'] })
+      const child = fork(fileURLToPath(import.meta.url), ['worker', subject, String(entries), redisUrl], { execArgv: ['--expose-gc', ...V8_FLAGS] })
       measured.get(subject).push(
         await new Promise((resolve, reject) => {
           child.once('message', resolve)
@@ -171,7 +176,7 @@ export async function run({ redisUrl, smoke }) {
     ],
     results,
     notes: [
-      `Median of ${repeats} fresh processes per subject (rotating order), each with --expose-gc: heapUsed, RSS and v8.getHeapSpaceStatistics() after forced GC, before and after ${entries} set() calls of distinct objects, and heapUsed again after one get() of every entry.`,
+      `Median of ${repeats} fresh processes per subject (rotating order), each with --expose-gc${V8_FLAGS.length > 0 ? ` ${V8_FLAGS.join(' ')}` : ''}: heapUsed, RSS and v8.getHeapSpaceStatistics() after forced GC, before and after ${entries} set() calls of distinct objects, and heapUsed again after one get() of every entry.`,
       'BentoCache keeps L1 entries serialized (JSON strings) by default, so it holds strings, not the objects.',
       'cacheable and cache-manager hold the objects: their memory stores are `createKeyv({ ttl, lruSize })` from cacheable, the store cacheable uses by default and cache-manager’s README shows, which turns Keyv’s serializer off.',
       'The medians of the columns are taken separately, so the breakdown need not add up to the RSS median exactly.',
