@@ -3,9 +3,13 @@
 // while the callers do (not during start-up and loading); the summary is self
 // time per op, by category and by function (bench/lib/cpuprofile-summary.mjs):
 //
-//   node bench/l2-profile.mjs <subject> [callers] [ms] [--out file.cpuprofile]
+//   node bench/l2-profile.mjs <subject> [callers] [ms] [--out file.cpuprofile] [--alloc]
 //   node bench/l2-profile.mjs tiercache 64 6000
 //   node bench/l2-profile.mjs both 1 6000
+//
+// --alloc: instead of the CPU profile, V8's sampling heap profiler with the
+// objects later collected included (every allocation, sampled every 4 KiB):
+// bytes allocated per op, by the function that allocated them.
 //
 // Subjects: tiercache (redisTier only, getOrSet), auto (ioredis 6 with
 // enableAutoPipelining, getBuffer + msgpackr unpack), plain (the same without
@@ -19,12 +23,13 @@ import { Redis } from 'ioredis'
 import { Packr } from 'msgpackr'
 import { createCache } from '@tiercache/core'
 import { redisTier } from '@tiercache/redis-adapter'
-import { summarizeProfile } from './lib/cpuprofile-summary.mjs'
+import { summarizeAllocations, summarizeProfile } from './lib/cpuprofile-summary.mjs'
 import { startRedis } from './lib/redis.mjs'
 import { sampleValue } from './lib/value.mjs'
 
 const args = process.argv.slice(2)
 const out = args.includes('--out') ? args.splice(args.indexOf('--out'), 2)[1] : undefined
+const alloc = args.includes('--alloc') ? args.splice(args.indexOf('--alloc'), 1).length > 0 : false
 const [subject = 'tiercache', callersArg = '64', msArg = '6000'] = args
 if (!['tiercache', 'auto', 'plain', 'both'].includes(subject)) throw new Error(`unknown subject ${subject}: tiercache, auto, plain or both`)
 const callers = Number(callersArg)
@@ -96,14 +101,18 @@ try {
   duration.ms = measuredMs
   const session = new Session()
   session.connect()
-  await session.post('Profiler.enable')
-  await session.post('Profiler.start')
+  if (alloc) {
+    await session.post('HeapProfiler.startSampling', { samplingInterval: 4096, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true })
+  } else {
+    await session.post('Profiler.enable')
+    await session.post('Profiler.start')
+  }
   const cpu0 = process.cpuUsage()
   const started = performance.now()
   const ops = await run()
   const cpu = process.cpuUsage(cpu0)
   const seconds = (performance.now() - started) / 1000
-  const { profile } = await session.post('Profiler.stop')
+  const { profile } = await session.post(alloc ? 'HeapProfiler.stopSampling' : 'Profiler.stop')
   session.disconnect()
   if (out !== undefined) writeFileSync(out, JSON.stringify(profile))
   console.log(
@@ -115,7 +124,7 @@ try {
       cpuUsPerOp: +((cpu.user + cpu.system) / ops).toFixed(2),
     }),
   )
-  console.log(summarizeProfile(profile, ops, { bySubject: subject === 'both' }).join('\n'))
+  console.log((alloc ? summarizeAllocations(profile, ops) : summarizeProfile(profile, ops, { bySubject: subject === 'both' })).join('\n'))
 } finally {
   for (const close of closers) await close()
   await redis.stop()

@@ -1,4 +1,5 @@
-// A CPU profile's self time per op, by category and by function. Used by
+// A CPU profile's self time per op, by category and by function (and a
+// sampling heap profile's bytes allocated per op). Used by
 // bench/l2-profile.mjs, or on any .cpuprofile file:
 //
 //   node bench/lib/cpuprofile-summary.mjs <file.cpuprofile> <ops> [--by-subject] [--top N]
@@ -66,6 +67,30 @@ export function summarizeProfile(profile, ops, { bySubject = false, top = 20 } =
       .sort((a, b) => b[1] - a[1])
       .slice(0, top)
       .map(([name, t]) => `${perOp(t)}  ${name}`),
+  ]
+}
+
+/** Lines of text from a sampling heap profile: bytes allocated per op in total and by allocating function. */
+export function summarizeAllocations(profile, ops, { top = 15 } = {}) {
+  const byFunction = new Map()
+  let total = 0
+  const walk = (node) => {
+    const frame = node.callFrame
+    if (node.selfSize > 0) {
+      const key = `${frame.functionName || '(anonymous)'} ${short(frame.url)}:${frame.lineNumber + 1}`
+      byFunction.set(key, (byFunction.get(key) ?? 0) + node.selfSize)
+      total += node.selfSize
+    }
+    for (const child of node.children) walk(child)
+  }
+  walk(profile.head)
+  const perOp = (bytes) => `${String(Math.round(bytes / ops)).padStart(6)} B/op`
+  return [
+    `${perOp(total)}  allocated in total (${ops} ops)`,
+    ...[...byFunction]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, top)
+      .map(([name, bytes]) => `${perOp(bytes)}  ${name}`),
   ]
 }
 
