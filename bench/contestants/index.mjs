@@ -14,6 +14,8 @@
 // holds the objects; a `new Keyv({ store: new KeyvCacheableMemory() })` would
 // keep each entry as the string @keyv/serialize builds by concatenation,
 // about 2,100 B per entry of this bench's value until a get() flattens it.
+// BENCH_CACHEABLE_STORE=keyv-serialized builds that older setup (the one runs
+// before issue 23 used), to compare.
 import { readFileSync } from 'node:fs'
 import KeyvRedis from '@keyv/redis'
 import { RedisMessageProvider } from '@qified/redis'
@@ -21,7 +23,7 @@ import { BentoCache, bentostore } from 'bentocache'
 import { memoryDriver } from 'bentocache/drivers/memory'
 import { redisBusDriver, redisDriver } from 'bentocache/drivers/redis'
 import { createCache as createCacheManager } from 'cache-manager'
-import { Cacheable, createKeyv as createCacheableMemory } from 'cacheable'
+import { Cacheable, KeyvCacheableMemory, createKeyv } from 'cacheable'
 import { Keyv } from 'keyv'
 
 // Read from this package's own node_modules: not every library exports its package.json.
@@ -29,6 +31,12 @@ const versionOf = (name) => JSON.parse(readFileSync(new URL(`./node_modules/${na
 
 const TTL_MS = 3_600_000
 const L1_ITEMS = 200_000
+
+/** cacheable's memory store: its default (serializer off), or with BENCH_CACHEABLE_STORE=keyv-serialized the pre-issue-23 setup. */
+function createCacheableMemory(options) {
+  if (process.env.BENCH_CACHEABLE_STORE === 'keyv-serialized') return new Keyv({ store: new KeyvCacheableMemory(options) })
+  return createKeyv(options)
+}
 
 function redisAddress(url) {
   const { hostname, port } = new URL(url)
