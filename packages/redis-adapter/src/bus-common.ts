@@ -189,15 +189,8 @@ export class BusCore {
     else {
       const carry = new CarrySide(config.carry)
       this.#carry = carry
-      // Every write of a carrying cache is encoded here before its script is sent: registered as this process's own until it echoes back (carry.ts OwnWrites).
-      const carrying: CarryingRoute = {
-        ...route,
-        encode: (batch) => {
-          carry.own.register(batch)
-          return encodeInvalidations(batch)
-        },
-        carry,
-      }
+      // Every write of a carrying cache goes through the write batcher, which registers it here as this process's own before its script is sent (carry.ts OwnWrites).
+      const carrying: CarryingRoute = { ...route, carry }
       this.route = carrying
     }
     // Coalescing (mechanism 5): every publish of one tick goes out as one message.

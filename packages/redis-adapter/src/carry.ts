@@ -164,8 +164,9 @@ const MAX_TRACKED = 10_000
  * after W's reply (two sockets); W's own message is skipped by this
  * instance, so a value taken from M would be older than what Redis holds,
  * with nothing left to evict it. Every write of a carrying cache goes out
- * through this bus (the tier's script is handed `route.encode`), so it is
- * registered before it is sent; it is released when its own message comes
+ * through its tier's write script with this bus's route (the write batcher
+ * registers it here before the script is sent), and anything published
+ * through the bus itself is registered by BusCore; it is released when its own message comes
  * back, which is after M. A write that fails without publishing stays
  * registered (its key then only evicts): fail closed, bounded.
  */

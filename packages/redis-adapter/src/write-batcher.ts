@@ -1,5 +1,5 @@
 import { TickBatcher, encodeCarryingHead, type CarriedWire, type OriginInvalidation, type PublishRoute } from '@tiercache/core/adapter'
-import { MAX_CARRIED_BYTES_PER_MESSAGE, type CarriedWrite, type CarrySide } from './carry.js'
+import { MAX_CARRIED_BYTES_PER_MESSAGE, carryOf, type CarriedWrite, type CarrySide } from './carry.js'
 import { randomBytes } from 'node:crypto'
 import { isCluster, type RedisClient } from './connections.js'
 import { batcherOf } from './group-batchers.js'
@@ -110,6 +110,8 @@ async function runBatch(client: RedisClient, submitted: Submitted[]): Promise<Ar
       if (channel === undefined) byChannel.set(publish.channel, (channel = { route: publish.route, batch: [] }))
       const offset = channel.batch.length
       channel.batch.push(...publish.batch)
+      // carryValues: this process's own invalidations, registered with their own bus before the script is sent (carry.ts OwnWrites).
+      carryOf(publish.route)?.own.register(publish.batch)
       if (operation.carry !== undefined) noteCarried(channel, operation.carry, publish.batch, offset, opIndex)
     }
   }

@@ -11,6 +11,7 @@ import { memoryTier } from '@tiercache/memory-adapter'
 import { Redis } from 'ioredis'
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
 import { RedisServer } from '../../../tests/support/redis-server.js'
+import { carryOf } from '../src/carry.js'
 import { redisBus, redisTier, type RedisBus } from '../src/index.js'
 
 const SECRET = 'a-secret-of-at-least-16-bytes!!'
@@ -227,10 +228,10 @@ describe('carryValues', () => {
     const reader = await instance({ channelProtected: true })
     await writer.cache.set('k', 'v1')
     await held(reader.cache, 'k', 'v1')
-    // As the reader's tier does before its write script is sent: its own invalidation of k is registered.
+    // As the write batcher does before the reader's write script is sent: its own invalidation of k is registered.
     const membership = reader.bus.join({ instanceId: reader.cache.instanceId, cacheName: 'users', onInvalidation: () => {}, onGap: () => {} })
     const own = [{ origin: reader.cache.instanceId, invalidation: { kind: 'key' as const, cache: 'users', key: 'k' } }]
-    membership.route!.encode(own)
+    carryOf(membership.route)!.own.register(own)
     // A carrying message for k arrives before the reader's own message: evict only.
     const applied = carried(reader.bus).applied
     await writer.cache.set('k', 'v2')
