@@ -100,6 +100,13 @@ export const MECHANISMS = [
     tests: ['packages/redis-adapter/test/swapdb.test.ts'],
   },
   {
+    name: '2 in-flight guard on the fail-safe backoff (an invalidation during a failing load)',
+    file: 'packages/core/src/cache/load.ts',
+    from: 'if (local.guard.mayFill(key, ticket)) local.rememberFailSafe(',
+    to: 'local.rememberFailSafe(',
+    tests: ['packages/core/test/serve-rule.test.ts', '-t', 'keeps the old value out of the backoff'],
+  },
+  {
     name: '7 serve rule: fail-safe values',
     file: 'packages/core/src/cache/local-state.ts',
     from: 'if (now < backoff.until && until > now && this.servable(backoff.t0, now)) return backoff.entry',

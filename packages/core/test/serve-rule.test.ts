@@ -33,6 +33,24 @@ const databaseDown = async (): Promise<string> => {
 }
 
 describe('rule 7 — everything served locally obeys the staleness bound', () => {
+  it('fail-safe: an invalidation that arrives while the factory runs keeps the old value out of the backoff', async () => {
+    const l1 = fakeLocalTier()
+    const l2 = controlledSharedTier()
+    const bus = new FakeBus()
+    const options = { ttl: '1h', grace: '10m', refreshStale: 'wait', softTimeout: '10ms', failSafeBackoff: '1h', onError: () => {} } as const
+    const c = createCache<string>({ name: 'rule7', tiers: [l1, l2], bus, ...options })
+    expire([l1.bound, l2.bound], 'k', 'old')
+    const factory = deferred<string>()
+    expect(await c.getOrSet('k', () => factory.promise)).toBe('old') // the soft timeout answered; the factory runs on
+    // Another instance writes k: L2 holds the new value, and its invalidation arrives here.
+    l2.bound.map.set('k', { value: 'new', createdAt: Date.now(), expiresAt: clock() + 60_000, staleUntil: clock() + 60_000 })
+    bus.deliver({ kind: 'key', cache: 'rule7', key: 'k' })
+    factory.reject(new Error('database down'))
+    await vi.waitFor(() => expect(c.stats().failSafe).toBe(1), { timeout: 5_000 })
+    expect(await c.getOrSet('k', databaseDown)).toBe('new')
+    await c.close()
+  })
+
   it('fail-safe: the backoff value is not served once liveness lapses, though no gap was reported', async () => {
     const { cache: c, l1, l2, lapse } = cache({ refreshStale: 'wait', failSafeBackoff: '1h' })
     expire([l1, l2], 'k', 'old')

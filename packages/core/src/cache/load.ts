@@ -330,7 +330,10 @@ export class Loader<V> {
         counters.failSafe++
         if (refreshingAhead) counters.refreshesFailed++
         reporter.report(reporter.factoryError('factory failed; answered with the stale value (fail-safe)', key, produced.error))
-        local.rememberFailSafe(key, stale, Math.min(now + policy.failSafeBackoffMs, usableUntil(stale)), staleT0)
+        // Not after an invalidation of the key overtook this load (the guard
+        // stamped it): it dropped any backoff value, and remembering `stale`
+        // now would serve a value from before that write to later reads.
+        if (local.guard.mayFill(key, ticket)) local.rememberFailSafe(key, stale, Math.min(now + policy.failSafeBackoffMs, usableUntil(stale)), staleT0)
         if (missChannel.hasSubscribers) missChannel.publish({ cache: this.#p.name, key, factoryMs, outcome: 'fail-safe' } satisfies MissEvent)
         return stale.value as V
       }
