@@ -57,6 +57,19 @@ describe.concurrent('coherence checker, short runs: 0 violations', () => {
     for (const gaps of report.gapsSeen) expect(gaps).toBeGreaterThanOrEqual(1)
   }, 180_000)
 
+  it('with values carried on the bus (redisBus carryValues), 4 instances under every standalone fault: 0 violations', async () => {
+    // Readers take a written value from its message (a guarded fill) instead of re-reading L2.
+    const report = await runChecker({ durationMs: 12_000, cycles: 1, minReadsPerInstance: 2_000, carryValues: true })
+    console.info(`coherence checker, values carried on the bus\n${formatReport(report)}`)
+    expect(report.violations).toEqual([])
+    expectAJudgedRun(report)
+    // The path was taken: every instance turned carried values into L1 fills, none failed its MAC.
+    for (const carried of report.carried) {
+      expect(carried?.applied).toBeGreaterThan(0)
+      expect(carried?.rejected).toBe(0)
+    }
+  }, 180_000)
+
   it('on Sentinel (1 primary, 1 replica, 3 sentinels), 4 instances through a failover, writes waiting for the replica: 0 violations', async () => {
     // Without waitForReplicas the same run lost acknowledged writes in the failover
     // (5 050 violations in one run by hand): asynchronous replication, not the bus.
