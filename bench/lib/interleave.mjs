@@ -61,6 +61,43 @@ export async function latencyInterleaved(subjects, { calls, block = 32, segments
   )
 }
 
+/**
+ * Calls too short to time one by one (an L1 hit: ~10 ns to ~10 µs): each
+ * subject in turn times a batch of calls (`sync` ones called, the others
+ * awaited), the batch sized in the warm-up to last about `batchMs`; `turns`
+ * turns in rotating order. Returns, per subject name, the ns per call of
+ * each turn (`perTurn`, so that a ratio can be taken per turn, between
+ * batches run within a millisecond of each other) and their median (`ns`).
+ */
+export async function batchesInterleaved(subjects, { turns, batchMs = 0.5, warmupMs = 200 }) {
+  const time = async ({ fn, sync }, calls) => {
+    const t = process.hrtime.bigint()
+    if (sync) for (let j = 0; j < calls; j++) fn()
+    else for (let j = 0; j < calls; j++) await fn()
+    return Number(process.hrtime.bigint() - t)
+  }
+  const batch = new Map()
+  for (const s of subjects) {
+    let calls = 16
+    let spent = 0
+    const deadline = performance.now() + warmupMs
+    while (performance.now() < deadline) {
+      spent = await time(s, calls)
+      if (spent < batchMs * 5e5) calls *= 2
+    }
+    batch.set(s.name, Math.max(1, Math.round((calls * batchMs * 1e6) / Math.max(spent, 1))))
+  }
+  const perTurn = new Map(subjects.map((s) => [s.name, new Float64Array(turns)]))
+  for (let turn = 0; turn < turns; turn++) {
+    for (let k = 0; k < subjects.length; k++) {
+      const s = subjects[(k + turn) % subjects.length]
+      const calls = batch.get(s.name)
+      perTurn.get(s.name)[turn] = (await time(s, calls)) / calls
+    }
+  }
+  return new Map(subjects.map((s) => [s.name, { perTurn: [...perTurn.get(s.name)], ns: quantile(sorted(perTurn.get(s.name)), 0.5), batch: batch.get(s.name) }]))
+}
+
 /** ops/s of `callers` concurrent loops (each awaiting its call, then the next) for `ms` ms, and the ops done. */
 export async function closedLoops(fn, { callers, ms, keys }) {
   let ops = 0

@@ -1,13 +1,18 @@
 // Scenario 1 — L1 hit: one caller awaiting getOrSet on a key every contestant
 // already holds in memory, next to the raw baselines it cannot beat.
-// Harness: mitata's measure() (batched samples, warm-up, GC between runs),
-// repeated in ROUNDS rounds with the contestants in rotating order so that no
-// one always runs first or last; the table shows the median of the rounds'
-// medians and their spread.
+// Harness (bench/lib/interleave.mjs batchesInterleaved): the subjects take
+// turns, each timing a batch of calls that lasts about half a millisecond,
+// thousands of turns in rotating order; ns/call is the median over the
+// turns, and the ratio to the baseline is taken per turn (two batches run
+// within a millisecond of each other), its median given with the middle 90 %
+// of the turns. On 2 shared cores the load moves within seconds: with mitata
+// measuring each subject for 400 ms in turn, the ratio of two medians from
+// different moments read 1.5x in one run and 4x in the next.
 import { LRUCache } from 'lru-cache'
-import { do_not_optimize, measure } from 'mitata'
+import { do_not_optimize } from 'mitata'
 import { CONTESTANTS, createContestant } from '../lib/contestants.mjs'
-import { summarize } from '../lib/stats.mjs'
+import { batchesInterleaved, pairedRatios } from '../lib/interleave.mjs'
+import { quantile } from '../lib/stats.mjs'
 import { sampleValue } from '../lib/value.mjs'
 import { asEntryPoint } from '../lib/standalone.mjs'
 
@@ -15,11 +20,9 @@ export const id = 'l1-hit'
 export const title = 'Scenario 1 — L1 hit: getOrSet of a key held in memory, one caller, awaited'
 
 const fmt = (ns) => (ns >= 1000 ? `${(ns / 1000).toFixed(2)} µs` : `${ns.toFixed(1)} ns`)
-const spread = (s) => `${fmt(s.min)} – ${fmt(s.max)}`
 
 export async function run({ redisUrl, smoke }) {
-  const rounds = smoke ? 1 : 5
-  const options = smoke ? { min_cpu_time: 5e6, max_samples: 50 } : { min_cpu_time: 400e6 }
+  const turns = smoke ? 4 : 100
   const value = sampleValue()
   const map = new Map([['k', value]])
   const lru = new LRUCache({ max: 10_000 })
@@ -36,30 +39,38 @@ export async function run({ redisUrl, smoke }) {
   }
 
   const subjects = [
-    { name: 'Map.get (sync)', fn: () => do_not_optimize(map.get('k')) },
-    { name: 'lru-cache get (sync)', fn: () => do_not_optimize(lru.get('k')) },
+    { name: 'Map.get (sync)', sync: true, fn: () => do_not_optimize(map.get('k')) },
+    { name: 'lru-cache get (sync)', sync: true, fn: () => do_not_optimize(lru.get('k')) },
     { name: 'async fn around lru-cache get, awaited', fn: async () => do_not_optimize(await asyncLruGet('k')), baseline: true },
     ...contestants.map((c) => ({ name: `${c.name} ${c.version}`, contestant: c.name, fn: async () => do_not_optimize(await c.getOrSet('k', factory)) })),
   ]
-  const perSubject = new Map(subjects.map((s) => [s.name, []]))
-  for (let round = 0; round < rounds; round++) {
-    const order = subjects.map((_, i) => subjects[(i + round) % subjects.length])
-    for (const subject of order) perSubject.get(subject.name).push((await measure(subject.fn, options)).p50)
-  }
+  const measured = await batchesInterleaved(subjects, { turns, batchMs: 10 })
   for (const c of contestants) await c.close()
 
-  const baselineNs = summarize(perSubject.get('async fn around lru-cache get, awaited')).median
-  const results = { baselineNs }
+  const baseline = measured.get('async fn around lru-cache get, awaited')
+  const results = { baselineNs: baseline.ns }
+  const middle90 = (values) => {
+    const s = Float64Array.from(values).sort()
+    return { median: quantile(s, 0.5), low: quantile(s, 0.05), high: quantile(s, 0.95) }
+  }
   const rows = subjects.map((subject) => {
-    const s = summarize(perSubject.get(subject.name))
-    if (subject.contestant) results[subject.contestant] = { ns: s.median, ratio: s.median / baselineNs }
-    return [subject.baseline ? `**${subject.name}** (baseline)` : subject.name, fmt(s.median), spread(s), `${(s.median / baselineNs).toFixed(2)}x`]
+    const m = measured.get(subject.name)
+    const perCall = middle90(m.perTurn)
+    const ratio = middle90(pairedRatios(m.perTurn, baseline.perTurn))
+    if (subject.contestant) results[subject.contestant] = { ns: m.ns, ratio: ratio.median, ratioSpread: [ratio.low, ratio.high] }
+    return [
+      subject.baseline ? `**${subject.name}** (baseline)` : subject.name,
+      fmt(m.ns),
+      `${fmt(perCall.low)} – ${fmt(perCall.high)}`,
+      subject.baseline ? '1.00x' : `${ratio.median.toFixed(2)}x (${ratio.low.toFixed(2)}x – ${ratio.high.toFixed(2)}x)`,
+    ]
   })
   return {
-    columns: ['subject', 'median ns/op', `spread over ${rounds} rounds`, 'vs baseline'],
+    columns: ['subject', 'median ns/op', 'middle 90 % of the turns', 'vs baseline, per turn (middle 90 %)'],
     rows,
     results,
     notes: [
+      `${turns} turns, the subjects in rotating order, each timing a batch of calls sized to last about 0.5 ms (sync ones called, the others awaited); ns/op: the median over the turns. "vs baseline": the median over the turns of (ns/op / the baseline's ns/op in the same turn), with the 5th–95th percentiles of those ratios.`,
       'Each contestant runs memory + Redis + its sync; the key was read once before measuring, so every call is an L1 hit. tiercache runs with its stats on (they always are).',
       'BentoCache serializes L1 entries by default (JSON.parse on every hit); that default is what is measured.',
     ],
