@@ -83,6 +83,7 @@ export async function batchesInterleaved(subjects, { turns, batchMs = 0.5, warmu
     const deadline = performance.now() + warmupMs
     while (performance.now() < deadline) {
       spent = await time(s, calls)
+      await new Promise((resolve) => setImmediate(resolve))
       if (spent < batchMs * 5e5) calls *= 2
     }
     batch.set(s.name, Math.max(1, Math.round((calls * batchMs * 1e6) / Math.max(spent, 1))))
@@ -93,6 +94,12 @@ export async function batchesInterleaved(subjects, { turns, batchMs = 0.5, warmu
       const s = subjects[(k + turn) % subjects.length]
       const calls = batch.get(s.name)
       perTurn.get(s.name)[turn] = (await time(s, calls)) / calls
+      // Untimed: let I/O run between batches, as a service does between
+      // requests. Awaited calls alone never leave the microtask queue, so the
+      // bus could not read its liveness replies: after maxStaleness tiercache's
+      // L1 would stop being trusted and the batches would time the
+      // outage-reuse path instead of the L1 hit (bench/l1-age.mjs --no-yield).
+      await new Promise((resolve) => setImmediate(resolve))
     }
   }
   return new Map(subjects.map((s) => [s.name, { perTurn: [...perTurn.get(s.name)], ns: quantile(sorted(perTurn.get(s.name)), 0.5), batch: batch.get(s.name) }]))
