@@ -1,8 +1,8 @@
 import type { Attributes, Meter, Observable, ObservableResult } from '@opentelemetry/api'
 import type { Cache } from '@tiercache/core'
-import { labelledBuses, type BusesOption } from './buses.js'
+import { labelledBuses, type BusesOption } from '@tiercache/core/adapter'
 
-export type { BusesOption } from './buses.js'
+export type { BusesOption } from '@tiercache/core/adapter'
 
 export interface OtelOptions {
   /** Instrument name prefix. Default `'tiercache.'`. */

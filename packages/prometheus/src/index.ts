@@ -1,8 +1,8 @@
 import type { Cache } from '@tiercache/core'
 import { Counter, Gauge, register, type Registry } from 'prom-client'
-import { labelledBuses, type BusesOption } from './buses.js'
+import { labelledBuses, type BusesOption } from '@tiercache/core/adapter'
 
-export type { BusesOption } from './buses.js'
+export type { BusesOption } from '@tiercache/core/adapter'
 
 export interface PrometheusOptions {
   /** The registry to register in (prom-client's default registry if omitted). */

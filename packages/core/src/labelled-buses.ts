@@ -1,4 +1,7 @@
-import { InvalidOptionError, type Bus } from '@tiercache/core'
+import type { Bus } from './contracts.js'
+import { InvalidOptionError } from './errors.js'
+
+// The `buses` option of both metrics packages (@tiercache/prometheus, @tiercache/opentelemetry), in one place.
 
 /**
  * The buses whose health to export: an array (`[bus]`: each labelled by its
