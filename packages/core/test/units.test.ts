@@ -78,24 +78,64 @@ describe('InFlightGuard', () => {
     expect(guard.mayFill('a', a)).toBe(true)
     guard.invalidateKey('a')
     expect(guard.mayFill('a', a)).toBe(false)
-    guard.end('a')
+    guard.end(a)
 
     const again = guard.begin('a')
     expect(guard.mayFill('a', again)).toBe(true)
     guard.invalidateAll()
     expect(guard.mayFill('a', again)).toBe(false)
-    guard.end('a')
+    guard.end(again)
   })
 
   it('keeps state only for keys being read', () => {
     const guard = new InFlightGuard()
     for (let i = 0; i < 100; i++) guard.invalidateKey(`k${i}`)
     expect(guard.trackedKeys).toBe(0)
-    guard.begin('x')
-    guard.begin('x')
-    guard.end('x')
+    const x1 = guard.begin('x')
+    const x2 = guard.begin('x')
+    guard.end(x1)
     expect(guard.trackedKeys).toBe(1)
-    guard.end('x')
+    guard.end(x2)
+    expect(guard.trackedKeys).toBe(0)
+  })
+
+  it('a read begun before an invalidation is refused, one begun after it is not, whichever ends first', () => {
+    const guard = new InFlightGuard()
+    const before = guard.begin('k')
+    guard.invalidateKey('k')
+    const after = guard.begin('k')
+    expect(guard.mayFill('k', before)).toBe(false)
+    expect(guard.mayFill('k', after)).toBe(true)
+    guard.end(after)
+    expect(guard.mayFill('k', before)).toBe(false) // the newer read ending forgets nothing the older one needs
+    guard.end(before)
+    expect(guard.trackedKeys).toBe(0)
+  })
+
+  it('stays bounded under a load that always has a read open, and still refuses what it must', () => {
+    const guard = new InFlightGuard()
+    const oldest = guard.begin('old')
+    let open = guard.begin('k0')
+    for (let i = 1; i <= 10_000; i++) {
+      guard.invalidateKey(`k${i - 1}`)
+      const next = guard.begin(`k${i}`)
+      guard.end(open)
+      open = next
+    }
+    // Held back only by the oldest open read: every stamp is newer than its ticket.
+    expect(guard.mayFill('k5000', oldest)).toBe(false)
+    guard.end(oldest)
+    for (let i = 10_001; i <= 20_000; i++) {
+      guard.invalidateKey(`k${i - 1}`)
+      const next = guard.begin(`k${i}`)
+      guard.end(open)
+      open = next
+    }
+    // With the oldest read gone, the record is pruned down to what open reads could need.
+    expect(guard.trackedKeys).toBeLessThan(200)
+    guard.invalidateKey('k20000')
+    expect(guard.mayFill('k20000', open)).toBe(false)
+    guard.end(open)
     expect(guard.trackedKeys).toBe(0)
   })
 })

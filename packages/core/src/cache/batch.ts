@@ -91,7 +91,7 @@ export class BatchReader<V> {
       })
       return entries
     } finally {
-      for (const key of missing) local.guard.end(key)
+      for (const ticket of tickets) local.guard.end(ticket)
     }
   }
 
@@ -201,7 +201,7 @@ export class BatchReader<V> {
       for (const deferredValue of pending.values()) deferredValue.reject(error)
     } finally {
       for (const [key, { promise }] of pending) {
-        local.guard.end(key)
+        local.guard.end(tickets.get(key)!)
         if (local.inFlight.get(key)?.promise === promise) local.inFlight.delete(key)
       }
     }

@@ -149,7 +149,7 @@ export class Loader<V> {
       if (!skips.skipL1) local.fill(key, cached, ticket, readIssuedAt, shapeOf(this.#p.policy, this.#p.policy.ttlMs))
       return cached.value as V
     } finally {
-      local.guard.end(key)
+      local.guard.end(ticket)
     }
   }
 
@@ -363,7 +363,7 @@ export class Loader<V> {
       await this.store(key, entry, lease, ticket, factoryIssuedAt, skips, shapeOf(policy, ttlMs))
       return value
     } finally {
-      local.guard.end(key)
+      local.guard.end(ticket)
     }
   }
 

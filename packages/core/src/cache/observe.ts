@@ -110,7 +110,7 @@ export class ObservedReads<V> {
       }
       return value
     } finally {
-      local.guard.end(key)
+      local.guard.end(ticket)
     }
   }
 
@@ -163,7 +163,7 @@ export class ObservedReads<V> {
       })
       return keys.map((key) => values.get(key) as V)
     } finally {
-      for (const key of unique) local.guard.end(key)
+      for (const ticket of tickets) local.guard.end(ticket)
     }
   }
 

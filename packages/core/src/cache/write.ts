@@ -250,7 +250,7 @@ export class Writer<V> {
       mayFill &&= local.guard.mayFill(fillKey!, afterOwnInvalidation)
       if (mayFill && !local.closed) local.l1!.set(fillKey!, l1Copy(l1Entry!, shape, local.hasL2))
     } finally {
-      if (fillKey !== undefined) local.guard.end(fillKey)
+      if (fillKey !== undefined) local.guard.end(ticket)
     }
   }
 
