@@ -224,12 +224,13 @@ export class Writer<V> {
     if (shared === undefined && this.#p.membership === undefined) {
       // A cache with no shared tier and no bus awaits nothing between its
       // invalidation and its copy, so nothing can overtake it: no guard
-      // ticket. The ticket's Map insert and delete on every set left holes
-      // in old space once V8 pretenured: 100k sets of an L1-only cache grew
-      // RSS 73.1 MiB with it (13.7 MiB committed but free), 57.3 MiB
-      // without (none free), lru-cache 44.4 MiB (`BENCH_CONTESTANTS=tiercache
-      // node bench/scenarios/memory.mjs`; a Map of counts instead of
-      // records was worse, 80 MiB: the churn is the Map's, not the record's).
+      // ticket, no awaited publish. Measured with `BENCH_CONTESTANTS=tiercache
+      // node bench/scenarios/memory.mjs` (100k sets of an L1-only cache;
+      // lru-cache 44.4 MiB): RSS grew 57.3 MiB this way, 73–78 MiB through
+      // the guarded path below, 14–20 MiB of it old space committed but free
+      // (holes V8 left after pretenuring the set path's objects). Taking out
+      // only the guard's per-read Map churn, or only the awaited publish,
+      // did not close them; skipping the whole path did.
       local.invalidate(invalidation)
       if (fillKey !== undefined && !local.closed) local.l1!.set(fillKey, l1Copy(l1Entry!, shape, local.hasL2))
       return
