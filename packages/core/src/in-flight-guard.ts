@@ -16,8 +16,7 @@
  * Map record per key being read, inserted on `begin` and deleted on `end`:
  * that insert/delete pair on every L2 read cost 0.8 µs of the lone L2 hit's
  * ~10 µs of client overhead in `node bench/l2-profile.mjs tiercache 1 5000`
- * (most of it the Map shrinking and growing its table), and left holes in
- * old space on the set path.
+ * (most of it the Map shrinking and growing its table).
  *
  * Memory: recorded stamps are dropped as soon as no read is open, and, under
  * a load that always has reads open, every time the record doubles, down to
