@@ -24,6 +24,7 @@ const LAYERS = {
   'observe.ts': 1.5,
   'batch.ts': 2,
   'load.ts': 3,
+  'load-callers.ts': 3.6,
   'write.ts': 3,
   'produce.ts': 4,
   'cancellation.ts': 3.5,
