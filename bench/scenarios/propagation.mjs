@@ -14,9 +14,17 @@
 // performance.timeOrigin + performance.now(): wall-clock-anchored, sub-ms, and
 // comparable across processes on one machine.
 //
+// One run's p99 is its 10th-slowest delay of 1000: on 2 shared cores, one
+// descheduling of the reader or the writer. So every contestant runs 5
+// times, the rounds interleaved (round r starts at contestant r mod n, each
+// run ~4 s), and a contestant's p99 is the median of its runs' p99s; a
+// moment of load then lands on one run of some contestants, not on all of
+// one contestant's runs.
+//
 //   node bench/scenarios/propagation.mjs [--smoke]
 import os from 'node:os'
-import { CONTESTANTS, createContestant } from '../lib/contestants.mjs'
+import { OTHER_CONTESTANTS } from '@tiercache/bench-contestants'
+import { TIERCACHE_CARRY, createContestant, labelOf, selectContestants } from '../lib/contestants.mjs'
 import { runWorker, sendToParent, Worker } from '../lib/worker.mjs'
 import { quantile, sleep } from '../lib/stats.mjs'
 import { asEntryPoint } from '../lib/standalone.mjs'
@@ -31,41 +39,123 @@ const now = () => performance.timeOrigin + performance.now()
 const ms2 = (x) => (x === null ? '—' : x.toFixed(2))
 
 export async function run({ redisUrl, smoke }) {
-  const writes = smoke ? 50 : 1000
+  const rounds = smoke ? 2 : 5
+  const writes = smoke ? 20 : 1000
+  // tiercache twice: as every other scenario runs it, and with its bus carrying the values.
+  const names = selectContestants(['tiercache', TIERCACHE_CARRY, ...OTHER_CONTESTANTS])
   // A run tag keeps a reader of an earlier run against the same Redis (REDIS_URL) out of this one.
   const runTag = Date.now().toString(36)
+  const runs = new Map(names.map((name) => [name, []]))
+  const errors = new Map()
+  const began = performance.now()
+  for (let round = 0; round < rounds; round++) {
+    for (let i = 0; i < names.length; i++) {
+      const name = names[(round + i) % names.length]
+      if (errors.has(name)) continue
+      try {
+        runs.get(name).push(await measure({ name, redisUrl, prefix: `${id}-${name}-${runTag}-${round}`, writes }))
+      } catch (error) {
+        errors.set(name, `round ${round + 1}: ${error.message}`)
+      }
+    }
+  }
+  const seconds = (performance.now() - began) / 1000
+
   const results = {}
   const rows = []
-  for (const name of CONTESTANTS) {
-    try {
-      const r = await measure({ name, redisUrl, prefix: `${id}-${name}-${runTag}`, writes })
-      results[name] = r
-      rows.push([name, `${r.seen} / ${r.writes}`, ms2(r.p50Ms), ms2(r.p99Ms), ms2(r.maxMs), r.reads, r.staleAfter50ms, r.staleInTail])
-    } catch (error) {
-      results[name] = { error: error.message }
-      rows.push([name, `error: ${error.message}`, '', '', '', '', '', ''])
+  const perRunRows = []
+  const readerRows = []
+  for (const name of names) {
+    if (errors.has(name)) {
+      results[name] = { error: errors.get(name) }
+      rows.push([labelOf(name), `error: ${errors.get(name)}`, '', '', '', '', '', '', ''])
+      continue
     }
+    const r = combine(runs.get(name))
+    results[name] = r
+    const spread = r.p99Spread ? `${ms2(r.p99Spread[0])}–${ms2(r.p99Spread[1])}` : '—'
+    rows.push([labelOf(name), `${r.seen} / ${r.writes}`, ms2(r.p50Ms), ms2(r.p99Ms), spread, ms2(r.maxMs), r.reads, r.staleAfter50ms, r.staleInTail])
+    perRunRows.push([labelOf(name), ...r.p99Runs.map(ms2)])
+    if (r.reader) {
+      const { l2Hits, carried } = r.reader
+      readerRows.push([labelOf(name), r.seen, l2Hits, ms2(l2Hits / r.writes), carried === null ? '—' : carried])
+    }
+  }
+  const tables = [
+    {
+      caption: "Each run's delay p99 (ms), in the order the runs were made (round 1 first).",
+      columns: ['contestant', ...Array.from({ length: rounds }, (_, i) => `run ${i + 1}`)],
+      rows: perRunRows,
+    },
+  ]
+  if (readerRows.length > 0) {
+    tables.push({
+      caption:
+        "tiercache's reader, from its own counters (cache.stats(), bus.status()), summed over the runs: how it got each new version. Without carryValues each write evicts its L1 copy and the next get() reads Redis; with it the bus message puts the new value into L1, and get() has no reason to read Redis.",
+      columns: ['contestant', 'versions seen', 'L2 reads (stats().l2Hits)', 'L2 reads per write', 'values taken from the bus (carriedValues.applied)'],
+      rows: readerRows,
+    })
   }
   return {
     columns: [
       'contestant',
-      'versions seen',
-      'delay p50 (ms)',
-      'delay p99 (ms)',
-      'delay max (ms)',
+      `versions seen (${rounds} runs)`,
+      `delay p50 (ms, median of ${rounds} runs)`,
+      `delay p99 (ms, median of ${rounds} runs)`,
+      'p99 spread over the runs (ms)',
+      'delay max (ms, all runs)',
       'reads',
       `stale reads (> ${STALE_MS} ms)`,
       `… of which in the ${TAIL_MS} ms after the last write`,
     ],
     rows,
+    tables,
     results,
     notes: [
-      `${writes} sequential writes (set, then ${GAP_MS} ms pause) by one process; another process (niced to 10) reads the key in a loop, its memory tier primed with the key first. Memory + Redis + each library's sync.`,
+      `${rounds} rounds; in each, every contestant makes one run, in rotating order (round r starts at contestant r mod ${names.length}), so the runs of all contestants are interleaved in time (the scenario took ${seconds.toFixed(0)} s). A run: ${writes} sequential writes (set, then ${GAP_MS} ms pause) by one process; another process (niced to 10) reads the key in a loop, its memory tier primed with the key first. Memory + Redis + each library's sync; every run on fresh keys, with a fresh writer and reader.`,
+      `p50 and p99: the median of the ${rounds} runs' p50s and p99s (one run's p99 on 2 shared cores is one descheduling); spread: the lowest and highest run p99. Versions seen, reads and stale reads are summed over the runs; max is the highest of any run.`,
       "Delay: from the writer's set() resolving to the end of the reader's first read that returned that version. A version replaced before the reader looked is skipped (not counted in \"versions seen\"). It can be negative: the reader may see a version before the writer's set() has resolved (a library may publish before it awaits its own Redis write, or the writer's event loop was busy when the reply came).",
       `Stale reads: reads that started more than ${STALE_MS} ms after a newer version's set() had resolved, yet returned an older version (or nothing); every such read is counted, over the whole run including the ${TAIL_MS} ms of reading after the last write.`,
       `Reads: every read the reader made, from its 'ready' (200 ms before the first write) to ${TAIL_MS} ms after the last write; a faster get() makes more of them.`,
+      "tiercache (carryValues): tiercache with `redisBus({ …, carryValues: { channelProtected: true } })` on both sides: a set() of a small value sends it with its invalidation, and the reader's L1 takes it from the message instead of re-reading Redis (docs/coherence.md). Off by default, so every other scenario runs tiercache without it.",
       'cache-manager has no cross-instance sync: the reader keeps the value in its memory store until the TTL (1 h), so it never sees a write; that is measured, not a failure of the harness.',
     ],
+  }
+}
+
+/** One contestant's runs as one result: medians of the run quantiles, sums of the counts. */
+function combine(runs) {
+  const sum = (key) => runs.reduce((total, r) => total + r[key], 0)
+  // A run that saw no version has no delay quantiles: it sorts as the slowest (it never caught up).
+  const medianOf = (key) => {
+    const values = runs.map((r) => r[key] ?? Number.POSITIVE_INFINITY).sort((a, b) => a - b)
+    const m = quantile(values, 0.5)
+    return Number.isFinite(m) ? m : null
+  }
+  const p99Runs = runs.map((r) => r.p99Ms)
+  const measured = p99Runs.filter((x) => x !== null)
+  const maxes = runs.map((r) => r.maxMs).filter((x) => x !== null)
+  const readers = runs.map((r) => r.reader).filter(Boolean)
+  return {
+    p50Ms: medianOf('p50Ms'),
+    p99Ms: medianOf('p99Ms'),
+    p99Runs,
+    p99Spread: measured.length > 0 ? [Math.min(...measured), Math.max(...measured)] : null,
+    maxMs: maxes.length > 0 ? Math.max(...maxes) : null,
+    seen: sum('seen'),
+    writes: sum('writes'),
+    staleAfter50ms: sum('staleAfter50ms'),
+    staleInTail: sum('staleInTail'),
+    reads: sum('reads'),
+    misses: sum('misses'),
+    runs: runs.length,
+    reader:
+      readers.length === runs.length
+        ? {
+            l2Hits: readers.reduce((t, c) => t + c.l2Hits, 0),
+            carried: readers.every((c) => c.carried) ? readers.reduce((t, c) => t + c.carried.applied, 0) : null,
+          }
+        : undefined,
   }
 }
 
@@ -78,7 +168,8 @@ async function measure({ name, redisUrl, prefix, writes }) {
     const resolvedAt = new Float64Array(writes + 1)
     await writer.set('k', 0)
     resolvedAt[0] = now()
-    reader = new Worker(import.meta.url, [JSON.stringify({ name, redisUrl, prefix })])
+    // 'advanced': the log's typed arrays cross as typed arrays (JSON would send them as objects with one key per read).
+    reader = new Worker(import.meta.url, [JSON.stringify({ name, redisUrl, prefix })], { serialization: 'advanced' })
     try {
       os.setPriority(reader.child.pid, 10)
     } catch {
@@ -96,7 +187,7 @@ async function measure({ name, redisUrl, prefix, writes }) {
     reader.send({ type: 'stop' })
     const log = await reader.next('log', 30_000)
     await reader.exited(10_000)
-    return analyse(resolvedAt, log)
+    return { ...analyse(resolvedAt, log), reader: log.counters ?? undefined }
   } finally {
     reader?.kill() // no-op once it exited
     await writer.close()
@@ -197,6 +288,8 @@ async function readerMain({ name, redisUrl, prefix }) {
       if (primed !== 0) throw new Error(`reader primed with ${JSON.stringify(primed)}, expected 0`)
       const log = new ReadLog()
       const yieldToLoop = () => new Promise((resolve) => setImmediate(resolve))
+      // tiercache reports how it got each version (L2 reads, values from the bus), counted from here on.
+      const before = cache.counters?.()
       process.send({ type: 'ready' })
       while (running) {
         const start = now()
@@ -206,7 +299,12 @@ async function readerMain({ name, redisUrl, prefix }) {
       }
       // Wait until the (large) log is written to the channel: disconnecting right
       // after send() could drop what is still queued.
-      await sendToParent(log.toMessage())
+      const after = cache.counters?.()
+      const counters = after && {
+        l2Hits: after.l2Hits - before.l2Hits,
+        carried: after.carried && { applied: after.carried.applied - before.carried.applied, rejected: after.carried.rejected - before.carried.rejected },
+      }
+      await sendToParent({ ...log.toMessage(), counters })
     },
   )
 }
