@@ -143,7 +143,18 @@ describe('packed packages installed with npm into an empty app', () => {
     const ioredisTypesFix = major === 6 ? ['@types/redis-errors@1'] : []
     await run(
       'npm',
-      ['install', '--no-audit', '--no-fund', '--prefer-offline', ...tarballs, `ioredis@${major}`, ...ioredisTypesFix, 'prom-client@15', '@opentelemetry/api@1', '@types/node@20'],
+      [
+        'install',
+        '--no-audit',
+        '--no-fund',
+        '--prefer-offline',
+        ...tarballs,
+        `ioredis@${major}`,
+        ...ioredisTypesFix,
+        'prom-client@15',
+        '@opentelemetry/api@1',
+        '@types/node@20',
+      ],
       {
         cwd: app,
         timeoutMs: 240_000,

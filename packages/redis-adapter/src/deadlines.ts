@@ -19,16 +19,28 @@ interface Watch {
 export class Deadlines {
   readonly #timeoutMs: number
   readonly #timeoutError: (operation: string, key: string | undefined) => Error
+  readonly #failure: (operation: string, key: string | undefined, error: unknown) => Error
   #queue: Watch[] = []
   #head = 0
   #timer: NodeJS.Timeout | undefined
 
-  constructor(timeoutMs: number, timeoutError: (operation: string, key: string | undefined) => Error) {
+  constructor(
+    timeoutMs: number,
+    timeoutError: (operation: string, key: string | undefined) => Error,
+    failure: (operation: string, key: string | undefined, error: unknown) => Error,
+  ) {
     this.#timeoutMs = timeoutMs
     this.#timeoutError = timeoutError
+    this.#failure = failure
   }
 
-  /** `pending`, or a rejection with `timeoutError(operation, key)` once the timeout passed first. */
+  /**
+   * `pending`'s value; or, once the timeout passed first, a rejection with
+   * `timeoutError(operation, key)`; or `pending`'s failure as
+   * `failure(operation, key, error)`. Mapping the failure here rather than
+   * in an async wrapper around this promise saves the lone L2 hit one async
+   * frame and its await (issue 23).
+   */
   watch<T>(pending: Promise<T>, operation: string, key: string | undefined): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       const watch: Watch = { deadline: performance.now() + this.#timeoutMs, settled: false, reject, operation, key }
@@ -40,8 +52,10 @@ export class Deadlines {
           resolve(value)
         },
         (error: unknown) => {
+          // Already rejected by its timeout: this later failure has nobody waiting (handled here, so never unhandled).
+          if (watch.settled) return
           this.#settle(watch)
-          reject(error)
+          reject(this.#failure(operation, key, error))
         },
       )
     })
@@ -94,7 +108,7 @@ export class Deadlines {
   /** Settled records at the front are dropped in bulk, so the array neither grows without bound nor shifts per call. */
   #compact(): void {
     if (this.#head === this.#queue.length) {
-      this.#queue = []
+      this.#queue.length = 0 // the same array: a lone caller empties it on every reply
       this.#head = 0
     } else if (this.#head > 1024 && this.#head * 2 > this.#queue.length) {
       this.#queue = this.#queue.slice(this.#head)

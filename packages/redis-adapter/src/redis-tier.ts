@@ -87,7 +87,12 @@ class BoundRedisTier implements BoundSharedTier {
     this.#serverClock = serverClockOf(connection.client)
     this.#layout = isCluster(connection.client) ? clusterLayout(config.prefix, this.#cache) : standaloneLayout(config.prefix, this.#cache)
     const timeoutMs = config.timeoutMs
-    this.#deadlines = new Deadlines(timeoutMs, (operation, key) => connection.timedOut(operation, key, timeoutMs))
+    this.#deadlines = new Deadlines(
+      timeoutMs,
+      (operation, key) => connection.timedOut(operation, key, timeoutMs),
+      // A TierError (a value the serializer refused, a reply that did not decode) already says what failed.
+      (operation, key, error) => (error instanceof TierError ? error : connection.failed(operation, key, error)),
+    )
     this.#maxValueBytes = config.maxValueBytes
     this.#serializer = config.serializer
     this.#waitForReplicas = config.waitForReplicas
@@ -439,20 +444,11 @@ class BoundRedisTier implements BoundSharedTier {
   }
 
   /** Runs one Redis call with a bounded wait, and types its failure. */
-  async #call<T>(operation: string, key: string | undefined, run: (redis: ScriptedRedis) => Promise<T>): Promise<T> {
-    const connection = this.#connection
-    if (connection === undefined) {
-      throw new TierError(`${operation} after the tier was closed`, { cache: this.#cache, key, tier: 'redis' })
+  #call<T>(operation: string, key: string | undefined, run: (redis: ScriptedRedis) => Promise<T>): Promise<T> {
+    if (this.#connection === undefined) {
+      return Promise.reject(new TierError(`${operation} after the tier was closed`, { cache: this.#cache, key, tier: 'redis' }))
     }
-    const pending = run(this.#redis)
-    try {
-      return await this.#deadlines.watch(pending, operation, key)
-    } catch (error) {
-      if (error instanceof TierError) {
-        pending.catch(() => {}) // the command may still fail later; nobody is waiting for it
-        throw error
-      }
-      throw connection.failed(operation, key, error)
-    }
+    // Deadlines.watch maps a failure to a typed error (see the constructor): no async frame of its own here.
+    return this.#deadlines.watch(run(this.#redis), operation, key)
   }
 }

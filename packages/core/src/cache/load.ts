@@ -246,11 +246,13 @@ export class Loader<V> {
     let refreshingAhead = callers.load?.ahead === true
     try {
       // 1. L2, and other processes' leases.
-      const waitUntil = clock() + policy.lockTimeoutMs
+      /** When to stop waiting for another process's lease: lockTimeout after the first read was issued. */
+      let waitUntil = 0
       const skipL2 = shared === undefined || skips.skipL2 || this.skipsL2(key)
       const aheadMs = aheadMsOf(policy, policy.ttlMs)
       for (let attempt = 0; ; attempt++) {
         const readIssuedAt = clock()
+        if (attempt === 0) waitUntil = readIssuedAt + policy.lockTimeoutMs // one clock read fewer per load
         const read = skipL2 || shared === undefined ? NO_ENTRY : await shared.readForFill(key, policy.lockTimeoutMs, aheadMs)
         const entry = read.entry
         const now = clock()
