@@ -246,10 +246,10 @@ function analyse(resolvedAt, { starts, ends, versions, count }) {
 // ---------------------------------------------------------------------------
 // Reader process side.
 
-/** Growable typed-array log of reads: three numbers per read, no per-read objects. */
 /**
- * Every read the reader made, in fixed chunks of typed arrays. Chunks, not
- * one array grown by doubling: copying a doubled array of half a million
+ * Every read the reader made: three numbers per read (no per-read objects),
+ * in fixed chunks of typed arrays. Chunks, not one array grown by doubling:
+ * copying a doubled array of half a million
  * reads stalled the reader mid-run (the longest delays, 49 and 70 ms, came
  * from the contestant that reads fastest, whose log crossed that size).
  * A new chunk is one small allocation; they are joined after the run.
